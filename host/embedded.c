@@ -1,0 +1,47 @@
+/*
+** embedded.c: package.preload entries for green.core and the embedded Lua
+** modules.
+*/
+#include <string.h>
+#include <lauxlib.h>
+#include "embedded.h"
+#include "greenthread.h"
+#include "timeout.h"
+#include "waitq.h"
+#include "console.h"
+
+static int open_core(lua_State *L) {
+  lua_newtable(L);
+  gl_open_greenthread(L);
+  gl_open_timeout(L);
+  gl_open_waitq(L);
+  gl_open_console(L);
+  return 1;
+}
+
+/* preload loader for an embedded module; upvalue 1: its gl_source. */
+static int load_embedded(lua_State *L) {
+  const gl_source *src = lua_touserdata(L, lua_upvalueindex(1));
+  if (luaL_loadbuffer(L, src->text, src->len, src->chunkname) != LUA_OK)
+    return lua_error(L);
+  lua_pushstring(L, src->module);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+void gl_open_lualib(lua_State *L) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  /* green.core is opened now: the hub's metatables must exist before any
+  ** thread runs, whether or not a script requires "green". */
+  luaL_requiref(L, "green.core", open_core, 0);
+  lua_pop(L, 1);
+  for (const gl_source *src = gl_sources; src->module; src++) {
+    lua_pushlightuserdata(L, (void *)src);
+    lua_pushcclosure(L, load_embedded, 1);
+    lua_setfield(L, -2, src->module);
+  }
+  lua_pop(L, 1);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "green.boot");
+  lua_call(L, 1, 0);
+}

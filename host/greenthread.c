@@ -1,0 +1,248 @@
+/*
+** greenthread.c: spawn, sleep, kill and the GreenThread object.
+** Scheduling itself lives in hub.c; this file checks arguments and speaks Lua.
+*/
+#include <lauxlib.h>
+#include "hub.h"
+#include "greenthread.h"
+
+#define H gl_H
+#define THREAD_MT "green.GreenThread"
+
+static gl_thread *check_thread(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, THREAD_MT);
+}
+
+static void check_callable(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TFUNCTION) return;
+  if (luaL_getmetafield(L, idx, "__call") != LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  luaL_typeerror(L, idx, "function");
+}
+
+static const char *state_name(gl_thread *t) {
+  if (t->flags & GL_DEAD) return "dead";
+  if (t == H.current) return "running";
+  if (!(t->flags & GL_STARTED)) return "new";
+  if (t->queue == &H.ready) return "ready";
+  return "suspended";
+}
+
+/* ------------------------------------------------------------- spawning */
+
+static int l_spawn(lua_State *L) {
+  check_callable(L, 1);
+  gl_spawn(L, lua_gettop(L) - 1, GL_HANDLE, -1);
+  return 1;
+}
+
+static int l_spawn_n(lua_State *L) {
+  check_callable(L, 1);
+  gl_spawn(L, lua_gettop(L) - 1, 0, -1);
+  return 0;
+}
+
+static int l_spawn_after(lua_State *L) {
+  double seconds = luaL_checknumber(L, 1);
+  check_callable(L, 2);
+  gl_spawn(L, lua_gettop(L) - 2, GL_HANDLE, seconds > 0 ? seconds : 0);
+  return 1;
+}
+
+static int return_nothing(lua_State *L, int status, lua_KContext ctx) {
+  (void)L, (void)status, (void)ctx;
+  return 0;
+}
+
+static int l_sleep(lua_State *L) {
+  double seconds = luaL_optnumber(L, 1, 0);
+  return gl_block(L, "sleep", NULL, seconds > 0 ? seconds : -1, 0, return_nothing);
+}
+
+static int l_getcurrent(lua_State *L) {
+  if (H.current == NULL) lua_pushnil(L);
+  else gl_push_thread(L, H.current);
+  return 1;
+}
+
+/* -------------------------------------------------------------- killing */
+
+/* kill(gt [, err]): raise err in gt. The killer then waits behind it, so
+** when kill returns the target has handled the error. */
+static int l_kill(lua_State *L) {
+  gl_thread *t = check_thread(L, 1);
+  lua_settop(L, 2);
+  if (lua_isnil(L, 2)) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, H.exit_ref);
+    lua_replace(L, 2);
+  }
+  if (t->flags & GL_DEAD) return 0;
+  if (t == H.current) return lua_error(L);
+  gl_throw(L, t, 1);
+  if (H.current == NULL || !lua_isyieldable(L)) return 0;
+  gl_thread *me = gl_check_block(L, "kill");
+  return gl_yield_behind(L, me, t, 0, return_nothing);
+}
+
+/* gt:cancel([err]): kill only if it has not started yet. */
+static int l_cancel(lua_State *L) {
+  gl_thread *t = check_thread(L, 1);
+  if (t->flags & (GL_STARTED | GL_DEAD)) return 0;
+  return l_kill(L);
+}
+
+/* ------------------------------------------------------------- the object */
+
+static int wait_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  gl_thread *t = lua_touserdata(L, 1);
+  if (!(t->flags & GL_DEAD)) /* woken early: cannot happen, but stay honest */
+    return gl_block(L, "wait", &t->joiners, -1, 0, wait_k);
+  lua_settop(L, 1);
+  int n = gl_thread_results(L, 1);
+  if (t->flags & GL_ERRORED) return lua_error(L);
+  return n;
+}
+
+static int l_wait(lua_State *L) {
+  gl_thread *t = check_thread(L, 1);
+  if (!(t->flags & GL_DEAD)) {
+    if (t == H.current) return luaL_error(L, "wait: a green thread cannot wait for itself");
+    return gl_block(L, "wait", &t->joiners, -1, 0, wait_k);
+  }
+  return wait_k(L, LUA_OK, 0);
+}
+
+static int l_dead(lua_State *L) {
+  lua_pushboolean(L, check_thread(L, 1)->flags & GL_DEAD);
+  return 1;
+}
+
+static int l_traceback(lua_State *L) {
+  gl_thread *t = check_thread(L, 1);
+  const char *msg = lua_pushfstring(L, "green thread %I (%s)", t->id, state_name(t));
+  if (t == H.current) luaL_traceback(L, L, msg, 1);
+  else if (t->co && !(t->flags & GL_DEAD)) luaL_traceback(L, t->co, msg, 0);
+  return 1;
+}
+
+/* The thread's extra table (links, green-local storage), made on demand.
+** Raises for a thread that is gone for good. */
+static int l_extra(lua_State *L) {
+  gl_thread *t = check_thread(L, 1);
+  if (lua_getiuservalue(L, 1, GL_UV_EXTRA) == LUA_TNIL) {
+    if ((t->flags & GL_DEAD) && !(t->flags & GL_LINKING)) return 1;  /* nil */
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, 1, GL_UV_EXTRA);
+  }
+  return 1;
+}
+
+static int l_tostring(lua_State *L) {
+  gl_thread *t = check_thread(L, 1);
+  lua_pushfstring(L, "GreenThread %I (%s)", t->id, state_name(t));
+  return 1;
+}
+
+/* gt.id, then the methods (upvalue 1). */
+static int l_index(lua_State *L) {
+  gl_thread *t = check_thread(L, 1);
+  const char *key = lua_tostring(L, 2);
+  if (key && key[0] == 'i' && key[1] == 'd' && key[2] == '\0') {
+    lua_pushinteger(L, t->id);
+    return 1;
+  }
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(1));
+  return 1;
+}
+
+/* -------------------------------------------------------- introspection */
+
+static int l_threads(lua_State *L) {
+  lua_newtable(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
+  lua_Integer n = 0;
+  for (lua_Integer i = 1; i <= H.nthreads; i++) {
+    lua_rawgeti(L, -1, i);
+    gl_thread *t = lua_touserdata(L, -1);
+    if (t->flags & GL_DEAD) lua_pop(L, 1);
+    else lua_rawseti(L, -3, ++n);
+  }
+  lua_pop(L, 1);
+  return 1;
+}
+
+static int l_stats(lua_State *L) {
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, H.live);
+  lua_setfield(L, -2, "threads");
+  lua_pushinteger(L, (lua_Integer)H.ready.n);
+  lua_setfield(L, -2, "runnable");
+  lua_pushinteger(L, (lua_Integer)gl_timers_count());
+  lua_setfield(L, -2, "timers");
+  lua_pushinteger(L, (lua_Integer)H.switches);
+  lua_setfield(L, -2, "switches");
+  lua_pushnumber(L, (double)(uv_hrtime() - H.started_at) / 1e9);
+  lua_setfield(L, -2, "uptime");
+  lua_pushinteger(L, lua_gc(L, LUA_GCCOUNT, 0));
+  lua_setfield(L, -2, "memory_kb");
+  return 1;
+}
+
+static int l_now(lua_State *L) {
+  lua_pushnumber(L, (double)uv_hrtime() / 1e9);
+  return 1;
+}
+
+static int l_set_link_runner(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  luaL_unref(L, LUA_REGISTRYINDEX, H.link_runner_ref);
+  H.link_runner_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+static int exit_tostring(lua_State *L) {
+  lua_pushliteral(L, "GreenThreadExit");
+  return 1;
+}
+
+void gl_open_greenthread(lua_State *L) {
+  static const luaL_Reg functions[] = {
+    {"spawn", l_spawn}, {"spawn_n", l_spawn_n}, {"spawn_after", l_spawn_after},
+    {"sleep", l_sleep}, {"getcurrent", l_getcurrent}, {"kill", l_kill},
+    {"threads", l_threads}, {"stats", l_stats}, {"now", l_now},
+    {"extra", l_extra}, {"set_link_runner", l_set_link_runner},
+    {NULL, NULL}
+  };
+  static const luaL_Reg methods[] = {
+    {"wait", l_wait}, {"kill", l_kill}, {"cancel", l_cancel}, {"dead", l_dead},
+    {"traceback", l_traceback}, {NULL, NULL}
+  };
+  luaL_setfuncs(L, functions, 0);
+
+  luaL_newmetatable(L, THREAD_MT);
+  luaL_newlib(L, methods);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -4, "GreenThread");   /* core.GreenThread: the method table */
+  lua_pushcclosure(L, l_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_tostring);
+  lua_setfield(L, -2, "__tostring");
+  H.thread_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+  lua_newtable(L);                      /* GreenThreadExit */
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, exit_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  H.exit_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_setfield(L, -2, "GreenThreadExit");
+
+  lua_pushlightuserdata(L, (void *)GL_PASS);
+  lua_setfield(L, -2, "PASS");
+}

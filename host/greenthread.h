@@ -1,0 +1,14 @@
+/*
+** greenthread.h: the Lua face of green threads: spawn, sleep, kill, the
+** GreenThread methods, introspection. Opened as part of "green.core".
+*/
+#ifndef GL_GREENTHREAD_H
+#define GL_GREENTHREAD_H
+
+#include <lua.h>
+
+/* Add the green-thread functions to the table on top of L, and create the
+** GreenThread metatable and green.GreenThreadExit. */
+void gl_open_greenthread(lua_State *L);
+
+#endif

@@ -1,0 +1,496 @@
+/*
+** hub.c: the scheduler. The ready queue, the switch into and out of green
+** threads, blocking with a deadline, and the end of a thread's life.
+** Read hub.h first: it states the rules this file keeps.
+*/
+#include <stdio.h>
+#include <string.h>
+#include <lauxlib.h>
+#include "hub.h"
+#include "report.h"
+
+const char GL_WOKEN[] = "woken", GL_TIMEDOUT[] = "timedout",
+           GL_THROW[] = "throw", GL_PASS[] = "green.pass";
+
+gl_hub gl_H;
+#define H gl_H
+
+/* Finished coroutines kept for reuse: enough to absorb bursts of short
+** threads without pinning the memory of a million sleepers that all woke. */
+#define POOL_MAX 256
+
+/* Threads run between two polls of the loop while the ready queue stays
+** busy: I/O and timers get a turn even if threads keep yielding. */
+#define RUN_BUDGET 64
+
+/* ---------------------------------------------------------------- lists */
+
+void gl_enqueue(gl_waitq *q, gl_thread *t) {
+  t->queue = q;
+  t->next = NULL;
+  t->prev = q->tail;
+  if (q->tail) q->tail->next = t; else q->head = t;
+  q->tail = t;
+  q->n++;
+}
+
+void gl_enqueue_front(gl_waitq *q, gl_thread *t) {
+  t->queue = q;
+  t->prev = NULL;
+  t->next = q->head;
+  if (q->head) q->head->prev = t; else q->tail = t;
+  q->head = t;
+  q->n++;
+}
+
+/* Put 't' right behind 'pos', which is in 'q'. */
+static void enqueue_after(gl_waitq *q, gl_thread *pos, gl_thread *t) {
+  t->queue = q;
+  t->prev = pos;
+  t->next = pos->next;
+  if (pos->next) pos->next->prev = t; else q->tail = t;
+  pos->next = t;
+  q->n++;
+}
+
+void gl_unqueue(gl_thread *t) {
+  gl_waitq *q = t->queue;
+  if (q == NULL) return;
+  if (t->prev) t->prev->next = t->next; else q->head = t->next;
+  if (t->next) t->next->prev = t->prev; else q->tail = t->prev;
+  t->prev = t->next = NULL;
+  t->queue = NULL;
+  q->n--;
+}
+
+/* ------------------------------------------------------------- anchoring */
+
+void gl_push_thread(lua_State *L, gl_thread *t) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
+  lua_rawgeti(L, -1, t->anchor);
+  lua_remove(L, -2);
+}
+
+/* Anchor the userdata on top of L (left there). */
+static void anchor(lua_State *L, gl_thread *t) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
+  lua_pushvalue(L, -2);
+  t->anchor = ++H.nthreads;
+  lua_rawseti(L, -2, t->anchor);
+  lua_pop(L, 1);
+}
+
+/* Drop the anchor: the last thread of the array takes the freed slot. */
+static void unanchor(lua_State *L, gl_thread *t) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
+  lua_rawgeti(L, -1, H.nthreads);
+  gl_thread *last = lua_touserdata(L, -1);
+  last->anchor = t->anchor;
+  lua_rawseti(L, -2, t->anchor);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, H.nthreads--);
+  lua_pop(L, 1);
+  t->anchor = 0;
+}
+
+/* --------------------------------------------------------------- waking */
+
+static void make_ready(gl_thread *t, const char *tag) {
+  gl_unqueue(t);
+  gl_timer_stop(&t->timer);
+  t->tag = tag;
+  gl_enqueue(&H.ready, t);
+}
+
+void gl_wake(lua_State *L, gl_thread *t) {
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    t->resume_n = 0;
+  } else {
+    lua_xmove(L, t->co, 1);
+    t->resume_n = 1;
+  }
+  make_ready(t, GL_WOKEN);
+}
+
+gl_thread *gl_wake_one(lua_State *L, gl_waitq *wq) {
+  gl_thread *t = wq->head;
+  if (t == NULL) lua_pop(L, 1);
+  else gl_wake(L, t);
+  return t;
+}
+
+/* A thread's own timer: the deadline of a sleep or timed wait, or the start
+** of a spawn_after. */
+static void on_deadline(gl_timer *timer) {
+  gl_thread *t = (gl_thread *)((char *)timer - offsetof(gl_thread, timer));
+  if (t->flags & GL_STARTED) t->resume_n = 0;
+  make_ready(t, GL_TIMEDOUT);
+}
+
+int gl_throw(lua_State *L, gl_thread *t, int front) {
+  if (t->flags & GL_DEAD) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  int blocked = (t->flags & GL_STARTED) && t->queue != &H.ready;
+  int woken_empty = t->queue == &H.ready && t->resume_n == 0;
+  if (!(t->flags & GL_STARTED)) {
+    /* never ran: it starts by raising, so links and joiners see the error */
+    gl_push_thread(L, t);
+    lua_insert(L, -2);
+    lua_setiuservalue(L, -2, GL_UV_PENDING);
+    lua_pop(L, 1);
+    t->flags |= GL_KILLED;
+    gl_timer_stop(&t->timer);
+  } else if (blocked || woken_empty) {
+    /* resumes by raising; nothing it was handed is lost */
+    lua_xmove(L, t->co, 1);
+    t->resume_n = 1;
+    gl_unqueue(t);
+    gl_timer_stop(&t->timer);
+    t->tag = GL_THROW;
+  } else {
+    /* it was handed a value it must not lose: raise at its next block */
+    gl_push_thread(L, t);
+    lua_insert(L, -2);
+    lua_setiuservalue(L, -2, GL_UV_PENDING);
+    lua_pop(L, 1);
+    t->flags |= GL_PENDING;
+    return 1;
+  }
+  gl_unqueue(t);
+  if (front) gl_enqueue_front(&H.ready, t);
+  else gl_enqueue(&H.ready, t);
+  return 1;
+}
+
+/* ------------------------------------------------------------- blocking */
+
+gl_thread *gl_check_block(lua_State *L, const char *what) {
+  gl_thread *t = H.current;
+  if (t == NULL)
+    luaL_error(L, "%s: not inside a green thread", what);
+  if (!lua_isyieldable(L))
+    luaL_error(L, "%s: cannot block here: Lua cannot yield across this C call "
+               "(a metamethod or iterator called from C, a table.sort comparator, "
+               "a string.gsub callback, __gc, ...)", what);
+  if (t->flags & GL_PENDING) {
+    t->flags &= ~GL_PENDING;
+    gl_push_thread(L, t);
+    lua_getiuservalue(L, -1, GL_UV_PENDING);
+    lua_pushnil(L);
+    lua_setiuservalue(L, -3, GL_UV_PENDING);
+    lua_error(L);
+  }
+  return t;
+}
+
+/* Every block resumes here first: a throw is raised, anything else goes to
+** the caller's continuation. */
+static int block_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)ctx;
+  gl_thread *t = H.current;
+  if (lua_touserdata(L, -2) == GL_THROW) return lua_error(L);
+  return t->k(L, status, t->kctx);
+}
+
+int gl_yield(lua_State *L, gl_thread *t, lua_KContext ctx, lua_KFunction k) {
+  t->k = k;
+  t->kctx = ctx;
+  lua_pushlightuserdata(L, (void *)GL_PASS);
+  return lua_yieldk(L, 1, 0, block_k);
+}
+
+int gl_block(lua_State *L, const char *what, gl_waitq *wq, double seconds,
+             lua_KContext ctx, lua_KFunction k) {
+  gl_thread *t = gl_check_block(L, what);
+  if (wq == NULL && seconds < 0) {
+    t->resume_n = 0;
+    t->tag = GL_WOKEN;
+    gl_enqueue(&H.ready, t);
+  } else {
+    if (wq) gl_enqueue(wq, t);
+    if (seconds >= 0 && gl_timer_start(&t->timer, seconds) != 0) {
+      gl_unqueue(t);
+      return luaL_error(L, "%s: not enough memory", what);
+    }
+  }
+  return gl_yield(L, t, ctx, k);
+}
+
+int gl_yield_behind(lua_State *L, gl_thread *t, gl_thread *pos,
+                    lua_KContext ctx, lua_KFunction k) {
+  t->resume_n = 0;
+  t->tag = GL_WOKEN;
+  if (pos->queue == &H.ready) enqueue_after(&H.ready, pos, t);
+  else gl_enqueue(&H.ready, t);
+  return gl_yield(L, t, ctx, k);
+}
+
+/* ------------------------------------------------------------- spawning */
+
+gl_thread *gl_spawn(lua_State *L, int nargs, unsigned flags, double delay) {
+  int base = lua_gettop(L) - nargs;  /* the function */
+  gl_thread *t = lua_newuserdatauv(L, sizeof *t, GL_UV_ARGS - 1 + nargs);
+  memset(t, 0, sizeof *t);
+  gl_timer_init(&t->timer, on_deadline);
+  t->id = ++H.next_id;
+  t->nargs = nargs;
+  t->flags = flags;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, H.thread_mt_ref);
+  lua_setmetatable(L, -2);
+  lua_insert(L, base);                 /* ud fn args... */
+  for (int i = nargs; i >= 1; i--) lua_setiuservalue(L, base, GL_UV_ARGS - 1 + i);
+  lua_setiuservalue(L, base, GL_UV_RESULT);
+  anchor(L, t);
+  H.live++;
+  if (delay < 0) gl_enqueue(&H.ready, t);
+  else if (gl_timer_start(&t->timer, delay) != 0) luaL_error(L, "spawn_after: not enough memory");
+  return t;
+}
+
+/* ------------------------------------------------------ running threads */
+
+/* Give 't' a coroutine (a pooled one if any) with 'body' and its arguments
+** pushed; 'body' is its function, the error it was killed with, or the link
+** runner. Leaves L as it was; returns the number of arguments pushed. */
+static int prepare(lua_State *L, gl_thread *t) {
+  gl_push_thread(L, t);
+  if (H.npool > 0) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, H.pool_ref);
+    lua_rawgeti(L, -1, H.npool);
+    lua_pushnil(L);
+    lua_rawseti(L, -3, H.npool--);
+    lua_remove(L, -2);
+  } else {
+    lua_newthread(L);
+  }
+  t->co = lua_tothread(L, -1);
+  lua_setiuservalue(L, -2, GL_UV_CO);
+  int n;
+  if (t->flags & GL_LINKING) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, H.link_runner_ref);
+    lua_pushvalue(L, -2);
+    n = 1;
+  } else if (t->flags & GL_KILLED) {
+    lua_pushcfunction(L, lua_error);
+    lua_getiuservalue(L, -2, GL_UV_PENDING);
+    n = 1;
+  } else {
+    lua_getiuservalue(L, -1, GL_UV_RESULT);
+    for (int i = 1; i <= t->nargs; i++) lua_getiuservalue(L, -1 - i, GL_UV_ARGS - 1 + i);
+    n = t->nargs;
+  }
+  lua_xmove(L, t->co, n + 1);
+  lua_pop(L, 1);
+  t->flags |= GL_STARTED;
+  return n;
+}
+
+/* Give the coroutine of a finished thread back to the pool, or drop it. */
+static void recycle(lua_State *L, gl_thread *t) {
+  lua_settop(t->co, 0);
+  if (H.npool < POOL_MAX) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, H.pool_ref);
+    lua_getiuservalue(L, -2, GL_UV_CO);
+    lua_rawseti(L, -2, ++H.npool);
+    lua_pop(L, 1);
+  }
+  lua_pushnil(L);
+  lua_setiuservalue(L, -2, GL_UV_CO);
+  t->co = NULL;
+}
+
+/* Keep the 'n' values on top of the coroutine as the thread's results;
+** the userdata is on top of L. */
+static void keep_results(lua_State *L, gl_thread *t, int n) {
+  if (n == 1) {
+    lua_xmove(t->co, L, 1);
+  } else {
+    lua_createtable(L, n, 0);
+    for (int i = n; i >= 1; i--) {
+      lua_xmove(t->co, L, 1);
+      lua_rawseti(L, -2, i);
+    }
+  }
+  lua_setiuservalue(L, -2, GL_UV_RESULT);
+  t->nresults = n;
+}
+
+int gl_thread_results(lua_State *L, int idx) {
+  gl_thread *t = lua_touserdata(L, idx);
+  if (t->nresults == 0) return 0;
+  lua_getiuservalue(L, idx, GL_UV_RESULT);
+  if (t->nresults == 1 || (t->flags & GL_ERRORED)) return 1;
+  luaL_checkstack(L, t->nresults, "too many results");
+  int table = lua_gettop(L);
+  for (int i = 1; i <= t->nresults; i++) lua_rawgeti(L, table, i);
+  lua_remove(L, table);
+  return t->nresults;
+}
+
+/* Does the thread (userdata on top of L) have links to run? */
+static int has_links(lua_State *L) {
+  int found = 0;
+  if (lua_getiuservalue(L, -1, GL_UV_EXTRA) == LUA_TTABLE) {
+    lua_getfield(L, -1, "links");
+    found = lua_istable(L, -1) && lua_rawlen(L, -1) > 0;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return found;
+}
+
+/* Its function ended with 'status'; the userdata is on top of L. Record how,
+** close what it left open, let joiners go, then run its links, if any, in
+** its own coroutine before it lets go of its anchor. */
+static void finish(lua_State *L, gl_thread *t, int status, int nres) {
+  lua_State *co = t->co;
+  if (t->flags & GL_LINKING) {
+    if (status != LUA_OK) {
+      gl_report(L, co, t);
+      lua_resetthread(co);
+    }
+    recycle(L, t);
+    lua_pushnil(L);
+    lua_setiuservalue(L, -2, GL_UV_EXTRA);
+    unanchor(L, t);
+    return;
+  }
+  if (status == LUA_OK) {
+    if ((t->flags & GL_HANDLE) && nres > 0) keep_results(L, t, nres);
+  } else {
+    if (!gl_is_exit(co, -1)) gl_report(L, co, t);
+    lua_pushvalue(co, -1);
+    lua_xmove(co, L, 1);
+    /* An error does not unwind a coroutine: close its pending to-be-closed
+    ** variables now. If one raised, that error is the thread's result. */
+    if (lua_resetthread(co) != LUA_OK) {
+      lua_pop(L, 1);
+      lua_xmove(co, L, 1);
+    }
+    lua_setiuservalue(L, -2, GL_UV_RESULT);
+    t->nresults = 1;
+    t->flags |= GL_ERRORED;
+  }
+  recycle(L, t);
+  t->flags |= GL_DEAD;
+  H.live--;
+  while (t->joiners.head) {
+    lua_pushnil(L);
+    gl_wake_one(L, &t->joiners);
+  }
+  if (has_links(L)) {
+    t->flags |= GL_LINKING;       /* runs again, first, with the link runner */
+    t->flags &= ~GL_STARTED;
+    gl_enqueue_front(&H.ready, t);
+  } else {
+    lua_pushnil(L);
+    lua_setiuservalue(L, -2, GL_UV_EXTRA);
+    unanchor(L, t);
+  }
+}
+
+/* A coroutine.yield that reached the hub: the thread yielded outside any
+** coroutine of its own. End it with an error, as plain Lua would. */
+static int stray_yield(lua_State *co, int nres) {
+  lua_pop(co, nres);
+  lua_pushliteral(co, "attempt to yield from outside a coroutine");
+  return LUA_ERRRUN;
+}
+
+/* Switch into 't' until it blocks or ends. */
+static void run(lua_State *L, gl_thread *t) {
+  int nargs, nres;
+  if (!(t->flags & GL_STARTED)) {
+    nargs = prepare(L, t);
+  } else {
+    lua_pushlightuserdata(t->co, (void *)t->tag);
+    if (t->resume_n == 1) lua_insert(t->co, -2);
+    else lua_pushnil(t->co);
+    nargs = 2;
+  }
+  t->resume_n = 0;
+  H.current = t;
+  H.switches++;
+  int status = lua_resume(t->co, L, nargs, &nres);
+  H.current = NULL;
+  if (status == LUA_YIELD) {
+    if (nres > 0 && lua_touserdata(t->co, -nres) == GL_PASS) {
+      lua_pop(t->co, nres);
+      return;  /* it put itself where it waits */
+    }
+    status = stray_yield(t->co, nres);
+  }
+  gl_push_thread(L, t);
+  finish(L, t, status, nres);
+  lua_pop(L, 1);
+}
+
+/* ------------------------------------------------------------- the loop */
+
+/* Main is blocked and nothing can wake it: say where everyone waits. */
+static void report_deadlock(lua_State *L) {
+  fprintf(stderr, "greenlua: deadlock: all green threads are blocked\n");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
+  for (lua_Integer i = 1; i <= H.nthreads; i++) {
+    lua_rawgeti(L, -1, i);
+    gl_thread *t = lua_touserdata(L, -1);
+    if (t->co && !(t->flags & GL_DEAD)) {
+      luaL_traceback(L, t->co, NULL, 0);
+      fprintf(stderr, "green thread %lld%s:\n%s\n", (long long)t->id,
+              t == H.main ? " (main)" : "", lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  fflush(stderr);
+}
+
+int gl_hub_run(void) {
+  lua_State *L = H.L;
+  for (;;) {
+    int budget = RUN_BUDGET;
+    gl_thread *t;
+    while ((t = H.ready.head) != NULL) {
+      gl_unqueue(t);
+      run(L, t);
+      if (H.main->flags & GL_DEAD) return 0;
+      if (--budget == 0) {
+        uv_run(H.loop, UV_RUN_NOWAIT);
+        budget = RUN_BUDGET;
+      }
+    }
+    if (gl_timers_count() == 0 && !uv_loop_alive(H.loop)) {
+      report_deadlock(L);
+      return 1;
+    }
+    uv_run(H.loop, UV_RUN_ONCE);
+  }
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static int new_ref_table(lua_State *L) {
+  lua_newtable(L);
+  return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+void gl_hub_open(lua_State *L) {
+  memset(&H, 0, sizeof H);
+  H.L = L;
+  H.loop = uv_default_loop();
+  H.started_at = uv_hrtime();
+  gl_timers_init(H.loop);
+  H.threads_ref = new_ref_table(L);
+  H.pool_ref = new_ref_table(L);
+  H.link_runner_ref = LUA_NOREF;
+}
+
+void gl_hub_close(void) {
+  gl_timers_close();
+  uv_run(H.loop, UV_RUN_NOWAIT);  /* let close callbacks run */
+  uv_loop_close(H.loop);
+}

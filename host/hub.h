@@ -1,0 +1,156 @@
+/*
+** hub.h: the scheduler. One libuv loop, one ready queue, green threads as
+** Lua coroutines.
+**
+** The rules everything else builds on:
+**  - Waking a thread only appends it to the tail of the ready queue; the hub
+**    switches only when the running thread blocks. Ready threads run FIFO.
+**  - Only gl_hub_run drives the loop; libuv callbacks only wake threads.
+**  - A blocked thread is in at most one wait list (a gl_waitq or the ready
+**    queue) and has at most one deadline (its own timer). Whoever resumes it
+**    early (kill, Timeout) takes it out of both, so a dead or timed-out waiter
+**    never lingers in a wait list.
+**  - A green thread resumes from a block with two values on its stack: a tag
+**    (GL_WOKEN, GL_TIMEDOUT or GL_THROW) and a value (what it was woken with,
+**    or the error to raise). gl_block's continuation raises GL_THROW itself.
+**  - A GreenThread userdata stays anchored (in the hub's thread table) from
+**    spawn until it is dead and its links have run; the scheduler's raw
+**    pointers are only ever to anchored threads.
+*/
+#ifndef GL_HUB_H
+#define GL_HUB_H
+
+#include <lua.h>
+#include <uv.h>
+#include "timer.h"
+
+typedef struct gl_thread gl_thread;
+
+/* An intrusive FIFO of blocked threads: the ready queue and every wait list. */
+typedef struct gl_waitq {
+  gl_thread *head, *tail;
+  size_t n;
+} gl_waitq;
+
+enum {
+  GL_STARTED = 1 << 0,   /* has a coroutine and has run */
+  GL_DEAD = 1 << 1,      /* its function returned or raised */
+  GL_ERRORED = 1 << 2,   /* ...by raising; the error is its result */
+  GL_HANDLE = 1 << 3,    /* someone holds a handle (spawn): keep results */
+  GL_PENDING = 1 << 4,   /* a Timeout expired while it was not blocked */
+  GL_LINKING = 1 << 5,   /* dead, running its links */
+  GL_MAIN = 1 << 6,      /* the main green thread */
+  GL_KILLED = 1 << 7     /* killed before it started: it starts by raising */
+};
+
+struct gl_thread {
+  lua_State *co;            /* its coroutine (also in uservalue 1), or NULL */
+  gl_thread *prev, *next;   /* position in 'queue' */
+  gl_waitq *queue;          /* the ready queue, a wait list, or NULL */
+  gl_timer timer;           /* its deadline: sleep, timed wait, spawn_after */
+  lua_Integer id;
+  lua_Integer anchor;       /* index in the hub's thread table */
+  int nargs;                /* spawn arguments, in uservalues 5.. */
+  int nresults;             /* results kept (GL_HANDLE), see gl_thread_results */
+  int resume_n;             /* 1 if a wake value waits on top of 'co' */
+  const char *tag;          /* how it resumes: GL_WOKEN, GL_TIMEDOUT, GL_THROW */
+  lua_KFunction k;          /* where gl_block's caller continues */
+  lua_KContext kctx;
+  unsigned flags;
+  gl_waitq joiners;         /* threads in gt:wait() */
+};
+
+/* Uservalues of a GreenThread userdata. */
+enum {
+  GL_UV_CO = 1,        /* the coroutine while it has one */
+  GL_UV_RESULT = 2,    /* fn before start; its result(s) or error after */
+  GL_UV_PENDING = 3,   /* the error a GL_PENDING thread raises at its next block */
+  GL_UV_EXTRA = 4,     /* a table: links, green-local storage (made on demand) */
+  GL_UV_ARGS = 5       /* first spawn argument */
+};
+
+/* Resume tags (addresses of static chars, compared as light userdata). */
+extern const char GL_WOKEN[], GL_TIMEDOUT[], GL_THROW[], GL_PASS[];
+
+typedef struct gl_hub {
+  lua_State *L;              /* the main state; the hub runs on it */
+  uv_loop_t *loop;
+  gl_thread *current;        /* the running green thread, or NULL in the hub */
+  gl_thread *main;
+  gl_waitq ready;
+  int threads_ref;           /* registry: array of anchored GreenThreads */
+  int pool_ref;              /* registry: array of finished coroutines to reuse */
+  int link_runner_ref;       /* registry: Lua function that runs a thread's links */
+  int thread_mt_ref;         /* registry: the GreenThread metatable */
+  int exit_ref;              /* registry: green.GreenThreadExit */
+  lua_Integer nthreads;      /* anchored threads */
+  lua_Integer npool;
+  lua_Integer next_id;
+  lua_Integer live;          /* started or pending, not yet dead */
+  unsigned long long switches;
+  uint64_t started_at;       /* uv_hrtime at start */
+} gl_hub;
+
+extern gl_hub gl_H;
+
+/* Create the loop and the registry tables. Call once, on the main state. */
+void gl_hub_open(lua_State *L);
+
+/* Run green threads until the main one is dead. Returns 0, or 1 after a
+** deadlock report (printed to stderr). */
+int gl_hub_run(void);
+
+/* Release the loop and everything the hub allocated outside Lua. */
+void gl_hub_close(void);
+
+/* Make a new GreenThread from the function and 'nargs' arguments on top of
+** L's stack (popped), push its userdata and queue it to start (or, with
+** delay >= 0, arm its timer to queue it later). */
+gl_thread *gl_spawn(lua_State *L, int nargs, unsigned flags, double delay);
+
+/* Push the userdata of an anchored thread. */
+void gl_push_thread(lua_State *L, gl_thread *t);
+
+/* Block the running green thread: into 'wq' (may be NULL) with a deadline of
+** 'seconds' (< 0: none), or, with neither, just to the back of the ready
+** queue. 'what' names the caller in errors. Does not return: resumes in 'k'
+** with the tag and value on top of the stack, except GL_THROW, which is raised
+** before 'k' runs. */
+int gl_block(lua_State *L, const char *what, gl_waitq *wq, double seconds,
+             lua_KContext ctx, lua_KFunction k);
+
+/* Raise unless the caller is a green thread that can block here; raise the
+** error of an expired Timeout that waits for this moment. */
+gl_thread *gl_check_block(lua_State *L, const char *what);
+
+/* The switch itself, for callers that placed 't' already (gl_check_block
+** first). gl_yield_behind places it right behind 'pos' in the ready queue. */
+int gl_yield(lua_State *L, gl_thread *t, lua_KContext ctx, lua_KFunction k);
+int gl_yield_behind(lua_State *L, gl_thread *t, gl_thread *pos,
+                    lua_KContext ctx, lua_KFunction k);
+
+/* Make 't' ready with GL_WOKEN and the value on top of L's stack (popped).
+** 't' must be blocked. */
+void gl_wake(lua_State *L, gl_thread *t);
+
+/* Wake the first thread in 'wq' with the value on top of L's stack (always
+** popped). Returns it, or NULL if 'wq' was empty. */
+gl_thread *gl_wake_one(lua_State *L, gl_waitq *wq);
+
+/* Interrupt 't' with the error on top of L's stack (popped): at once if it is
+** blocked, else at its next block. 'front' puts it at the head of the ready
+** queue (kill), not the tail (timeouts). Returns 0 if 't' is dead. */
+int gl_throw(lua_State *L, gl_thread *t, int front);
+
+/* Take 't' out of whatever wait list it is in. */
+void gl_unqueue(gl_thread *t);
+
+/* Append / prepend to a wait list. */
+void gl_enqueue(gl_waitq *q, gl_thread *t);
+void gl_enqueue_front(gl_waitq *q, gl_thread *t);
+
+/* Push the kept results (or the error) of the dead thread whose userdata
+** is at 'idx'; returns how many. */
+int gl_thread_results(lua_State *L, int idx);
+
+#endif

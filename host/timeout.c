@@ -1,0 +1,149 @@
+/*
+** timeout.c: green.Timeout. Expiry goes through gl_throw, so the waits it
+** interrupts are left cleanly (see hub.h).
+*/
+#include <string.h>
+#include <lauxlib.h>
+#include "hub.h"
+#include "timeout.h"
+
+#define TIMEOUT_MT "green.Timeout"
+enum { UV_OWNER = 1, UV_ERROR = 2 };
+
+typedef struct gl_timeout {
+  gl_timer timer;   /* first: the timer's address is the Timeout's */
+  double seconds;   /* < 0: never fires */
+  int anchor;       /* registry reference while armed */
+} gl_timeout;
+
+static gl_timeout *check_timeout(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, TIMEOUT_MT);
+}
+
+static void disarm(lua_State *L, gl_timeout *to) {
+  gl_timer_stop(&to->timer);
+  luaL_unref(L, LUA_REGISTRYINDEX, to->anchor);
+  to->anchor = LUA_NOREF;
+}
+
+/* Expired: raise the error (or the Timeout itself) in its thread. */
+static void on_expiry(gl_timer *timer) {
+  lua_State *L = gl_H.L;
+  gl_timeout *to = (gl_timeout *)timer;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, to->anchor);
+  disarm(L, to);
+  lua_getiuservalue(L, -1, UV_OWNER);
+  gl_thread *t = lua_touserdata(L, -1);
+  if (lua_getiuservalue(L, -2, UV_ERROR) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, -2);
+  }
+  gl_throw(L, t, 0);
+  lua_pop(L, 2);
+}
+
+/* t:start(): (re)arm for its number of seconds from now. */
+static int l_start(lua_State *L) {
+  gl_timeout *to = check_timeout(L, 1);
+  if (to->seconds < 0) return 0;
+  if (to->anchor == LUA_NOREF) {
+    lua_pushvalue(L, 1);
+    to->anchor = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  if (gl_timer_start(&to->timer, to->seconds) != 0) {
+    disarm(L, to);
+    return luaL_error(L, "Timeout: not enough memory");
+  }
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int l_cancel(lua_State *L) {
+  disarm(L, check_timeout(L, 1));
+  return 0;
+}
+
+static int l_pending(lua_State *L) {
+  lua_pushboolean(L, gl_timer_armed(&check_timeout(L, 1)->timer));
+  return 1;
+}
+
+static int l_tostring(lua_State *L) {
+  gl_timeout *to = check_timeout(L, 1);
+  if (to->seconds < 0) lua_pushliteral(L, "Timeout: never");
+  else {
+    lua_pushliteral(L, "Timeout: ");
+    lua_pushnumber(L, to->seconds);
+    if (lua_isinteger(L, -1) || to->seconds == (double)(lua_Integer)to->seconds) {
+      lua_pushinteger(L, (lua_Integer)to->seconds);
+      lua_replace(L, -2);
+    }
+    lua_pushstring(L, to->seconds == 1 ? " second" : " seconds");
+    lua_concat(L, 3);
+  }
+  return 1;
+}
+
+/* t.seconds, then the methods (upvalue 1). */
+static int l_index(lua_State *L) {
+  gl_timeout *to = check_timeout(L, 1);
+  const char *key = lua_tostring(L, 2);
+  if (key && strcmp(key, "seconds") == 0) {
+    if (to->seconds < 0) lua_pushnil(L);
+    else lua_pushnumber(L, to->seconds);
+    return 1;
+  }
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(1));
+  return 1;
+}
+
+/* Timeout(seconds [, err]) */
+static int l_new(lua_State *L) {
+  double seconds = -1;
+  if (!lua_isnoneornil(L, 1)) {
+    seconds = luaL_checknumber(L, 1);
+    if (seconds < 0 || seconds != seconds) seconds = 0;
+  }
+  if (gl_H.current == NULL) return luaL_error(L, "Timeout: not inside a green thread");
+  lua_settop(L, 2);
+  gl_timeout *to = lua_newuserdatauv(L, sizeof *to, 2);
+  gl_timer_init(&to->timer, on_expiry);
+  to->seconds = seconds;
+  to->anchor = LUA_NOREF;
+  luaL_setmetatable(L, TIMEOUT_MT);
+  gl_push_thread(L, gl_H.current);
+  lua_setiuservalue(L, 3, UV_OWNER);
+  lua_pushvalue(L, 2);
+  lua_setiuservalue(L, 3, UV_ERROR);
+  lua_replace(L, 1);
+  lua_settop(L, 1);
+  return l_start(L);
+}
+
+/* is_timeout(err [, t]) */
+static int l_is_timeout(lua_State *L) {
+  int yes = luaL_testudata(L, 1, TIMEOUT_MT) != NULL;
+  if (yes && !lua_isnoneornil(L, 2)) yes = lua_rawequal(L, 1, 2);
+  lua_pushboolean(L, yes);
+  return 1;
+}
+
+void gl_open_timeout(lua_State *L) {
+  static const luaL_Reg methods[] = {
+    {"start", l_start}, {"cancel", l_cancel}, {"pending", l_pending}, {NULL, NULL}
+  };
+  lua_pushcfunction(L, l_new);
+  lua_setfield(L, -2, "Timeout");
+  lua_pushcfunction(L, l_is_timeout);
+  lua_setfield(L, -2, "is_timeout");
+  luaL_newmetatable(L, TIMEOUT_MT);
+  luaL_newlib(L, methods);
+  lua_pushcclosure(L, l_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_cancel);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, l_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+}

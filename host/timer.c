@@ -1,0 +1,129 @@
+/*
+** timer.c: a binary min-heap of deadlines behind one libuv timer.
+** See timer.h for the contract.
+*/
+#include <math.h>
+#include <stdlib.h>
+#include "timer.h"
+
+static struct {
+  uv_loop_t *loop;
+  uv_timer_t handle;     /* armed for the root's deadline, or stopped */
+  uint64_t handle_due;   /* deadline the handle is armed for; UINT64_MAX if none */
+  gl_timer **heap;
+  size_t n, cap;
+  uint64_t seq;
+} H;
+
+static int earlier(const gl_timer *a, const gl_timer *b) {
+  return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
+}
+
+static void place(gl_timer *t, size_t i) {
+  H.heap[i] = t;
+  t->slot = i;
+}
+
+static void sift_up(size_t i) {
+  gl_timer *t = H.heap[i];
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (!earlier(t, H.heap[parent])) break;
+    place(H.heap[parent], i);
+    i = parent;
+  }
+  place(t, i);
+}
+
+static void sift_down(size_t i) {
+  gl_timer *t = H.heap[i];
+  for (;;) {
+    size_t child = 2 * i + 1;
+    if (child >= H.n) break;
+    if (child + 1 < H.n && earlier(H.heap[child + 1], H.heap[child])) child++;
+    if (!earlier(H.heap[child], t)) break;
+    place(H.heap[child], i);
+    i = child;
+  }
+  place(t, i);
+}
+
+static void on_due(uv_timer_t *handle);
+
+static void rearm(void) {
+  if (H.n == 0) {
+    uv_timer_stop(&H.handle);
+    H.handle_due = UINT64_MAX;
+    return;
+  }
+  uint64_t due = H.heap[0]->deadline, now = uv_now(H.loop);
+  H.handle_due = due;
+  uv_timer_start(&H.handle, on_due, due > now ? due - now : 0, 0);
+}
+
+/* Fire everything that is due, in deadline-then-arming order. A fire
+** callback may arm new timers; those due now wait for the next turn, so a
+** timer that re-arms itself with 0 cannot starve the loop. */
+static void on_due(uv_timer_t *handle) {
+  (void)handle;
+  uint64_t now = uv_now(H.loop), limit = H.seq;
+  H.handle_due = UINT64_MAX;
+  while (H.n > 0 && H.heap[0]->deadline <= now && H.heap[0]->seq < limit) {
+    gl_timer *t = H.heap[0];
+    gl_timer_stop(t);
+    t->fire(t);
+  }
+  rearm();
+}
+
+void gl_timers_init(uv_loop_t *loop) {
+  H.loop = loop;
+  H.handle_due = UINT64_MAX;
+  uv_timer_init(loop, &H.handle);
+}
+
+void gl_timers_close(void) {
+  uv_close((uv_handle_t *)&H.handle, NULL);
+  free(H.heap);
+  H.heap = NULL;
+  H.n = H.cap = 0;
+}
+
+void gl_timer_init(gl_timer *t, gl_timer_fn fire) {
+  t->slot = GL_TIMER_IDLE;
+  t->fire = fire;
+  t->deadline = t->seq = 0;
+}
+
+int gl_timer_start(gl_timer *t, double seconds) {
+  gl_timer_stop(t);
+  if (!(seconds > 0)) seconds = 0;            /* also catches NaN */
+  if (seconds > 1e12) seconds = 1e12;         /* ~30,000 years: never in practice */
+  uv_update_time(H.loop);
+  t->deadline = uv_now(H.loop) + (uint64_t)ceil(seconds * 1000.0);
+  t->seq = H.seq++;
+  if (H.n == H.cap) {
+    size_t cap = H.cap ? H.cap * 2 : 64;
+    gl_timer **heap = realloc(H.heap, cap * sizeof *heap);
+    if (heap == NULL) return UV_ENOMEM;
+    H.heap = heap;
+    H.cap = cap;
+  }
+  place(t, H.n++);
+  sift_up(t->slot);
+  if (t->deadline < H.handle_due) rearm();
+  return 0;
+}
+
+void gl_timer_stop(gl_timer *t) {
+  size_t i = t->slot;
+  if (i == GL_TIMER_IDLE) return;
+  t->slot = GL_TIMER_IDLE;
+  gl_timer *last = H.heap[--H.n];
+  if (i == H.n) return;
+  place(last, i);
+  if (i > 0 && earlier(last, H.heap[(i - 1) / 2])) sift_up(i);
+  else sift_down(i);
+}
+
+size_t gl_timers_count(void) { return H.n; }

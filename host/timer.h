@@ -1,0 +1,49 @@
+/*
+** timer.h: the hub's deadlines.
+**
+** Every sleep, timed wait, spawn_after and Timeout is a gl_timer embedded in
+** its owner. They live in one binary min-heap ordered by (deadline, arming
+** order), driven by a single libuv timer armed for the earliest deadline, so
+** a million sleepers cost a heap slot each, not a libuv handle each.
+** Timers with equal deadlines fire in the order they were armed: programs may
+** rely on it (API.md, "Ordering").
+*/
+#ifndef GL_TIMER_H
+#define GL_TIMER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct gl_timer gl_timer;
+typedef void (*gl_timer_fn)(gl_timer *t);
+
+struct gl_timer {
+  uint64_t deadline;  /* loop time, in milliseconds */
+  uint64_t seq;       /* arming order, breaks ties between equal deadlines */
+  size_t slot;        /* index in the heap; GL_TIMER_IDLE when not armed */
+  gl_timer_fn fire;   /* called from the hub, never from inside a green thread */
+};
+
+#define GL_TIMER_IDLE ((size_t)-1)
+
+/* Set up the heap on 'loop'; gl_timers_close frees it. */
+void gl_timers_init(uv_loop_t *loop);
+void gl_timers_close(void);
+
+/* A timer must be initialised once before use. */
+void gl_timer_init(gl_timer *t, gl_timer_fn fire);
+
+/* Arm 't' to fire 'seconds' from now (re-arming an armed one moves it).
+** Negative or NaN seconds count as 0. Returns 0, or UV_ENOMEM. */
+int gl_timer_start(gl_timer *t, double seconds);
+
+/* Disarm; harmless on an idle timer. */
+void gl_timer_stop(gl_timer *t);
+
+static inline int gl_timer_armed(const gl_timer *t) { return t->slot != GL_TIMER_IDLE; }
+
+/* How many timers are armed (for stats and deadlock detection). */
+size_t gl_timers_count(void);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+** waitq.c: green.core.WaitQueue, a gl_waitq in a userdata.
+*/
+#include <lauxlib.h>
+#include "hub.h"
+#include "waitq.h"
+
+#define WAITQ_MT "green.WaitQueue"
+
+static gl_waitq *check_waitq(lua_State *L) {
+  return luaL_checkudata(L, 1, WAITQ_MT);
+}
+
+static int l_new(lua_State *L) {
+  gl_waitq *wq = lua_newuserdatauv(L, sizeof *wq, 0);
+  wq->head = wq->tail = NULL;
+  wq->n = 0;
+  luaL_setmetatable(L, WAITQ_MT);
+  return 1;
+}
+
+static int wait_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  if (lua_touserdata(L, -2) == GL_TIMEDOUT) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  lua_pushboolean(L, 1);
+  lua_insert(L, -2);
+  return 2;
+}
+
+static int l_wait(lua_State *L) {
+  gl_waitq *wq = check_waitq(L);
+  double timeout = luaL_optnumber(L, 2, -1);
+  if (!lua_isnoneornil(L, 2) && !(timeout >= 0)) timeout = 0;
+  return gl_block(L, "wait", wq, timeout, 0, wait_k);
+}
+
+static int l_wake(lua_State *L) {
+  gl_waitq *wq = check_waitq(L);
+  lua_settop(L, 2);
+  lua_pushboolean(L, gl_wake_one(L, wq) != NULL);
+  return 1;
+}
+
+static int l_wake_all(lua_State *L) {
+  gl_waitq *wq = check_waitq(L);
+  lua_Integer n = 0;
+  while (wq->head) {
+    lua_pushnil(L);
+    gl_wake_one(L, wq);
+    n++;
+  }
+  lua_pushinteger(L, n);
+  return 1;
+}
+
+static int l_len(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)check_waitq(L)->n);
+  return 1;
+}
+
+void gl_open_waitq(lua_State *L) {
+  static const luaL_Reg methods[] = {
+    {"wait", l_wait}, {"wake", l_wake}, {"wake_all", l_wake_all}, {NULL, NULL}
+  };
+  lua_pushcfunction(L, l_new);
+  lua_setfield(L, -2, "WaitQueue");
+  luaL_newmetatable(L, WAITQ_MT);
+  luaL_newlib(L, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_len);
+  lua_setfield(L, -2, "__len");
+  lua_pop(L, 1);
+}

@@ -1,0 +1,61 @@
+-- green.cli: what the command line asked for, run in the main green thread
+-- in lua's order: LUA_INIT, then -e/-l/-W as given, then the script, then
+-- the REPL. Errors propagate: the hub reports them and the process exits 1.
+local core = require "green.core"
+
+local function run_chunk(chunk, err, ...)
+  if not chunk then error(err, 0) end
+  return chunk(...)
+end
+
+local function require_into_global(spec)
+  local global, module = spec:match("^([^=]+)=(.+)$")
+  if not global then
+    global, module = spec, spec
+    global = global:gsub("%-.*$", "")  -- as lua: 'mod-v2' sets 'mod'
+  end
+  _G[global] = require(module)
+end
+
+local function script_args()
+  local args = {}
+  for i = 1, #arg do args[i] = arg[i] end
+  return table.unpack(args)
+end
+
+return function(plan)
+  if plan.init then
+    if plan.init:sub(1, 1) == "@" then
+      run_chunk(loadfile(plan.init:sub(2)))
+    else
+      run_chunk(load(plan.init, plan.init_name))
+    end
+  end
+  for _, action in ipairs(plan.actions) do
+    local opt, value = action[1], action[2]
+    if opt == "e" then
+      run_chunk(load(value, "=(command line)"))
+    elseif opt == "l" then
+      require_into_global(value)
+    elseif opt == "W" then
+      warn("@on")
+    elseif opt == "c" then
+      return require("green.connect")(value)
+    end
+  end
+  if plan.script then
+    local file = plan.script
+    if file == "-" and arg[-1] ~= "--" then file = nil end
+    run_chunk(loadfile(file), script_args())
+  end
+  if plan.interactive then
+    require("green.repl")()
+  elseif not plan.script and not plan.did_something then
+    if plan.stdin_tty then
+      io.write(("greenlua (%s)\n"):format(_VERSION))
+      require("green.repl")()
+    else
+      run_chunk(loadfile(nil))
+    end
+  end
+end

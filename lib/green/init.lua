@@ -1,0 +1,94 @@
+-- green: the module scripts require. Green threads, Timeout and green-local
+-- storage; the hub and the objects' hot paths are C (green.core), this file
+-- composes them.
+local core = require "green.core"
+
+local green = {
+  spawn = core.spawn,
+  spawn_n = core.spawn_n,
+  spawn_after = core.spawn_after,
+  sleep = core.sleep,
+  getcurrent = core.getcurrent,
+  kill = core.kill,
+  threads = core.threads,
+  stats = core.stats,
+  now = core.now,
+  GreenThreadExit = core.GreenThreadExit,
+  Timeout = core.Timeout,
+  is_timeout = core.is_timeout,
+}
+
+local GreenThread = core.GreenThread  -- the method table
+
+-- gt:link(fn, ...): call fn(gt, ...) in the dying thread when gt ends.
+function GreenThread:link(fn, ...)
+  if type(fn) ~= "function" and not (getmetatable(fn) or {}).__call then
+    error(("bad argument #1 to 'link' (function expected, got %s)"):format(type(fn)), 2)
+  end
+  local extra = core.extra(self)
+  if extra == nil then return fn(self, ...) end   -- ended and unlinked: call at once
+  local links = extra.links
+  if not links then
+    links = {}
+    extra.links = links
+  end
+  links[#links + 1] = table.pack(...)
+  links[#links].fn = fn
+end
+
+-- gt:unlink(fn) -> true if fn was linked (the first such link goes).
+function GreenThread:unlink(fn)
+  local links = (core.extra(self) or {}).links
+  if not links then return false end
+  for i = 1, #links do
+    if links[i].fn == fn then
+      table.remove(links, i)
+      return true
+    end
+  end
+  return false
+end
+
+-- with_timeout(seconds, fn, ...) -> fn's results, or raises the Timeout.
+function green.with_timeout(seconds, fn, ...)
+  local t <close> = core.Timeout(seconds)
+  return fn(...)
+end
+
+-- Local(): fields private to each green thread, dropped when it ends.
+local Local = {}
+
+local function storage(self, create)
+  local me = core.getcurrent()
+  if me == nil then error("green.Local: not inside a green thread", 3) end
+  local extra = core.extra(me)
+  local all = extra.locals
+  if all == nil then
+    if not create then return nil end
+    all = setmetatable({}, { __mode = "k" })
+    extra.locals = all
+  end
+  local mine = all[self]
+  if mine == nil and create then
+    mine = {}
+    all[self] = mine
+  end
+  return mine
+end
+
+function Local:__index(key)
+  local mine = storage(self, false)
+  return mine and mine[key]
+end
+
+function Local:__newindex(key, value)
+  storage(self, true)[key] = value
+end
+
+Local.__name = "green.Local"
+
+function green.Local()
+  return setmetatable({}, Local)
+end
+
+return green
