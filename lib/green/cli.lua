@@ -3,9 +3,9 @@
 -- the REPL. Errors propagate: the hub reports them and the process exits 1.
 local core = require "green.core"
 
-local function run_chunk(chunk, err, ...)
+local function loaded(chunk, err)
   if not chunk then error(err, 0) end
-  return chunk(...)
+  return chunk
 end
 
 local function require_into_global(spec)
@@ -26,15 +26,15 @@ end
 return function(plan)
   if plan.init then
     if plan.init:sub(1, 1) == "@" then
-      run_chunk(loadfile(plan.init:sub(2)))
+      loaded(loadfile(plan.init:sub(2)))()
     else
-      run_chunk(load(plan.init, plan.init_name))
+      loaded(load(plan.init, plan.init_name))()
     end
   end
   for _, action in ipairs(plan.actions) do
     local opt, value = action[1], action[2]
     if opt == "e" then
-      run_chunk(load(value, "=(command line)"))
+      loaded(load(value, "=(command line)"))()
     elseif opt == "l" then
       require_into_global(value)
     elseif opt == "W" then
@@ -46,7 +46,7 @@ return function(plan)
   if plan.script then
     local file = plan.script
     if file == "-" and arg[-1] ~= "--" then file = nil end
-    run_chunk(loadfile(file), script_args())
+    loaded(loadfile(file))(script_args())
   end
   if plan.interactive then
     require("green.repl")()
@@ -55,7 +55,7 @@ return function(plan)
       io.write(("greenlua (%s)\n"):format(_VERSION))
       require("green.repl")()
     else
-      run_chunk(loadfile(nil))
+      loaded(loadfile(nil))()
     end
   end
 end
