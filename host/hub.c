@@ -107,6 +107,7 @@ void gl_wake(lua_State *L, gl_thread *t) {
     lua_pop(L, 1);
     t->resume_n = 0;
   } else {
+    lua_checkstack(t->co, 3);
     lua_xmove(L, t->co, 1);
     t->resume_n = 1;
   }
@@ -145,6 +146,7 @@ int gl_throw(lua_State *L, gl_thread *t, int front) {
     gl_timer_stop(&t->timer);
   } else if (blocked || woken_empty) {
     /* resumes by raising; nothing it was handed is lost */
+    lua_checkstack(t->co, 3);
     lua_xmove(L, t->co, 1);
     t->resume_n = 1;
     gl_unqueue(t);
@@ -406,6 +408,7 @@ static void run(lua_State *L, gl_thread *t) {
   if (!(t->flags & GL_STARTED)) {
     nargs = prepare(L, t);
   } else {
+    lua_checkstack(t->co, 2);
     lua_pushlightuserdata(t->co, (void *)t->tag);
     if (t->resume_n == 1) lua_insert(t->co, -2);
     else lua_pushnil(t->co);

@@ -50,23 +50,27 @@ static void sift_down(size_t i) {
 
 static void on_due(uv_timer_t *handle);
 
+/* Arm the libuv timer for the root. libuv counts whole milliseconds from
+** its cached clock, so round up and refresh the clock first; if it still
+** fires a little early, on_due finds nothing due and comes back here. */
 static void rearm(void) {
   if (H.n == 0) {
     uv_timer_stop(&H.handle);
     H.handle_due = UINT64_MAX;
     return;
   }
-  uint64_t due = H.heap[0]->deadline, now = uv_now(H.loop);
+  uint64_t due = H.heap[0]->deadline, now = uv_hrtime();
+  uv_update_time(H.loop);
   H.handle_due = due;
-  uv_timer_start(&H.handle, on_due, due > now ? due - now : 0, 0);
+  uv_timer_start(&H.handle, on_due, due > now ? (due - now + 999999) / 1000000 : 0, 0);
 }
 
 /* Fire everything that is due, in deadline-then-arming order. A fire
-** callback may arm new timers; those due now wait for the next turn, so a
-** timer that re-arms itself with 0 cannot starve the loop. */
+** callback may arm new timers; those wait for the next turn, so a timer
+** that re-arms itself with 0 cannot starve the loop. */
 static void on_due(uv_timer_t *handle) {
   (void)handle;
-  uint64_t now = uv_now(H.loop), limit = H.seq;
+  uint64_t now = uv_hrtime(), limit = H.seq;
   H.handle_due = UINT64_MAX;
   while (H.n > 0 && H.heap[0]->deadline <= now && H.heap[0]->seq < limit) {
     gl_timer *t = H.heap[0];
@@ -98,9 +102,8 @@ void gl_timer_init(gl_timer *t, gl_timer_fn fire) {
 int gl_timer_start(gl_timer *t, double seconds) {
   gl_timer_stop(t);
   if (!(seconds > 0)) seconds = 0;            /* also catches NaN */
-  if (seconds > 1e12) seconds = 1e12;         /* ~30,000 years: never in practice */
-  uv_update_time(H.loop);
-  t->deadline = uv_now(H.loop) + (uint64_t)ceil(seconds * 1000.0);
+  if (seconds > 1e9) seconds = 1e9;           /* ~30 years: never, in practice */
+  t->deadline = uv_hrtime() + (uint64_t)ceil(seconds * 1e9);
   t->seq = H.seq++;
   if (H.n == H.cap) {
     size_t cap = H.cap ? H.cap * 2 : 64;

@@ -19,7 +19,7 @@ typedef struct gl_timer gl_timer;
 typedef void (*gl_timer_fn)(gl_timer *t);
 
 struct gl_timer {
-  uint64_t deadline;  /* loop time, in milliseconds */
+  uint64_t deadline;  /* uv_hrtime(), in nanoseconds */
   uint64_t seq;       /* arming order, breaks ties between equal deadlines */
   size_t slot;        /* index in the heap; GL_TIMER_IDLE when not armed */
   gl_timer_fn fire;   /* called from the hub, never from inside a green thread */
