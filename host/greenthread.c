@@ -80,7 +80,7 @@ static int l_kill(lua_State *L) {
   }
   if (t->flags & GL_DEAD) return 0;
   if (t == H.current) return lua_error(L);
-  gl_throw(L, t, 1);
+  gl_throw(L, t, 1, NULL);
   if (H.current == NULL || !lua_isyieldable(L)) return 0;
   gl_thread *me = gl_check_block(L, "kill");
   return gl_yield_behind(L, me, t, 0, return_nothing);

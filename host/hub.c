@@ -129,7 +129,7 @@ static void on_deadline(gl_timer *timer) {
   make_ready(t, GL_TIMEDOUT);
 }
 
-int gl_throw(lua_State *L, gl_thread *t, int front) {
+int gl_throw(lua_State *L, gl_thread *t, int front, const void *src) {
   if (t->flags & GL_DEAD) {
     lua_pop(L, 1);
     return 0;
@@ -159,12 +159,17 @@ int gl_throw(lua_State *L, gl_thread *t, int front) {
     lua_setiuservalue(L, -2, GL_UV_PENDING);
     lua_pop(L, 1);
     t->flags |= GL_PENDING;
+    t->pending_src = src;
     return 1;
   }
   gl_unqueue(t);
   if (front) gl_enqueue_front(&H.ready, t);
   else gl_enqueue(&H.ready, t);
   return 1;
+}
+
+void gl_withdraw(gl_thread *t, const void *src) {
+  if ((t->flags & GL_PENDING) && t->pending_src == src) t->flags &= ~GL_PENDING;
 }
 
 /* ------------------------------------------------------------- blocking */

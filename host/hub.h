@@ -56,6 +56,7 @@ struct gl_thread {
   const char *tag;          /* how it resumes: GL_WOKEN, GL_TIMEDOUT, GL_THROW */
   lua_KFunction k;          /* where gl_block's caller continues */
   lua_KContext kctx;
+  const void *pending_src;  /* who raised the GL_PENDING error (a Timeout) */
   unsigned flags;
   gl_waitq joiners;         /* threads in gt:wait() */
 };
@@ -139,8 +140,13 @@ gl_thread *gl_wake_one(lua_State *L, gl_waitq *wq);
 
 /* Interrupt 't' with the error on top of L's stack (popped): at once if it is
 ** blocked, else at its next block. 'front' puts it at the head of the ready
-** queue (kill), not the tail (timeouts). Returns 0 if 't' is dead. */
-int gl_throw(lua_State *L, gl_thread *t, int front);
+** queue (kill), not the tail (timeouts). 'src' identifies the sender for
+** gl_withdraw (may be NULL). Returns 0 if 't' is dead. */
+int gl_throw(lua_State *L, gl_thread *t, int front, const void *src);
+
+/* Drop an error 'src' sent to 't' that still waits for t's next block: a
+** Timeout cancelled after it expired must not fire later. */
+void gl_withdraw(gl_thread *t, const void *src);
 
 /* Take 't' out of whatever wait list it is in. */
 void gl_unqueue(gl_thread *t);

@@ -38,7 +38,7 @@ static void on_expiry(gl_timer *timer) {
     lua_pop(L, 1);
     lua_pushvalue(L, -2);
   }
-  gl_throw(L, t, 0);
+  gl_throw(L, t, 0, to);
   lua_pop(L, 2);
 }
 
@@ -58,8 +58,13 @@ static int l_start(lua_State *L) {
   return 1;
 }
 
+/* t:cancel(): also withdraws an expiry still waiting for its thread to
+** block, so a Timeout closed with its scope never fires after it. */
 static int l_cancel(lua_State *L) {
-  disarm(L, check_timeout(L, 1));
+  gl_timeout *to = check_timeout(L, 1);
+  disarm(L, to);
+  lua_getiuservalue(L, 1, UV_OWNER);
+  gl_withdraw(lua_touserdata(L, -1), to);
   return 0;
 }
 
