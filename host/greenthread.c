@@ -132,12 +132,8 @@ static int l_traceback(lua_State *L) {
 ** Raises for a thread that is gone for good. */
 static int l_extra(lua_State *L) {
   gl_thread *t = check_thread(L, 1);
-  if (lua_getiuservalue(L, 1, GL_UV_EXTRA) == LUA_TNIL) {
-    if ((t->flags & GL_DEAD) && !(t->flags & GL_LINKING)) return 1;  /* nil */
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setiuservalue(L, 1, GL_UV_EXTRA);
-  }
+  if ((t->flags & GL_DEAD) && !(t->flags & GL_LINKING)) return 0;
+  gl_push_extra(L, 1);
   return 1;
 }
 

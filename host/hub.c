@@ -15,10 +15,6 @@ const char GL_WOKEN[] = "woken", GL_TIMEDOUT[] = "timedout",
 gl_hub gl_H;
 #define H gl_H
 
-/* Finished coroutines kept for reuse: enough to absorb bursts of short
-** threads without pinning the memory of a million sleepers that all woke. */
-#define POOL_MAX 256
-
 /* Threads run between two polls of the loop while the ready queue stays
 ** busy: I/O and timers get a turn even if threads keep yielding. */
 #define RUN_BUDGET 64
@@ -129,6 +125,34 @@ static void on_deadline(gl_timer *timer) {
   make_ready(t, GL_TIMEDOUT);
 }
 
+/* The extra table of the userdata at 'idx', made on demand. */
+void gl_push_extra(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_getiuservalue(L, idx, GL_UV_EXTRA) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, idx, GL_UV_EXTRA);
+    ((gl_thread *)lua_touserdata(L, idx))->flags |= GL_EXTRA;
+  }
+}
+
+/* Keep the error on top of L (popped) as t's pending error. */
+static void set_pending(lua_State *L, gl_thread *t) {
+  gl_push_thread(L, t);
+  gl_push_extra(L, -1);
+  lua_rotate(L, -3, -1);          /* ud extra err */
+  lua_setfield(L, -2, "pending");
+  lua_pop(L, 2);
+}
+
+/* Push the pending error of the userdata at 'idx'. */
+static void push_pending(lua_State *L, int idx) {
+  gl_push_extra(L, idx);
+  lua_getfield(L, -1, "pending");
+  lua_remove(L, -2);
+}
+
 int gl_throw(lua_State *L, gl_thread *t, int front, const void *src) {
   if (t->flags & GL_DEAD) {
     lua_pop(L, 1);
@@ -138,10 +162,7 @@ int gl_throw(lua_State *L, gl_thread *t, int front, const void *src) {
   int woken_empty = t->queue == &H.ready && t->resume_n == 0;
   if (!(t->flags & GL_STARTED)) {
     /* never ran: it starts by raising, so links and joiners see the error */
-    gl_push_thread(L, t);
-    lua_insert(L, -2);
-    lua_setiuservalue(L, -2, GL_UV_PENDING);
-    lua_pop(L, 1);
+    set_pending(L, t);
     t->flags |= GL_KILLED;
     gl_timer_stop(&t->timer);
   } else if (blocked || woken_empty) {
@@ -154,10 +175,7 @@ int gl_throw(lua_State *L, gl_thread *t, int front, const void *src) {
     t->tag = GL_THROW;
   } else {
     /* it was handed a value it must not lose: raise at its next block */
-    gl_push_thread(L, t);
-    lua_insert(L, -2);
-    lua_setiuservalue(L, -2, GL_UV_PENDING);
-    lua_pop(L, 1);
+    set_pending(L, t);
     t->flags |= GL_PENDING;
     t->pending_src = src;
     return 1;
@@ -185,9 +203,7 @@ gl_thread *gl_check_block(lua_State *L, const char *what) {
   if (t->flags & GL_PENDING) {
     t->flags &= ~GL_PENDING;
     gl_push_thread(L, t);
-    lua_getiuservalue(L, -1, GL_UV_PENDING);
-    lua_pushnil(L);
-    lua_setiuservalue(L, -3, GL_UV_PENDING);
+    push_pending(L, -1);
     lua_error(L);
   }
   return t;
@@ -259,22 +275,19 @@ gl_thread *gl_spawn(lua_State *L, int nargs, unsigned flags, double delay) {
 
 /* ------------------------------------------------------ running threads */
 
-/* Give 't' a coroutine (a pooled one if any) with 'body' and its arguments
-** pushed; 'body' is its function, the error it was killed with, or the link
-** runner. Leaves L as it was; returns the number of arguments pushed. */
+/* Give 't' a coroutine with 'body' and its arguments pushed; 'body' is its
+** function, the error it was killed with, or the link runner. The userdata
+** is on top of L (left there). Returns the number of arguments pushed.
+** A pooled coroutine is anchored by the pool table for good, so taking and
+** returning one costs no Lua calls; others are anchored by the userdata. */
 static int prepare(lua_State *L, gl_thread *t) {
-  gl_push_thread(L, t);
-  if (H.npool > 0) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, H.pool_ref);
-    lua_rawgeti(L, -1, H.npool);
-    lua_pushnil(L);
-    lua_rawseti(L, -3, H.npool--);
-    lua_remove(L, -2);
+  if (H.nfree > 0) {
+    t->co = H.free[--H.nfree];
+    t->flags |= GL_POOLED;
   } else {
-    lua_newthread(L);
+    t->co = lua_newthread(L);
+    lua_setiuservalue(L, -2, GL_UV_CO);
   }
-  t->co = lua_tothread(L, -1);
-  lua_setiuservalue(L, -2, GL_UV_CO);
   int n;
   if (t->flags & GL_LINKING) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, H.link_runner_ref);
@@ -282,7 +295,7 @@ static int prepare(lua_State *L, gl_thread *t) {
     n = 1;
   } else if (t->flags & GL_KILLED) {
     lua_pushcfunction(L, lua_error);
-    lua_getiuservalue(L, -2, GL_UV_PENDING);
+    push_pending(L, -2);
     n = 1;
   } else {
     lua_getiuservalue(L, -1, GL_UV_RESULT);
@@ -290,23 +303,31 @@ static int prepare(lua_State *L, gl_thread *t) {
     n = t->nargs;
   }
   lua_xmove(L, t->co, n + 1);
-  lua_pop(L, 1);
   t->flags |= GL_STARTED;
   return n;
 }
 
-/* Give the coroutine of a finished thread back to the pool, or drop it. */
+/* Give the coroutine of a finished thread (userdata on top of L) back: to
+** the free list if pooled, else into the pool if there is room, else drop
+** it. */
 static void recycle(lua_State *L, gl_thread *t) {
-  lua_settop(t->co, 0);
-  if (H.npool < POOL_MAX) {
+  lua_State *co = t->co;
+  lua_settop(co, 0);
+  t->co = NULL;
+  if (t->flags & GL_POOLED) {
+    t->flags &= ~GL_POOLED;
+    H.free[H.nfree++] = co;
+    return;
+  }
+  if (H.npooled < GL_POOL_MAX) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, H.pool_ref);
     lua_getiuservalue(L, -2, GL_UV_CO);
-    lua_rawseti(L, -2, ++H.npool);
+    lua_rawseti(L, -2, ++H.npooled);
     lua_pop(L, 1);
+    H.free[H.nfree++] = co;
   }
   lua_pushnil(L);
   lua_setiuservalue(L, -2, GL_UV_CO);
-  t->co = NULL;
 }
 
 /* Keep the 'n' values on top of the coroutine as the thread's results;
@@ -338,8 +359,9 @@ int gl_thread_results(lua_State *L, int idx) {
 }
 
 /* Does the thread (userdata on top of L) have links to run? */
-static int has_links(lua_State *L) {
+static int has_links(lua_State *L, gl_thread *t) {
   int found = 0;
+  if (!(t->flags & GL_EXTRA)) return 0;
   if (lua_getiuservalue(L, -1, GL_UV_EXTRA) == LUA_TTABLE) {
     lua_getfield(L, -1, "links");
     found = lua_istable(L, -1) && lua_rawlen(L, -1) > 0;
@@ -347,6 +369,14 @@ static int has_links(lua_State *L) {
   }
   lua_pop(L, 1);
   return found;
+}
+
+/* Green-local values and links die with the thread. */
+static void drop_extra(lua_State *L, gl_thread *t) {
+  if (!(t->flags & GL_EXTRA)) return;
+  lua_pushnil(L);
+  lua_setiuservalue(L, -2, GL_UV_EXTRA);
+  t->flags &= ~GL_EXTRA;
 }
 
 /* Its function ended with 'status'; the userdata is on top of L. Record how,
@@ -360,8 +390,7 @@ static void finish(lua_State *L, gl_thread *t, int status, int nres) {
       lua_resetthread(co);
     }
     recycle(L, t);
-    lua_pushnil(L);
-    lua_setiuservalue(L, -2, GL_UV_EXTRA);
+    drop_extra(L, t);
     unanchor(L, t);
     return;
   }
@@ -388,13 +417,12 @@ static void finish(lua_State *L, gl_thread *t, int status, int nres) {
     lua_pushnil(L);
     gl_wake_one(L, &t->joiners);
   }
-  if (has_links(L)) {
+  if (has_links(L, t)) {
     t->flags |= GL_LINKING;       /* runs again, first, with the link runner */
     t->flags &= ~GL_STARTED;
     gl_enqueue_front(&H.ready, t);
   } else {
-    lua_pushnil(L);
-    lua_setiuservalue(L, -2, GL_UV_EXTRA);
+    drop_extra(L, t);
     unanchor(L, t);
   }
 }
@@ -411,6 +439,7 @@ static int stray_yield(lua_State *co, int nres) {
 static void run(lua_State *L, gl_thread *t) {
   int nargs, nres;
   if (!(t->flags & GL_STARTED)) {
+    gl_push_thread(L, t);
     nargs = prepare(L, t);
   } else {
     lua_checkstack(t->co, 2);
@@ -427,11 +456,12 @@ static void run(lua_State *L, gl_thread *t) {
   if (status == LUA_YIELD) {
     if (nres > 0 && lua_touserdata(t->co, -nres) == GL_PASS) {
       lua_pop(t->co, nres);
+      if (nargs != 2) lua_pop(L, 1);
       return;  /* it put itself where it waits */
     }
     status = stray_yield(t->co, nres);
   }
-  gl_push_thread(L, t);
+  if (nargs == 2) gl_push_thread(L, t);
   finish(L, t, status, nres);
   lua_pop(L, 1);
 }
@@ -469,6 +499,8 @@ int gl_hub_run(void) {
       if (--budget == 0) {
         uv_run(H.loop, UV_RUN_NOWAIT);
         budget = RUN_BUDGET;
+      } else if (gl_timers_due()) {
+        gl_timers_run();
       }
     }
     if (gl_timers_count() == 0 && !uv_loop_alive(H.loop)) {
@@ -494,6 +526,7 @@ void gl_hub_open(lua_State *L) {
   gl_timers_init(H.loop);
   H.threads_ref = new_ref_table(L);
   H.pool_ref = new_ref_table(L);
+  H.nfree = H.npooled = 0;
   H.link_runner_ref = LUA_NOREF;
 }
 

@@ -40,7 +40,9 @@ enum {
   GL_PENDING = 1 << 4,   /* a Timeout expired while it was not blocked */
   GL_LINKING = 1 << 5,   /* dead, running its links */
   GL_MAIN = 1 << 6,      /* the main green thread */
-  GL_KILLED = 1 << 7     /* killed before it started: it starts by raising */
+  GL_KILLED = 1 << 7,    /* killed before it started: it starts by raising */
+  GL_POOLED = 1 << 8,    /* its coroutine belongs to the pool */
+  GL_EXTRA = 1 << 9      /* it has an extra table */
 };
 
 struct gl_thread {
@@ -63,12 +65,15 @@ struct gl_thread {
 
 /* Uservalues of a GreenThread userdata. */
 enum {
-  GL_UV_CO = 1,        /* the coroutine while it has one */
+  GL_UV_CO = 1,        /* its coroutine, unless the pool anchors it */
   GL_UV_RESULT = 2,    /* fn before start; its result(s) or error after */
-  GL_UV_PENDING = 3,   /* the error a GL_PENDING thread raises at its next block */
-  GL_UV_EXTRA = 4,     /* a table: links, green-local storage (made on demand) */
-  GL_UV_ARGS = 5       /* first spawn argument */
+  GL_UV_EXTRA = 3,     /* a table made on demand: links, locals, pending error */
+  GL_UV_ARGS = 4       /* first spawn argument */
 };
+
+/* Coroutines kept for reuse: enough to absorb bursts of short threads
+** without pinning the memory of a million sleepers that all woke. */
+#define GL_POOL_MAX 256
 
 /* Resume tags (addresses of static chars, compared as light userdata). */
 extern const char GL_WOKEN[], GL_TIMEDOUT[], GL_THROW[], GL_PASS[];
@@ -80,12 +85,13 @@ typedef struct gl_hub {
   gl_thread *main;
   gl_waitq ready;
   int threads_ref;           /* registry: array of anchored GreenThreads */
-  int pool_ref;              /* registry: array of finished coroutines to reuse */
+  int pool_ref;              /* registry: array anchoring pooled coroutines */
+  lua_State *free[GL_POOL_MAX];  /* pooled coroutines not in use */
+  int nfree, npooled;
   int link_runner_ref;       /* registry: Lua function that runs a thread's links */
   int thread_mt_ref;         /* registry: the GreenThread metatable */
   int exit_ref;              /* registry: green.GreenThreadExit */
   lua_Integer nthreads;      /* anchored threads */
-  lua_Integer npool;
   lua_Integer next_id;
   lua_Integer live;          /* started or pending, not yet dead */
   unsigned long long switches;
@@ -111,6 +117,9 @@ gl_thread *gl_spawn(lua_State *L, int nargs, unsigned flags, double delay);
 
 /* Push the userdata of an anchored thread. */
 void gl_push_thread(lua_State *L, gl_thread *t);
+
+/* Push the extra table of the GreenThread userdata at 'idx', made on demand. */
+void gl_push_extra(lua_State *L, int idx);
 
 /* Block the running green thread: into 'wq' (may be NULL) with a deadline of
 ** 'seconds' (< 0: none), or, with neither, just to the back of the ready

@@ -45,7 +45,8 @@ static void on_expiry(gl_timer *timer) {
 /* t:start(): (re)arm for its number of seconds from now. */
 static int l_start(lua_State *L) {
   gl_timeout *to = check_timeout(L, 1);
-  if (to->seconds < 0) return 0;
+  lua_settop(L, 1);
+  if (to->seconds < 0) return 1;
   if (to->anchor == LUA_NOREF) {
     lua_pushvalue(L, 1);
     to->anchor = luaL_ref(L, LUA_REGISTRYINDEX);

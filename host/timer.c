@@ -4,6 +4,7 @@
 */
 #include <math.h>
 #include <stdlib.h>
+#include <time.h>
 #include "timer.h"
 
 static struct {
@@ -68,8 +69,7 @@ static void rearm(void) {
 /* Fire everything that is due, in deadline-then-arming order. A fire
 ** callback may arm new timers; those wait for the next turn, so a timer
 ** that re-arms itself with 0 cannot starve the loop. */
-static void on_due(uv_timer_t *handle) {
-  (void)handle;
+void gl_timers_run(void) {
   uint64_t now = uv_hrtime(), limit = H.seq;
   H.handle_due = UINT64_MAX;
   while (H.n > 0 && H.heap[0]->deadline <= now && H.heap[0]->seq < limit) {
@@ -78,6 +78,18 @@ static void on_due(uv_timer_t *handle) {
     t->fire(t);
   }
   rearm();
+}
+
+static void on_due(uv_timer_t *handle) {
+  (void)handle;
+  gl_timers_run();
+}
+
+int gl_timers_due(void) {
+  if (H.n == 0) return 0;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return H.heap[0]->deadline <= (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 void gl_timers_init(uv_loop_t *loop) {

@@ -43,6 +43,14 @@ void gl_timer_stop(gl_timer *t);
 
 static inline int gl_timer_armed(const gl_timer *t) { return t->slot != GL_TIMER_IDLE; }
 
+/* Is the earliest deadline past? Cheap (a coarse clock): the hub asks
+** between two switches, so a thread that keeps yielding still sees its
+** timers fire. */
+int gl_timers_due(void);
+
+/* Fire every timer that is due. */
+void gl_timers_run(void);
+
 /* How many timers are armed (for stats and deadlock detection). */
 size_t gl_timers_count(void);
 
