@@ -186,6 +186,11 @@ int gl_throw(lua_State *L, gl_thread *t, int front, const void *src) {
   return 1;
 }
 
+void gl_unblock(gl_thread *t) {
+  gl_unqueue(t);
+  gl_timer_stop(&t->timer);
+}
+
 void gl_withdraw(gl_thread *t, const void *src) {
   if ((t->flags & GL_PENDING) && t->pending_src == src) t->flags &= ~GL_PENDING;
 }
@@ -196,10 +201,8 @@ gl_thread *gl_check_block(lua_State *L, const char *what) {
   gl_thread *t = H.current;
   if (t == NULL)
     luaL_error(L, "%s: not inside a green thread", what);
-  if (!lua_isyieldable(L))
-    luaL_error(L, "%s: cannot block here: Lua cannot yield across this C call "
-               "(a metamethod or iterator called from C, a table.sort comparator, "
-               "a string.gsub callback, __gc, ...)", what);
+  if (!lua_isyieldable(L)) luaL_error(L, GL_CANNOT_BLOCK, what);
+  t->what = what;
   if (t->flags & GL_PENDING) {
     t->flags &= ~GL_PENDING;
     gl_push_thread(L, t);

@@ -59,6 +59,7 @@ struct gl_thread {
   lua_KFunction k;          /* where gl_block's caller continues */
   lua_KContext kctx;
   const void *pending_src;  /* who raised the GL_PENDING error (a Timeout) */
+  const char *what;         /* the blocking call it is in, for messages */
   unsigned flags;
   gl_waitq joiners;         /* threads in gt:wait() */
 };
@@ -132,6 +133,14 @@ int gl_block(lua_State *L, const char *what, gl_waitq *wq, double seconds,
 /* Raise unless the caller is a green thread that can block here; raise the
 ** error of an expired Timeout that waits for this moment. */
 gl_thread *gl_check_block(lua_State *L, const char *what);
+
+#define GL_CANNOT_BLOCK "%s: cannot block here: Lua cannot yield across this C call " \
+  "(a metamethod or iterator called from C, a table.sort comparator, " \
+  "a string.gsub callback, __gc, ...)"
+
+/* Undo what gl_block did to place the running thread, for a block that
+** turned out not to reach the hub (a coroutine's caller cannot yield). */
+void gl_unblock(gl_thread *t);
 
 /* The switch itself, for callers that placed 't' already (gl_check_block
 ** first). gl_yield_behind places it right behind 'pos' in the ready queue. */

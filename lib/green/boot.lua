@@ -7,7 +7,7 @@
 --    wake-up comes back to the generator.
 local core = require "green.core"
 
-local PASS = core.PASS
+local PASS, THROW = core.PASS, core.THROW
 local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
 local co_status, co_close, isyieldable = coroutine.status, coroutine.close, coroutine.isyieldable
 local error, type, select = error, type, select
@@ -16,9 +16,8 @@ local error, type, select = error, type, select
 -- green thread in turn, then hand it whatever the hub resumed us with.
 local function relay(co, ok, first, ...)
   if ok and first == PASS and co_status(co) == "suspended" then
-    if not isyieldable() then
-      error("a coroutine blocked on the hub where Lua cannot yield "
-        .. "(inside a metamethod, sort comparator or gsub callback)", 0)
+    if not isyieldable() then  -- raise inside the coroutine, where it blocked
+      return relay(co, co_resume(co, THROW, core.cannot_block()))
     end
     return relay(co, co_resume(co, co_yield(PASS, ...)))
   end

@@ -1,0 +1,82 @@
+-- Shared helpers for the specs. Every spec runs inside greenlua, in the main
+-- green thread, so these may block (sleep) like any green code.
+local green = require "green"
+
+local helpers = {}
+
+-- The greenlua binary running this spec (busted is its script, so arg[-1]).
+function helpers.greenlua()
+  return os.getenv("GREENLUA") or (arg and arg[-1]) or "build/greenlua"
+end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Run a Lua chunk in a fresh greenlua process (`greenlua -e code`).
+-- Returns stdout, stderr, exit code. The chunk must finish quickly: this
+-- waits for the child (through the shell's `timeout`, so never forever).
+function helpers.run_chunk(code)
+  local out, err = os.tmpname(), os.tmpname()
+  local cmd = ("timeout -k 2 10 %q -e %q >%s 2>%s"):format(helpers.greenlua(), code, out, err)
+  local _, _, rc = os.execute(cmd)
+  local o, e = slurp(out), slurp(err)
+  os.remove(out)
+  os.remove(err)
+  return o, e, rc
+end
+
+-- Poll `pred` every few milliseconds until it is true or `limit` seconds
+-- (default 1) pass. Returns whether it became true.
+function helpers.wait_until(pred, limit)
+  local deadline = green.now() + (limit or 1)
+  for _ = 1, 10000 do
+    if pred() then return true end
+    if green.now() >= deadline then return false end
+    green.sleep(0.002)
+  end
+  return pred() and true or false
+end
+
+-- Seconds `fn(...)` took, then its results (packed).
+function helpers.timed(fn, ...)
+  local t0 = green.now()
+  local r = table.pack(fn(...))
+  return green.now() - t0, r
+end
+
+-- A fresh empty directory; the second result removes it and what is in it.
+function helpers.tmpdir()
+  local base = os.tmpname()
+  os.remove(base)
+  local dir = base .. ".d"
+  assert(os.execute(("mkdir -p %q"):format(dir)))
+  return dir, function() os.execute(("rm -rf %q"):format(dir)) end
+end
+
+-- Write `text` to `path`.
+function helpers.write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+-- Kill every thread in `list` that is still alive (for `finally`).
+function helpers.killall(list)
+  for _, gt in ipairs(list) do
+    if not gt:dead() then gt:kill() end
+  end
+end
+
+-- pcall, but returns only the error (nil if `fn` did not raise).
+function helpers.error_of(fn, ...)
+  local ok, err = pcall(fn, ...)
+  if ok then return nil end
+  return err
+end
+
+return helpers
