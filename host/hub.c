@@ -8,6 +8,7 @@
 #include <lauxlib.h>
 #include "hub.h"
 #include "report.h"
+#include "process.h"
 
 const char GL_WOKEN[] = "woken", GL_TIMEDOUT[] = "timedout",
            GL_THROW[] = "throw", GL_PASS[] = "green.pass";
@@ -490,15 +491,28 @@ static void report_deadlock(lua_State *L) {
   fflush(stderr);
 }
 
+/* os.exit(code, true): close the variables of the thread that asked and of
+** the main thread, as lua closes its main chunk's. */
+static void close_for_exit(gl_thread *caller) {
+  lua_resetthread(caller->co);
+  if (H.main != caller && H.main->co && !(H.main->flags & GL_DEAD))
+    lua_resetthread(H.main->co);
+}
+
 int gl_hub_run(void) {
   lua_State *L = H.L;
+  int exit_status;
   for (;;) {
     int budget = RUN_BUDGET;
     gl_thread *t;
     while ((t = H.ready.head) != NULL) {
       gl_unqueue(t);
       run(L, t);
-      if (H.main->flags & GL_DEAD) return 0;
+      if (gl_exit_requested(&exit_status)) {
+        close_for_exit(t);
+        return GL_RUN_EXIT;
+      }
+      if (H.main->flags & GL_DEAD) return GL_RUN_DONE;
       if (--budget == 0) {
         uv_run(H.loop, UV_RUN_NOWAIT);
         budget = RUN_BUDGET;
@@ -508,7 +522,7 @@ int gl_hub_run(void) {
     }
     if (gl_timers_count() == 0 && !uv_loop_alive(H.loop)) {
       report_deadlock(L);
-      return 1;
+      return GL_RUN_DEADLOCK;
     }
     uv_run(H.loop, UV_RUN_ONCE);
   }
@@ -534,6 +548,7 @@ void gl_hub_open(lua_State *L) {
 }
 
 void gl_hub_close(void) {
+  if (H.loop == NULL) return;  /* never opened: the command line was wrong */
   gl_timers_close();
   uv_run(H.loop, UV_RUN_NOWAIT);  /* let close callbacks run */
   uv_loop_close(H.loop);

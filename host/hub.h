@@ -104,8 +104,10 @@ extern gl_hub gl_H;
 /* Create the loop and the registry tables. Call once, on the main state. */
 void gl_hub_open(lua_State *L);
 
-/* Run green threads until the main one is dead. Returns 0, or 1 after a
-** deadlock report (printed to stderr). */
+/* Run green threads until the main one is dead (GL_RUN_DONE), os.exit asks
+** to close the state (GL_RUN_EXIT, see process.h), or nothing can wake the
+** main thread (GL_RUN_DEADLOCK, reported on stderr). */
+enum { GL_RUN_DONE, GL_RUN_DEADLOCK, GL_RUN_EXIT };
 int gl_hub_run(void);
 
 /* Release the loop and everything the hub allocated outside Lua. */

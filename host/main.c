@@ -14,6 +14,7 @@
 #include <lualib.h>
 #include "hub.h"
 #include "embedded.h"
+#include "process.h"
 
 #define GREENLUA_VERSION "0.1.0"
 
@@ -149,7 +150,8 @@ static int pmain(lua_State *L) {
   luaL_checkversion(L);
   if (args == has_error) {
     print_usage(argv[script]);
-    return 0;
+    lua_pushinteger(L, EXIT_FAILURE);
+    return 1;
   }
   if (args & has_v) print_version();
   if (args & has_E) {
@@ -165,6 +167,7 @@ static int pmain(lua_State *L) {
   ** scripts/bench/sleepers.lua). A larger pause suits bursts of spawns. */
   lua_gc(L, LUA_GCINC, 300, 200, 0);
   gl_hub_open(L);
+  gl_open_process(L);
   gl_open_lualib(L);
 
   lua_getglobal(L, "require");
@@ -172,8 +175,10 @@ static int pmain(lua_State *L) {
   lua_call(L, 1, 1);
   push_plan(L, argv, script, args);
   gl_H.main = gl_spawn(L, 1, GL_HANDLE | GL_MAIN, -1);
-  int deadlock = gl_hub_run();
-  lua_pushboolean(L, !deadlock && !(gl_H.main->flags & GL_ERRORED));
+  int how = gl_hub_run(), status;
+  if (how == GL_RUN_EXIT && gl_exit_requested(&status)) lua_pushinteger(L, status);
+  else if (how == GL_RUN_DONE && !(gl_H.main->flags & GL_ERRORED)) lua_pushinteger(L, EXIT_SUCCESS);
+  else lua_pushinteger(L, EXIT_FAILURE);
   return 1;
 }
 
@@ -189,12 +194,14 @@ int main(int argc, char **argv) {
   lua_pushinteger(L, argc);
   lua_pushlightuserdata(L, argv);
   int status = lua_pcall(L, 2, 1, 0);
-  int ok = status == LUA_OK && lua_toboolean(L, -1);
+  int exit_status = EXIT_FAILURE;
   if (status != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
     fprintf(stderr, "%s: %s\n", progname, msg ? msg : "(error object is not a string)");
+  } else if (lua_isinteger(L, -1)) {
+    exit_status = (int)lua_tointeger(L, -1);
   }
   lua_close(L);
   gl_hub_close();
-  return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+  return exit_status;
 }

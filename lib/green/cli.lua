@@ -3,9 +3,12 @@
 -- the REPL. Errors propagate: the hub reports them and the process exits 1.
 local core = require "green.core"
 
+-- A chunk that does not load (no such file, a syntax error) is reported as
+-- lua reports it: the message alone, status 1.
 local function loaded(chunk, err)
-  if not chunk then error(err, 0) end
-  return chunk
+  if chunk then return chunk end
+  io.stderr:write("greenlua: ", tostring(err), "\n")
+  os.exit(1)
 end
 
 local function require_into_global(spec)
@@ -14,7 +17,10 @@ local function require_into_global(spec)
     global, module = spec, spec
     global = global:gsub("%-.*$", "")  -- as lua: 'mod-v2' sets 'mod'
   end
-  _G[global] = require(module)
+  -- through pcall, so a failure reads like lua's: no position inside cli.lua
+  local ok, result = pcall(require, module)
+  if not ok then error(result, 0) end
+  _G[global] = result
 end
 
 local function script_args()

@@ -30,9 +30,21 @@ local function read_chunk()
   end
 end
 
+-- As lua's REPL: the message alone (no program name), with a traceback for
+-- errors raised while running.
 local function report(err)
-  io.stderr:write("greenlua: ", tostring(err), "\n")
+  io.stderr:write(tostring(err), "\n")
   io.stderr:flush()
+end
+
+local function message_with_traceback(err)
+  if type(err) ~= "string" then
+    local mt = getmetatable(err)
+    local text = mt and mt.__tostring and tostring(err)
+    if type(text) == "string" then return text end
+    err = ("(error object is a %s value)"):format(type(err))
+  end
+  return debug.traceback(err, 2)
 end
 
 local function show(ok, ...)
@@ -49,7 +61,7 @@ return function()
     local chunk, err = read_chunk()
     if chunk == nil then break end
     if chunk then
-      show(xpcall(chunk, debug.traceback))
+      show(xpcall(chunk, message_with_traceback))
     else
       report(err)
     end

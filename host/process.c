@@ -1,0 +1,82 @@
+/*
+** process.c: Ctrl-C and os.exit. See process.h.
+*/
+#include <signal.h>
+#include <stdlib.h>
+#include <lauxlib.h>
+#include "hub.h"
+#include "process.h"
+
+#define H gl_H
+
+static uv_async_t interrupt_async;
+static volatile sig_atomic_t interrupt_pending;
+static int exit_requested, exit_status;
+
+/* Runs in whatever coroutine was running when SIGINT came. */
+static void interrupt_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  if (H.current == H.main) interrupt_pending = 0;  /* main gets it here */
+  luaL_error(L, "interrupted!");
+}
+
+static void on_sigint(int sig) {
+  if (interrupt_pending) {  /* not handled yet: stuck in C? end it */
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
+  interrupt_pending = 1;
+  gl_thread *t = H.current;
+  if (t && t->co)
+    lua_sethook(t->co, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+  uv_async_send(&interrupt_async);
+}
+
+/* In the hub: the main thread gets the error unless the hook gave it. */
+static void on_interrupt(uv_async_t *handle) {
+  (void)handle;
+  if (!interrupt_pending) return;
+  interrupt_pending = 0;
+  if (H.main == NULL || (H.main->flags & GL_DEAD)) return;
+  lua_pushliteral(H.L, "interrupted!");
+  gl_throw(H.L, H.main, 1, NULL);
+}
+
+static int exit_status_arg(lua_State *L) {
+  if (lua_isboolean(L, 1)) return lua_toboolean(L, 1) ? EXIT_SUCCESS : EXIT_FAILURE;
+  return (int)luaL_optinteger(L, 1, EXIT_SUCCESS);
+}
+
+static int exit_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)L, (void)status, (void)ctx;
+  return 0;  /* not reached: the hub does not resume an exiting thread */
+}
+
+/* os.exit([code [, close]]) */
+static int l_exit(lua_State *L) {
+  int status = exit_status_arg(L);
+  if (lua_toboolean(L, 2) && H.current && lua_isyieldable(L)) {
+    exit_requested = 1;
+    exit_status = status;
+    return gl_yield(L, H.current, 0, exit_k);
+  }
+  if (lua_toboolean(L, 2)) lua_close(H.L);
+  exit(status);
+}
+
+int gl_exit_requested(int *status) {
+  if (exit_requested) *status = exit_status;
+  return exit_requested;
+}
+
+void gl_open_process(lua_State *L) {
+  uv_async_init(H.loop, &interrupt_async, on_interrupt);
+  uv_unref((uv_handle_t *)&interrupt_async);
+  signal(SIGINT, on_sigint);
+  lua_getglobal(L, "os");
+  lua_pushcfunction(L, l_exit);
+  lua_setfield(L, -2, "exit");
+  lua_pop(L, 1);
+}
