@@ -85,7 +85,7 @@ static int readline_k(lua_State *L, int status, lua_KContext ctx) {
     }
     if (C.readers.n > 0) return luaL_error(L, "readline: another green thread is reading stdin");
     uv_poll_start(&C.poll, UV_READABLE, on_readable);
-    return gl_block(L, "readline", &C.readers, -1, 0, readline_k);
+    return gl_block(L, "readline", &C.readers, -1, readline_k);
   }
   return 1;
 }

@@ -10,7 +10,9 @@
 #define THREAD_MT "green.GreenThread"
 
 static gl_thread *check_thread(lua_State *L, int idx) {
-  return luaL_checkudata(L, idx, THREAD_MT);
+  gl_thread *t = gl_test_thread(L, idx);
+  if (t == NULL) luaL_typeerror(L, idx, "GreenThread");
+  return t;
 }
 
 static void check_callable(lua_State *L, int idx) {
@@ -58,7 +60,7 @@ static int return_nothing(lua_State *L, int status, lua_KContext ctx) {
 
 static int l_sleep(lua_State *L) {
   double seconds = luaL_optnumber(L, 1, 0);
-  return gl_block(L, "sleep", NULL, seconds > 0 ? seconds : -1, 0, return_nothing);
+  return gl_block(L, "sleep", NULL, seconds > 0 ? seconds : -1, return_nothing);
 }
 
 static int l_getcurrent(lua_State *L) {
@@ -83,7 +85,7 @@ static int l_kill(lua_State *L) {
   gl_throw(L, t, 1, NULL);
   if (H.current == NULL || !lua_isyieldable(L)) return 0;
   gl_thread *me = gl_check_block(L, "kill");
-  return gl_yield_behind(L, me, t, 0, return_nothing);
+  return gl_yield_behind(L, me, t, return_nothing);
 }
 
 /* gt:cancel([err]): kill only if it has not started yet. */
@@ -99,7 +101,7 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
   gl_thread *t = lua_touserdata(L, 1);
   if (!(t->flags & GL_DEAD)) /* woken early: cannot happen, but stay honest */
-    return gl_block(L, "wait", &t->joiners, -1, 0, wait_k);
+    return gl_block(L, "wait", &t->joiners, -1, wait_k);
   lua_settop(L, 1);
   int n = gl_thread_results(L, 1);
   if (t->flags & GL_ERRORED) return lua_error(L);
@@ -110,7 +112,7 @@ static int l_wait(lua_State *L) {
   gl_thread *t = check_thread(L, 1);
   if (!(t->flags & GL_DEAD)) {
     if (t == H.current) return luaL_error(L, "wait: a green thread cannot wait for itself");
-    return gl_block(L, "wait", &t->joiners, -1, 0, wait_k);
+    return gl_block(L, "wait", &t->joiners, -1, wait_k);
   }
   return wait_k(L, LUA_OK, 0);
 }
@@ -162,10 +164,10 @@ static int l_threads(lua_State *L) {
   lua_newtable(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
   lua_Integer n = 0;
-  for (lua_Integer i = 1; i <= H.nthreads; i++) {
+  for (lua_Integer i = 1; i <= H.nslots; i++) {
     lua_rawgeti(L, -1, i);
     gl_thread *t = lua_touserdata(L, -1);
-    if (t->flags & GL_DEAD) lua_pop(L, 1);
+    if (t == NULL || (t->flags & GL_DEAD)) lua_pop(L, 1);
     else lua_rawseti(L, -3, ++n);
   }
   lua_pop(L, 1);

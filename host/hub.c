@@ -4,6 +4,7 @@
 ** Read hub.h first: it states the rules this file keeps.
 */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
 #include "hub.h"
@@ -62,31 +63,49 @@ void gl_unqueue(gl_thread *t) {
 
 /* ------------------------------------------------------------- anchoring */
 
+gl_thread *gl_test_thread(lua_State *L, int idx) {
+  gl_thread *t = lua_touserdata(L, idx);
+  if (t == NULL || !lua_getmetatable(L, idx)) return NULL;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, H.thread_mt_ref);
+  if (!lua_rawequal(L, -1, -2)) t = NULL;
+  lua_pop(L, 2);
+  return t;
+}
+
 void gl_push_thread(lua_State *L, gl_thread *t) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
   lua_rawgeti(L, -1, t->anchor);
   lua_remove(L, -2);
 }
 
-/* Anchor the userdata on top of L (left there). */
+/* Anchor the userdata on top of L (left there) in a free slot of the
+** thread table: the most recently freed one, whose part of the table is
+** still in cache, or a new one at the end. */
 static void anchor(lua_State *L, gl_thread *t) {
+  if (H.nholes > 0) {
+    t->anchor = H.holes[--H.nholes];
+  } else {
+    if (H.nslots == H.holes_cap) {  /* every slot may become a hole */
+      size_t cap = H.holes_cap ? H.holes_cap * 2 : 1024;
+      unsigned *holes = realloc(H.holes, cap * sizeof *holes);
+      if (holes == NULL) luaL_error(L, "spawn: not enough memory");
+      H.holes = holes;
+      H.holes_cap = cap;
+    }
+    t->anchor = ++H.nslots;
+  }
   lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
   lua_pushvalue(L, -2);
-  t->anchor = ++H.nthreads;
   lua_rawseti(L, -2, t->anchor);
   lua_pop(L, 1);
 }
 
-/* Drop the anchor: the last thread of the array takes the freed slot. */
 static void unanchor(lua_State *L, gl_thread *t) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
-  lua_rawgeti(L, -1, H.nthreads);
-  gl_thread *last = lua_touserdata(L, -1);
-  last->anchor = t->anchor;
-  lua_rawseti(L, -2, t->anchor);
   lua_pushnil(L);
-  lua_rawseti(L, -2, H.nthreads--);
+  lua_rawseti(L, -2, t->anchor);
   lua_pop(L, 1);
+  H.holes[H.nholes++] = t->anchor;
   t->anchor = 0;
 }
 
@@ -219,18 +238,17 @@ static int block_k(lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   gl_thread *t = H.current;
   if (lua_touserdata(L, -2) == GL_THROW) return lua_error(L);
-  return t->k(L, status, t->kctx);
+  return t->k(L, status, 0);
 }
 
-int gl_yield(lua_State *L, gl_thread *t, lua_KContext ctx, lua_KFunction k) {
+int gl_yield(lua_State *L, gl_thread *t, lua_KFunction k) {
   t->k = k;
-  t->kctx = ctx;
   lua_pushlightuserdata(L, (void *)GL_PASS);
   return lua_yieldk(L, 1, 0, block_k);
 }
 
 int gl_block(lua_State *L, const char *what, gl_waitq *wq, double seconds,
-             lua_KContext ctx, lua_KFunction k) {
+             lua_KFunction k) {
   gl_thread *t = gl_check_block(L, what);
   if (wq == NULL && seconds < 0) {
     t->resume_n = 0;
@@ -243,16 +261,15 @@ int gl_block(lua_State *L, const char *what, gl_waitq *wq, double seconds,
       return luaL_error(L, "%s: not enough memory", what);
     }
   }
-  return gl_yield(L, t, ctx, k);
+  return gl_yield(L, t, k);
 }
 
-int gl_yield_behind(lua_State *L, gl_thread *t, gl_thread *pos,
-                    lua_KContext ctx, lua_KFunction k) {
+int gl_yield_behind(lua_State *L, gl_thread *t, gl_thread *pos, lua_KFunction k) {
   t->resume_n = 0;
   t->tag = GL_WOKEN;
   if (pos->queue == &H.ready) enqueue_after(&H.ready, pos, t);
   else gl_enqueue(&H.ready, t);
-  return gl_yield(L, t, ctx, k);
+  return gl_yield(L, t, k);
 }
 
 /* ------------------------------------------------------------- spawning */
@@ -263,13 +280,14 @@ gl_thread *gl_spawn(lua_State *L, int nargs, unsigned flags, double delay) {
   memset(t, 0, sizeof *t);
   gl_timer_init(&t->timer, on_deadline);
   t->id = ++H.next_id;
-  t->nargs = nargs;
+  t->nargs = (unsigned short)nargs;
   t->flags = flags;
   lua_rawgeti(L, LUA_REGISTRYINDEX, H.thread_mt_ref);
   lua_setmetatable(L, -2);
-  lua_insert(L, base);                 /* ud fn args... */
-  for (int i = nargs; i >= 1; i--) lua_setiuservalue(L, base, GL_UV_ARGS - 1 + i);
-  lua_setiuservalue(L, base, GL_UV_RESULT);
+  for (int i = 0; i <= nargs; i++) {
+    lua_pushvalue(L, base + i);
+    lua_setiuservalue(L, -2, i == 0 ? GL_UV_BODY : GL_UV_ARGS - 1 + i);
+  }
   anchor(L, t);
   H.live++;
   if (delay < 0) gl_enqueue(&H.ready, t);
@@ -279,64 +297,61 @@ gl_thread *gl_spawn(lua_State *L, int nargs, unsigned flags, double delay) {
 
 /* ------------------------------------------------------ running threads */
 
-/* Give 't' a coroutine with 'body' and its arguments pushed; 'body' is its
+/* Give 't' a coroutine with its body and arguments pushed; the body is its
 ** function, the error it was killed with, or the link runner. The userdata
 ** is on top of L (left there). Returns the number of arguments pushed.
 ** A pooled coroutine is anchored by the pool table for good, so taking and
-** returning one costs no Lua calls; others are anchored by the userdata. */
+** returning one costs no Lua calls; another is anchored by the userdata's
+** body slot, which the function no longer needs once it runs. */
 static int prepare(lua_State *L, gl_thread *t) {
+  int ud = lua_gettop(L), n;
+  if (t->flags & GL_LINKING) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, H.link_runner_ref);
+    lua_pushvalue(L, ud);
+    n = 1;
+  } else if (t->flags & GL_KILLED) {
+    lua_pushcfunction(L, lua_error);
+    push_pending(L, ud);
+    n = 1;
+  } else {
+    lua_getiuservalue(L, ud, GL_UV_BODY);
+    for (int i = 1; i <= t->nargs; i++) lua_getiuservalue(L, ud, GL_UV_ARGS - 1 + i);
+    n = t->nargs;
+  }
   if (H.nfree > 0) {
     t->co = H.free[--H.nfree];
     t->flags |= GL_POOLED;
   } else {
     t->co = lua_newthread(L);
-    lua_setiuservalue(L, -2, GL_UV_CO);
-  }
-  int n;
-  if (t->flags & GL_LINKING) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, H.link_runner_ref);
-    lua_pushvalue(L, -2);
-    n = 1;
-  } else if (t->flags & GL_KILLED) {
-    lua_pushcfunction(L, lua_error);
-    push_pending(L, -2);
-    n = 1;
-  } else {
-    lua_getiuservalue(L, -1, GL_UV_RESULT);
-    for (int i = 1; i <= t->nargs; i++) lua_getiuservalue(L, -1 - i, GL_UV_ARGS - 1 + i);
-    n = t->nargs;
+    lua_setiuservalue(L, ud, GL_UV_BODY);
   }
   lua_xmove(L, t->co, n + 1);
   t->flags |= GL_STARTED;
   return n;
 }
 
-/* Give the coroutine of a finished thread (userdata on top of L) back: to
-** the free list if pooled, else into the pool if there is room, else drop
-** it. */
-static void recycle(lua_State *L, gl_thread *t) {
+/* Give the coroutine of a finished thread (userdata at 'ud') back: to the
+** free list if pooled, else into the pool if there is room, else drop it
+** (its body slot is overwritten next). */
+static void recycle(lua_State *L, gl_thread *t, int ud) {
   lua_State *co = t->co;
   lua_settop(co, 0);
   t->co = NULL;
   if (t->flags & GL_POOLED) {
     t->flags &= ~GL_POOLED;
     H.free[H.nfree++] = co;
-    return;
-  }
-  if (H.npooled < GL_POOL_MAX) {
+  } else if (H.npooled < GL_POOL_MAX) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, H.pool_ref);
-    lua_getiuservalue(L, -2, GL_UV_CO);
+    lua_getiuservalue(L, ud, GL_UV_BODY);
     lua_rawseti(L, -2, ++H.npooled);
     lua_pop(L, 1);
     H.free[H.nfree++] = co;
   }
-  lua_pushnil(L);
-  lua_setiuservalue(L, -2, GL_UV_CO);
 }
 
-/* Keep the 'n' values on top of the coroutine as the thread's results;
-** the userdata is on top of L. */
-static void keep_results(lua_State *L, gl_thread *t, int n) {
+/* Push what the thread's 'n' results are kept as: the value itself, or a
+** table of them. */
+static void pack_results(lua_State *L, gl_thread *t, int n) {
   if (n == 1) {
     lua_xmove(t->co, L, 1);
   } else {
@@ -346,14 +361,13 @@ static void keep_results(lua_State *L, gl_thread *t, int n) {
       lua_rawseti(L, -2, i);
     }
   }
-  lua_setiuservalue(L, -2, GL_UV_RESULT);
   t->nresults = n;
 }
 
 int gl_thread_results(lua_State *L, int idx) {
   gl_thread *t = lua_touserdata(L, idx);
   if (t->nresults == 0) return 0;
-  lua_getiuservalue(L, idx, GL_UV_RESULT);
+  lua_getiuservalue(L, idx, GL_UV_BODY);
   if (t->nresults == 1 || (t->flags & GL_ERRORED)) return 1;
   luaL_checkstack(L, t->nresults, "too many results");
   int table = lua_gettop(L);
@@ -362,11 +376,11 @@ int gl_thread_results(lua_State *L, int idx) {
   return t->nresults;
 }
 
-/* Does the thread (userdata on top of L) have links to run? */
-static int has_links(lua_State *L, gl_thread *t) {
+/* Does the thread (userdata at 'ud') have links to run? */
+static int has_links(lua_State *L, gl_thread *t, int ud) {
   int found = 0;
   if (!(t->flags & GL_EXTRA)) return 0;
-  if (lua_getiuservalue(L, -1, GL_UV_EXTRA) == LUA_TTABLE) {
+  if (lua_getiuservalue(L, ud, GL_UV_EXTRA) == LUA_TTABLE) {
     lua_getfield(L, -1, "links");
     found = lua_istable(L, -1) && lua_rawlen(L, -1) > 0;
     lua_pop(L, 1);
@@ -376,10 +390,10 @@ static int has_links(lua_State *L, gl_thread *t) {
 }
 
 /* Green-local values and links die with the thread. */
-static void drop_extra(lua_State *L, gl_thread *t) {
+static void drop_extra(lua_State *L, gl_thread *t, int ud) {
   if (!(t->flags & GL_EXTRA)) return;
   lua_pushnil(L);
-  lua_setiuservalue(L, -2, GL_UV_EXTRA);
+  lua_setiuservalue(L, ud, GL_UV_EXTRA);
   t->flags &= ~GL_EXTRA;
 }
 
@@ -388,18 +402,20 @@ static void drop_extra(lua_State *L, gl_thread *t) {
 ** its own coroutine before it lets go of its anchor. */
 static void finish(lua_State *L, gl_thread *t, int status, int nres) {
   lua_State *co = t->co;
+  int ud = lua_gettop(L);
   if (t->flags & GL_LINKING) {
     if (status != LUA_OK) {
       gl_report(L, co, t);
       lua_resetthread(co);
     }
-    recycle(L, t);
-    drop_extra(L, t);
+    recycle(L, t, ud);
+    drop_extra(L, t, ud);
     unanchor(L, t);
     return;
   }
   if (status == LUA_OK) {
-    if ((t->flags & GL_HANDLE) && nres > 0) keep_results(L, t, nres);
+    if ((t->flags & GL_HANDLE) && nres > 0) pack_results(L, t, nres);
+    else lua_pushnil(L);
   } else {
     if (!gl_is_exit(co, -1)) gl_report(L, co, t);
     lua_pushvalue(co, -1);
@@ -410,23 +426,23 @@ static void finish(lua_State *L, gl_thread *t, int status, int nres) {
       lua_pop(L, 1);
       lua_xmove(co, L, 1);
     }
-    lua_setiuservalue(L, -2, GL_UV_RESULT);
     t->nresults = 1;
     t->flags |= GL_ERRORED;
   }
-  recycle(L, t);
+  recycle(L, t, ud);
+  lua_setiuservalue(L, ud, GL_UV_BODY);  /* the results, in place of the coroutine */
   t->flags |= GL_DEAD;
   H.live--;
   while (t->joiners.head) {
     lua_pushnil(L);
     gl_wake_one(L, &t->joiners);
   }
-  if (has_links(L, t)) {
+  if (has_links(L, t, ud)) {
     t->flags |= GL_LINKING;       /* runs again, first, with the link runner */
     t->flags &= ~GL_STARTED;
     gl_enqueue_front(&H.ready, t);
   } else {
-    drop_extra(L, t);
+    drop_extra(L, t, ud);
     unanchor(L, t);
   }
 }
@@ -441,8 +457,8 @@ static int stray_yield(lua_State *co, int nres) {
 
 /* Switch into 't' until it blocks or ends. */
 static void run(lua_State *L, gl_thread *t) {
-  int nargs, nres;
-  if (!(t->flags & GL_STARTED)) {
+  int nargs, nres, fresh = !(t->flags & GL_STARTED);
+  if (fresh) {
     gl_push_thread(L, t);
     nargs = prepare(L, t);
   } else {
@@ -460,12 +476,12 @@ static void run(lua_State *L, gl_thread *t) {
   if (status == LUA_YIELD) {
     if (nres > 0 && lua_touserdata(t->co, -nres) == GL_PASS) {
       lua_pop(t->co, nres);
-      if (nargs != 2) lua_pop(L, 1);
+      if (fresh) lua_pop(L, 1);
       return;  /* it put itself where it waits */
     }
     status = stray_yield(t->co, nres);
   }
-  if (nargs == 2) gl_push_thread(L, t);
+  if (!fresh) gl_push_thread(L, t);
   finish(L, t, status, nres);
   lua_pop(L, 1);
 }
@@ -476,10 +492,10 @@ static void run(lua_State *L, gl_thread *t) {
 static void report_deadlock(lua_State *L) {
   fprintf(stderr, "greenlua: deadlock: all green threads are blocked\n");
   lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
-  for (lua_Integer i = 1; i <= H.nthreads; i++) {
+  for (lua_Integer i = 1; i <= H.nslots; i++) {
     lua_rawgeti(L, -1, i);
     gl_thread *t = lua_touserdata(L, -1);
-    if (t->co && !(t->flags & GL_DEAD)) {
+    if (t && t->co && !(t->flags & GL_DEAD)) {
       luaL_traceback(L, t->co, NULL, 0);
       fprintf(stderr, "green thread %lld%s:\n%s\n", (long long)t->id,
               t == H.main ? " (main)" : "", lua_tostring(L, -1));
@@ -549,6 +565,8 @@ void gl_hub_open(lua_State *L) {
 
 void gl_hub_close(void) {
   if (H.loop == NULL) return;  /* never opened: the command line was wrong */
+  free(H.holes);
+  H.holes = NULL;
   gl_timers_close();
   uv_run(H.loop, UV_RUN_NOWAIT);  /* let close callbacks run */
   uv_loop_close(H.loop);

@@ -46,30 +46,30 @@ enum {
 };
 
 struct gl_thread {
-  lua_State *co;            /* its coroutine (also in uservalue 1), or NULL */
+  lua_State *co;            /* its coroutine, or NULL */
   gl_thread *prev, *next;   /* position in 'queue' */
   gl_waitq *queue;          /* the ready queue, a wait list, or NULL */
   gl_timer timer;           /* its deadline: sleep, timed wait, spawn_after */
   lua_Integer id;
-  lua_Integer anchor;       /* index in the hub's thread table */
-  int nargs;                /* spawn arguments, in uservalues 5.. */
-  int nresults;             /* results kept (GL_HANDLE), see gl_thread_results */
+  unsigned anchor;          /* index in the hub's thread table */
+  int nresults;             /* results kept, see gl_thread_results */
+  unsigned short nargs;     /* spawn arguments, in uservalues GL_UV_ARGS.. */
+  unsigned short flags;
   int resume_n;             /* 1 if a wake value waits on top of 'co' */
   const char *tag;          /* how it resumes: GL_WOKEN, GL_TIMEDOUT, GL_THROW */
   lua_KFunction k;          /* where gl_block's caller continues */
-  lua_KContext kctx;
   const void *pending_src;  /* who raised the GL_PENDING error (a Timeout) */
   const char *what;         /* the blocking call it is in, for messages */
-  unsigned flags;
   gl_waitq joiners;         /* threads in gt:wait() */
 };
 
 /* Uservalues of a GreenThread userdata. */
 enum {
-  GL_UV_CO = 1,        /* its coroutine, unless the pool anchors it */
-  GL_UV_RESULT = 2,    /* fn before start; its result(s) or error after */
-  GL_UV_EXTRA = 3,     /* a table made on demand: links, locals, pending error */
-  GL_UV_ARGS = 4       /* first spawn argument */
+  GL_UV_BODY = 1,      /* its function before it starts; its coroutine while
+                       ** it runs (unless the pool anchors it); its result(s)
+                       ** or error once it is dead */
+  GL_UV_EXTRA = 2,     /* a table made on demand: links, locals, pending error */
+  GL_UV_ARGS = 3       /* first spawn argument */
 };
 
 /* Coroutines kept for reuse: enough to absorb bursts of short threads
@@ -92,7 +92,9 @@ typedef struct gl_hub {
   int link_runner_ref;       /* registry: Lua function that runs a thread's links */
   int thread_mt_ref;         /* registry: the GreenThread metatable */
   int exit_ref;              /* registry: green.GreenThreadExit */
-  lua_Integer nthreads;      /* anchored threads */
+  unsigned nslots;           /* slots of the thread table in use or free */
+  unsigned *holes;           /* free slots, most recently freed last */
+  size_t nholes, holes_cap;
   lua_Integer next_id;
   lua_Integer live;          /* started or pending, not yet dead */
   unsigned long long switches;
@@ -118,6 +120,9 @@ void gl_hub_close(void);
 ** delay >= 0, arm its timer to queue it later). */
 gl_thread *gl_spawn(lua_State *L, int nargs, unsigned flags, double delay);
 
+/* Is the value at 'idx' a GreenThread? Returns it or NULL. */
+gl_thread *gl_test_thread(lua_State *L, int idx);
+
 /* Push the userdata of an anchored thread. */
 void gl_push_thread(lua_State *L, gl_thread *t);
 
@@ -130,7 +135,7 @@ void gl_push_extra(lua_State *L, int idx);
 ** with the tag and value on top of the stack, except GL_THROW, which is raised
 ** before 'k' runs. */
 int gl_block(lua_State *L, const char *what, gl_waitq *wq, double seconds,
-             lua_KContext ctx, lua_KFunction k);
+             lua_KFunction k);
 
 /* Raise unless the caller is a green thread that can block here; raise the
 ** error of an expired Timeout that waits for this moment. */
@@ -146,9 +151,8 @@ void gl_unblock(gl_thread *t);
 
 /* The switch itself, for callers that placed 't' already (gl_check_block
 ** first). gl_yield_behind places it right behind 'pos' in the ready queue. */
-int gl_yield(lua_State *L, gl_thread *t, lua_KContext ctx, lua_KFunction k);
-int gl_yield_behind(lua_State *L, gl_thread *t, gl_thread *pos,
-                    lua_KContext ctx, lua_KFunction k);
+int gl_yield(lua_State *L, gl_thread *t, lua_KFunction k);
+int gl_yield_behind(lua_State *L, gl_thread *t, gl_thread *pos, lua_KFunction k);
 
 /* Make 't' ready with GL_WOKEN and the value on top of L's stack (popped).
 ** 't' must be blocked. */

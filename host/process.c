@@ -60,7 +60,7 @@ static int l_exit(lua_State *L) {
   if (lua_toboolean(L, 2) && H.current && lua_isyieldable(L)) {
     exit_requested = 1;
     exit_status = status;
-    return gl_yield(L, H.current, 0, exit_k);
+    return gl_yield(L, H.current, exit_k);
   }
   if (lua_toboolean(L, 2)) lua_close(H.L);
   exit(status);

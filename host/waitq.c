@@ -34,7 +34,7 @@ static int l_wait(lua_State *L) {
   gl_waitq *wq = check_waitq(L);
   double timeout = luaL_optnumber(L, 2, -1);
   if (!lua_isnoneornil(L, 2) && !(timeout >= 0)) timeout = 0;
-  return gl_block(L, "wait", wq, timeout, 0, wait_k);
+  return gl_block(L, "wait", wq, timeout, wait_k);
 }
 
 static int l_wake(lua_State *L) {
