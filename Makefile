@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 CC ?= cc
 PKGS := lua5.4 libuv
 DEBS := build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libssl-dev lua-busted \
-        netcat-openbsd socat curl openssl tmux
+        netcat-openbsd socat curl openssl tmux hyperfine time
 
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Wno-unused-parameter
