@@ -38,11 +38,11 @@ build/lualib_data.c: vendor/embed.lua $(LIB) | build/.deps
 	lua5.4 vendor/embed.lua $@ $(LIB)
 
 build/greenlua: $(SRC) $(HDR) build/lualib_data.c | build/.deps
-	$(CC) $(CFLAGS) $(WARN) -Ihost $(DEPCFLAGS) -o $@ $(SRC) build/lualib_data.c $(DEPLIBS)
+	$(CC) $(CFLAGS) $(WARN) -iquote host $(DEPCFLAGS) -o $@ $(SRC) build/lualib_data.c $(DEPLIBS)
 
 build/greenlua-asan: $(SRC) $(HDR) build/lualib_data.c | build/.deps
 	$(CC) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-	  $(WARN) -Ihost $(DEPCFLAGS) -o $@ $(SRC) build/lualib_data.c $(DEPLIBS)
+	  $(WARN) -iquote host $(DEPCFLAGS) -o $@ $(SRC) build/lualib_data.c $(DEPLIBS)
 
 run demo: build/greenlua
 	build/greenlua scripts/demo.lua

@@ -9,6 +9,9 @@
 #include "timeout.h"
 #include "waitq.h"
 #include "console.h"
+#include "queue.h"
+#include "event.h"
+#include "semaphore.h"
 
 static int open_core(lua_State *L) {
   lua_newtable(L);
@@ -16,6 +19,9 @@ static int open_core(lua_State *L) {
   gl_open_timeout(L);
   gl_open_waitq(L);
   gl_open_console(L);
+  gl_open_queue(L);
+  gl_open_event(L);
+  gl_open_semaphore(L);
   return 1;
 }
 

@@ -2,6 +2,7 @@
 ** greenthread.c: spawn, sleep, kill and the GreenThread object.
 ** Scheduling itself lives in hub.c; this file checks arguments and speaks Lua.
 */
+#include <string.h>
 #include <lauxlib.h>
 #include "hub.h"
 #include "greenthread.h"
@@ -66,6 +67,28 @@ static int l_sleep(lua_State *L) {
 static int l_getcurrent(lua_State *L) {
   if (H.current == NULL) lua_pushnil(L);
   else gl_push_thread(L, H.current);
+  return 1;
+}
+
+/* finished(...) -> a GreenThread that has already ended with these results:
+** what a pool member gets back when its spawn runs inline. */
+static int l_finished(lua_State *L) {
+  int n = lua_gettop(L);
+  gl_thread *t = lua_newuserdatauv(L, sizeof *t, GL_UV_ARGS - 1);
+  memset(t, 0, sizeof *t);
+  gl_timer_init(&t->timer, NULL);
+  t->id = ++H.next_id;
+  t->flags = GL_STARTED | GL_DEAD | GL_HANDLE;
+  t->nresults = n;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, H.thread_mt_ref);
+  lua_setmetatable(L, -2);
+  lua_insert(L, 1);
+  if (n > 1) {
+    lua_createtable(L, n, 0);
+    lua_insert(L, 2);
+    for (int i = n; i >= 1; i--) lua_rawseti(L, 2, i);
+  }
+  if (n > 0) lua_setiuservalue(L, 1, GL_UV_BODY);
   return 1;
 }
 
@@ -224,7 +247,7 @@ void gl_open_greenthread(lua_State *L) {
     {"sleep", l_sleep}, {"getcurrent", l_getcurrent}, {"kill", l_kill},
     {"threads", l_threads}, {"stats", l_stats}, {"now", l_now},
     {"extra", l_extra}, {"set_link_runner", l_set_link_runner},
-    {"cannot_block", l_cannot_block},
+    {"cannot_block", l_cannot_block}, {"finished", l_finished},
     {NULL, NULL}
   };
   static const luaL_Reg methods[] = {

@@ -63,13 +63,23 @@ void gl_unqueue(gl_thread *t) {
 
 /* ------------------------------------------------------------- anchoring */
 
-gl_thread *gl_test_thread(lua_State *L, int idx) {
-  gl_thread *t = lua_touserdata(L, idx);
-  if (t == NULL || !lua_getmetatable(L, idx)) return NULL;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, H.thread_mt_ref);
-  if (!lua_rawequal(L, -1, -2)) t = NULL;
+void *gl_test_object(lua_State *L, int idx, int mt_ref) {
+  void *p = lua_touserdata(L, idx);
+  if (p == NULL || !lua_getmetatable(L, idx)) return NULL;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, mt_ref);
+  if (!lua_rawequal(L, -1, -2)) p = NULL;
   lua_pop(L, 2);
-  return t;
+  return p;
+}
+
+gl_thread *gl_test_thread(lua_State *L, int idx) {
+  return gl_test_object(L, idx, H.thread_mt_ref);
+}
+
+double gl_opt_timeout(lua_State *L, int idx) {
+  if (lua_isnoneornil(L, idx)) return -1;
+  double seconds = luaL_checknumber(L, idx);
+  return seconds > 0 ? seconds : 0;
 }
 
 void gl_push_thread(lua_State *L, gl_thread *t) {
@@ -232,23 +242,46 @@ gl_thread *gl_check_block(lua_State *L, const char *what) {
   return t;
 }
 
-/* Every block resumes here first: a throw is raised, anything else goes to
-** the caller's continuation. */
+/* Every block resumes here first. A thread interrupted while it waited
+** (GL_THROW), or handed a value and then interrupted before it ran
+** (GL_PENDING), lets its primitive's cancel hook undo the wait (give the
+** value back, forget its place) and raises; anything else goes on in the
+** caller's continuation. */
 static int block_k(lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   gl_thread *t = H.current;
-  if (lua_touserdata(L, -2) == GL_THROW) return lua_error(L);
+  int thrown = lua_touserdata(L, -2) == GL_THROW;
+  if (thrown || (t->flags & GL_PENDING)) {
+    if (t->cancel) t->cancel(L);
+    if (!thrown) {
+      t->flags &= ~GL_PENDING;
+      gl_push_thread(L, t);
+      push_pending(L, -1);
+    }
+    return lua_error(L);
+  }
   return t->k(L, status, 0);
 }
 
-int gl_yield(lua_State *L, gl_thread *t, lua_KFunction k) {
+/* The switch: yield to the hub, which resumes the thread in block_k. */
+static int suspend(lua_State *L, gl_thread *t, lua_KFunction k, gl_cancel_fn cancel) {
   t->k = k;
+  t->cancel = cancel;
   lua_pushlightuserdata(L, (void *)GL_PASS);
   return lua_yieldk(L, 1, 0, block_k);
 }
 
+int gl_yield(lua_State *L, gl_thread *t, lua_KFunction k) {
+  return suspend(L, t, k, NULL);
+}
+
 int gl_block(lua_State *L, const char *what, gl_waitq *wq, double seconds,
              lua_KFunction k) {
+  return gl_block_cancel(L, what, wq, seconds, k, NULL);
+}
+
+int gl_block_cancel(lua_State *L, const char *what, gl_waitq *wq, double seconds,
+                    lua_KFunction k, gl_cancel_fn cancel) {
   gl_thread *t = gl_check_block(L, what);
   if (wq == NULL && seconds < 0) {
     t->resume_n = 0;
@@ -261,7 +294,7 @@ int gl_block(lua_State *L, const char *what, gl_waitq *wq, double seconds,
       return luaL_error(L, "%s: not enough memory", what);
     }
   }
-  return gl_yield(L, t, k);
+  return suspend(L, t, k, cancel);
 }
 
 int gl_yield_behind(lua_State *L, gl_thread *t, gl_thread *pos, lua_KFunction k) {

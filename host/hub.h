@@ -58,6 +58,7 @@ struct gl_thread {
   int resume_n;             /* 1 if a wake value waits on top of 'co' */
   const char *tag;          /* how it resumes: GL_WOKEN, GL_TIMEDOUT, GL_THROW */
   lua_KFunction k;          /* where gl_block's caller continues */
+  void (*cancel)(lua_State *L);  /* undoes its wait if it is interrupted */
   const void *pending_src;  /* who raised the GL_PENDING error (a Timeout) */
   const char *what;         /* the blocking call it is in, for messages */
   gl_waitq joiners;         /* threads in gt:wait() */
@@ -120,8 +121,16 @@ void gl_hub_close(void);
 ** delay >= 0, arm its timer to queue it later). */
 gl_thread *gl_spawn(lua_State *L, int nargs, unsigned flags, double delay);
 
+/* Is the value at 'idx' a userdata with the metatable in registry slot
+** 'mt_ref'? Returns its memory or NULL. Faster than luaL_testudata's
+** lookup by name, which matters on hot paths. */
+void *gl_test_object(lua_State *L, int idx, int mt_ref);
+
 /* Is the value at 'idx' a GreenThread? Returns it or NULL. */
 gl_thread *gl_test_thread(lua_State *L, int idx);
+
+/* An optional timeout argument: nil -> -1 (none), else seconds >= 0. */
+double gl_opt_timeout(lua_State *L, int idx);
 
 /* Push the userdata of an anchored thread. */
 void gl_push_thread(lua_State *L, gl_thread *t);
@@ -132,10 +141,16 @@ void gl_push_extra(lua_State *L, int idx);
 /* Block the running green thread: into 'wq' (may be NULL) with a deadline of
 ** 'seconds' (< 0: none), or, with neither, just to the back of the ready
 ** queue. 'what' names the caller in errors. Does not return: resumes in 'k'
-** with the tag and value on top of the stack, except GL_THROW, which is raised
-** before 'k' runs. */
+** with the tag and value on top of the stack, unless it was interrupted.
+** Interrupted (killed, a Timeout), it raises instead; first 'cancel', if
+** given, runs on its stack with the tag and value on top (keep them there):
+** with GL_THROW it was still waiting; with GL_WOKEN it had been handed the
+** value but had not run yet, and must give it back so nothing is lost. */
+typedef void (*gl_cancel_fn)(lua_State *L);
 int gl_block(lua_State *L, const char *what, gl_waitq *wq, double seconds,
              lua_KFunction k);
+int gl_block_cancel(lua_State *L, const char *what, gl_waitq *wq, double seconds,
+                    lua_KFunction k, gl_cancel_fn cancel);
 
 /* Raise unless the caller is a green thread that can block here; raise the
 ** error of an expired Timeout that waits for this moment. */
@@ -163,7 +178,8 @@ void gl_wake(lua_State *L, gl_thread *t);
 gl_thread *gl_wake_one(lua_State *L, gl_waitq *wq);
 
 /* Interrupt 't' with the error on top of L's stack (popped): at once if it is
-** blocked, else at its next block. 'front' puts it at the head of the ready
+** blocked or woken without a value, else (handed a value) as it resumes,
+** after its cancel hook gave the value back. 'front' puts it at the head of the ready
 ** queue (kill), not the tail (timeouts). 'src' identifies the sender for
 ** gl_withdraw (may be NULL). Returns 0 if 't' is dead. */
 int gl_throw(lua_State *L, gl_thread *t, int front, const void *src);

@@ -30,11 +30,19 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
   return 2;
 }
 
+/* Interrupted after a wake-up it had not seen yet: pass the wake-up on to
+** the next waiter, so no wake-up is lost. */
+static void wait_cancel(lua_State *L) {
+  if (lua_touserdata(L, -2) != GL_WOKEN) return;
+  gl_waitq *wq = lua_touserdata(L, 1);
+  lua_pushvalue(L, -1);
+  gl_wake_one(L, wq);
+}
+
 static int l_wait(lua_State *L) {
   gl_waitq *wq = check_waitq(L);
-  double timeout = luaL_optnumber(L, 2, -1);
-  if (!lua_isnoneornil(L, 2) && !(timeout >= 0)) timeout = 0;
-  return gl_block(L, "wait", wq, timeout, wait_k);
+  double timeout = gl_opt_timeout(L, 2);
+  return gl_block_cancel(L, "wait", wq, timeout, wait_k, wait_cancel);
 }
 
 static int l_wake(lua_State *L) {

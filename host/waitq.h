@@ -8,7 +8,7 @@
 **   wq:wake_all()      -> how many were woken
 **   #wq                -> how many wait
 ** Waiters leave on kill or Timeout (hub.h), so none is ever woken twice or
-** woken dead.
+** woken dead; one interrupted after it was woken passes the wake-up on.
 */
 #ifndef GL_WAITQ_H
 #define GL_WAITQ_H

@@ -18,6 +18,27 @@ local green = {
   is_timeout = core.is_timeout,
 }
 
+-- The synchronisation primitives load on first use, keeping start-up lean.
+local lazy = {
+  Event = "green.event", AsyncResult = "green.event",
+  Queue = "green.queue", LightQueue = "green.queue", LifoQueue = "green.queue",
+  PriorityQueue = "green.queue",
+  Semaphore = "green.semaphore", BoundedSemaphore = "green.semaphore",
+  GreenPool = "green.pool", GreenPile = "green.pool",
+  queue = "green.queue",
+}
+
+setmetatable(green, {
+  __index = function(t, key)
+    local module = lazy[key]
+    if module == nil then return nil end
+    local m = require(module)
+    local value = key == "queue" and m or m[key]
+    rawset(t, key, value)
+    return value
+  end,
+})
+
 local GreenThread = core.GreenThread  -- the method table
 
 -- gt:link(fn, ...): call fn(gt, ...) in the dying thread when gt ends.

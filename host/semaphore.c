@@ -1,0 +1,125 @@
+/*
+** semaphore.c: counting semaphores with FIFO hand-off. While threads wait
+** the counter is 0: release gives the permit straight to the first waiter.
+*/
+#include <lauxlib.h>
+#include "hub.h"
+#include "semaphore.h"
+
+#define SEM_MT "green.Semaphore"
+
+typedef struct gl_sem {
+  lua_Integer counter;
+  lua_Integer bound;   /* BoundedSemaphore: the most it may count; else -1 */
+  gl_waitq waiters;
+} gl_sem;
+
+static int sem_mt_ref = LUA_NOREF;
+
+static gl_sem *check_sem(lua_State *L) {
+  gl_sem *s = gl_test_object(L, 1, sem_mt_ref);
+  if (s == NULL) luaL_typeerror(L, 1, "Semaphore");
+  return s;
+}
+
+static void give(lua_State *L, gl_sem *s) {
+  if (s->waiters.head) {
+    lua_pushboolean(L, 1);   /* a value: an interrupted receiver hands it back */
+    gl_wake(L, s->waiters.head);
+  } else {
+    s->counter++;
+  }
+}
+
+static int acquire_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  lua_pushboolean(L, lua_touserdata(L, -2) != GL_TIMEDOUT);
+  return 1;
+}
+
+/* Interrupted after it was handed the permit: pass it on. */
+static void acquire_cancel(lua_State *L) {
+  if (lua_touserdata(L, -2) == GL_WOKEN) give(L, lua_touserdata(L, 1));
+}
+
+/* sem:acquire([blocking [, timeout]]) */
+static int l_acquire(lua_State *L) {
+  gl_sem *s = check_sem(L);
+  int blocking = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
+  double timeout = gl_opt_timeout(L, 3);
+  if (s->counter > 0) {
+    s->counter--;
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  if (!blocking) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  lua_settop(L, 1);
+  return gl_block_cancel(L, "acquire", &s->waiters, timeout, acquire_k, acquire_cancel);
+}
+
+static int l_release(lua_State *L) {
+  gl_sem *s = check_sem(L);
+  if (s->bound >= 0 && s->counter >= s->bound)
+    return luaL_error(L, "release: BoundedSemaphore released too many times");
+  give(L, s);
+  return 0;
+}
+
+static int l_locked(lua_State *L) {
+  lua_pushboolean(L, check_sem(L)->counter <= 0);
+  return 1;
+}
+
+static int l_counter(lua_State *L) {
+  lua_pushinteger(L, check_sem(L)->counter);
+  return 1;
+}
+
+static int l_balance(lua_State *L) {
+  gl_sem *s = check_sem(L);
+  lua_pushinteger(L, s->counter - (lua_Integer)s->waiters.n);
+  return 1;
+}
+
+static int l_tostring(lua_State *L) {
+  gl_sem *s = check_sem(L);
+  lua_pushfstring(L, "%s (counter %I, %I waiting)",
+                  s->bound >= 0 ? "BoundedSemaphore" : "Semaphore",
+                  s->counter, (lua_Integer)s->waiters.n);
+  return 1;
+}
+
+static int new_sem(lua_State *L, int bounded) {
+  lua_Integer n = luaL_optinteger(L, 1, 1);
+  luaL_argcheck(L, n >= 0, 1, "must not be negative");
+  gl_sem *s = lua_newuserdatauv(L, sizeof *s, 0);
+  *s = (gl_sem){ .counter = n, .bound = bounded ? n : -1 };
+  lua_rawgeti(L, LUA_REGISTRYINDEX, sem_mt_ref);
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+static int l_Semaphore(lua_State *L) { return new_sem(L, 0); }
+static int l_BoundedSemaphore(lua_State *L) { return new_sem(L, 1); }
+
+void gl_open_semaphore(lua_State *L) {
+  static const luaL_Reg methods[] = {
+    {"acquire", l_acquire}, {"release", l_release}, {"locked", l_locked},
+    {"counter", l_counter}, {"balance", l_balance}, {NULL, NULL}
+  };
+  lua_pushcfunction(L, l_Semaphore);
+  lua_setfield(L, -2, "Semaphore");
+  lua_pushcfunction(L, l_BoundedSemaphore);
+  lua_setfield(L, -2, "BoundedSemaphore");
+  luaL_newmetatable(L, SEM_MT);
+  luaL_newlib(L, methods);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -4, "SemaphoreMethods");  /* the Lua half adds guard() */
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_tostring);
+  lua_setfield(L, -2, "__tostring");
+  sem_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
