@@ -17,11 +17,11 @@ typedef struct gl_event {
 } gl_event;
 
 static int event_mt_ref = LUA_NOREF, exc_mt_ref = LUA_NOREF, no_values_ref = LUA_NOREF;
+static const void *event_mt;
 
 static gl_event *check_event(lua_State *L) {
-  gl_event *e = gl_test_object(L, 1, event_mt_ref);
-  if (e == NULL) luaL_typeerror(L, 1, "Event");
-  return e;
+  if (gl_udata_meta(L, 1) != event_mt) luaL_typeerror(L, 1, "Event");
+  return lua_touserdata(L, 1);
 }
 
 /* Deliver the outcome on top of L: the values it holds, or raise. */
@@ -167,6 +167,7 @@ void gl_open_event(lua_State *L) {
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, l_tostring);
   lua_setfield(L, -2, "__tostring");
+  event_mt = lua_topointer(L, -1);
   event_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);
   exc_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);

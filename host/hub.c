@@ -63,17 +63,17 @@ void gl_unqueue(gl_thread *t) {
 
 /* ------------------------------------------------------------- anchoring */
 
-void *gl_test_object(lua_State *L, int idx, int mt_ref) {
-  void *p = lua_touserdata(L, idx);
-  if (p == NULL || !lua_getmetatable(L, idx)) return NULL;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, mt_ref);
-  if (!lua_rawequal(L, -1, -2)) p = NULL;
-  lua_pop(L, 2);
-  return p;
+const void *gl_udata_meta(lua_State *L, int idx) {
+  const void *mt = NULL;
+  if (lua_type(L, idx) == LUA_TUSERDATA && lua_getmetatable(L, idx)) {
+    mt = lua_topointer(L, -1);
+    lua_pop(L, 1);
+  }
+  return mt;
 }
 
 gl_thread *gl_test_thread(lua_State *L, int idx) {
-  return gl_test_object(L, idx, H.thread_mt_ref);
+  return gl_udata_meta(L, idx) == H.thread_mt ? lua_touserdata(L, idx) : NULL;
 }
 
 double gl_opt_timeout(lua_State *L, int idx) {
@@ -422,6 +422,24 @@ static int has_links(lua_State *L, gl_thread *t, int ud) {
   return found;
 }
 
+/* The Lua half's own bookkeeping hook (extra.on_exit, see gl_on_exit):
+** called here, in the hub, with the thread; it must not block. */
+static void call_on_exit(lua_State *L, gl_thread *t, int ud) {
+  if (!(t->flags & GL_EXTRA)) return;
+  lua_getiuservalue(L, ud, GL_UV_EXTRA);
+  if (lua_getfield(L, -1, "on_exit") == LUA_TNIL) {
+    lua_pop(L, 2);
+    return;
+  }
+  lua_pushvalue(L, ud);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    fprintf(stderr, "greenlua: exit hook of green thread %lld: %s\n", (long long)t->id,
+            gl_error_message(L, -1));
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+}
+
 /* Green-local values and links die with the thread. */
 static void drop_extra(lua_State *L, gl_thread *t, int ud) {
   if (!(t->flags & GL_EXTRA)) return;
@@ -470,6 +488,7 @@ static void finish(lua_State *L, gl_thread *t, int status, int nres) {
     lua_pushnil(L);
     gl_wake_one(L, &t->joiners);
   }
+  call_on_exit(L, t, ud);
   if (has_links(L, t, ud)) {
     t->flags |= GL_LINKING;       /* runs again, first, with the link runner */
     t->flags &= ~GL_STARTED;

@@ -92,6 +92,7 @@ typedef struct gl_hub {
   int nfree, npooled;
   int link_runner_ref;       /* registry: Lua function that runs a thread's links */
   int thread_mt_ref;         /* registry: the GreenThread metatable */
+  const void *thread_mt;     /* ...and its address, for type checks */
   int exit_ref;              /* registry: green.GreenThreadExit */
   unsigned nslots;           /* slots of the thread table in use or free */
   unsigned *holes;           /* free slots, most recently freed last */
@@ -121,10 +122,11 @@ void gl_hub_close(void);
 ** delay >= 0, arm its timer to queue it later). */
 gl_thread *gl_spawn(lua_State *L, int nargs, unsigned flags, double delay);
 
-/* Is the value at 'idx' a userdata with the metatable in registry slot
-** 'mt_ref'? Returns its memory or NULL. Faster than luaL_testudata's
+/* The metatable of the full userdata at 'idx', as a pointer (NULL if none).
+** Metatables live in the registry and Lua's collector never moves objects,
+** so a type check is one pointer comparison: faster than luaL_testudata's
 ** lookup by name, which matters on hot paths. */
-void *gl_test_object(lua_State *L, int idx, int mt_ref);
+const void *gl_udata_meta(lua_State *L, int idx);
 
 /* Is the value at 'idx' a GreenThread? Returns it or NULL. */
 gl_thread *gl_test_thread(lua_State *L, int idx);

@@ -23,13 +23,12 @@ typedef struct gl_queue {
 } gl_queue;
 
 static int full_ref = LUA_NOREF, empty_ref = LUA_NOREF;
-static int queue_mt_ref = LUA_NOREF, light_mt_ref = LUA_NOREF;
+static const void *queue_mt, *light_mt;
 
 static gl_queue *check_queue(lua_State *L) {
-  gl_queue *q = gl_test_object(L, 1, queue_mt_ref);
-  if (q == NULL && (q = gl_test_object(L, 1, light_mt_ref)) == NULL)
-    luaL_typeerror(L, 1, "Queue");
-  return q;
+  const void *mt = gl_udata_meta(L, 1);
+  if (mt != queue_mt && mt != light_mt) luaL_typeerror(L, 1, "Queue");
+  return lua_touserdata(L, 1);
 }
 
 static int raise_ref(lua_State *L, int ref) {
@@ -227,9 +226,9 @@ static void get_cancel(lua_State *L) {
 /* q:get([block [, timeout]]) */
 static int l_get(lua_State *L) {
   gl_queue *q = check_queue(L);
+  if (try_get(L, q)) return 1;
   int block = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
   double timeout = gl_opt_timeout(L, 3);
-  if (try_get(L, q)) return 1;
   if (!block) return raise_ref(L, empty_ref);
   lua_settop(L, 1);
   return gl_block_cancel(L, "get", &q->getters, timeout, get_k, get_cancel);
@@ -287,9 +286,9 @@ static void check_item(lua_State *L) {
 static int l_put(lua_State *L) {
   gl_queue *q = check_queue(L);
   check_item(L);
+  if (try_put(L, q, 2)) return 0;
   int block = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
   double timeout = gl_opt_timeout(L, 4);
-  if (try_put(L, q, 2)) return 0;
   if (!block) return raise_ref(L, full_ref);
   gl_thread *t = gl_check_block(L, "put");
   lua_getiuservalue(L, 1, UV_PUTS);   /* the item waits here for a getter */
@@ -426,7 +425,7 @@ static int new_error(lua_State *L, const char *name) {
   return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-static int new_meta(lua_State *L, const char *name, const luaL_Reg *methods, int with_tasks) {
+static const void *new_meta(lua_State *L, const char *name, const luaL_Reg *methods, int with_tasks) {
   static const luaL_Reg tasks[] = {
     {"task_done", l_task_done}, {"join", l_join}, {NULL, NULL}
   };
@@ -437,7 +436,9 @@ static int new_meta(lua_State *L, const char *name, const luaL_Reg *methods, int
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, l_tostring);
   lua_setfield(L, -2, "__tostring");
-  return luaL_ref(L, LUA_REGISTRYINDEX);
+  const void *mt = lua_topointer(L, -1);
+  lua_pop(L, 1);  /* the registry keeps it */
+  return mt;
 }
 
 void gl_open_queue(lua_State *L) {
@@ -452,8 +453,8 @@ void gl_open_queue(lua_State *L) {
     {"putting", l_putting}, {NULL, NULL}
   };
   luaL_setfuncs(L, functions, 0);
-  queue_mt_ref = new_meta(L, QUEUE_MT, methods, 1);
-  light_mt_ref = new_meta(L, LIGHT_MT, methods, 0);
+  queue_mt = new_meta(L, QUEUE_MT, methods, 1);
+  light_mt = new_meta(L, LIGHT_MT, methods, 0);
   full_ref = new_error(L, "queue.Full");
   lua_setfield(L, -2, "Full");
   empty_ref = new_error(L, "queue.Empty");

@@ -15,11 +15,11 @@ typedef struct gl_sem {
 } gl_sem;
 
 static int sem_mt_ref = LUA_NOREF;
+static const void *sem_mt;
 
 static gl_sem *check_sem(lua_State *L) {
-  gl_sem *s = gl_test_object(L, 1, sem_mt_ref);
-  if (s == NULL) luaL_typeerror(L, 1, "Semaphore");
-  return s;
+  if (gl_udata_meta(L, 1) != sem_mt) luaL_typeerror(L, 1, "Semaphore");
+  return lua_touserdata(L, 1);
 }
 
 static void give(lua_State *L, gl_sem *s) {
@@ -121,5 +121,6 @@ void gl_open_semaphore(lua_State *L) {
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, l_tostring);
   lua_setfield(L, -2, "__tostring");
+  sem_mt = lua_topointer(L, -1);
   sem_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }

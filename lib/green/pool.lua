@@ -4,7 +4,7 @@ local core = require "green.core"
 
 local spawn, getcurrent = core.spawn, core.getcurrent
 local pack, unpack = table.pack, table.unpack
-local error, type, getmetatable, setmetatable = error, type, getmetatable, setmetatable
+local error, type, getmetatable, setmetatable, select = error, type, getmetatable, setmetatable, select
 
 local function check_callable(fn, what)
   if type(fn) == "function" then return end
@@ -29,9 +29,13 @@ local GreenPool = {}
 GreenPool.__index = GreenPool
 GreenPool.__name = "green.GreenPool"
 
+local member_done
+
 local function new_pool(size)
   size = check_size(size, "GreenPool")
-  return setmetatable({
+  local pool
+  pool = setmetatable({
+    member_exit = function(gt) member_done(gt, pool) end,
     size = size,
     slots = core.Semaphore(size),  -- one permit a member; FIFO for spawners
     members = {},                  -- GreenThread -> true while it holds a slot
@@ -39,10 +43,11 @@ local function new_pool(size)
     debt = 0,                      -- slots to retire as members end (resize down)
     idle = core.WaitQueue(),       -- waitall() sleepers
   }, GreenPool)
+  return pool
 end
 
 -- A member ended (any way, even killed before it started): free its slot.
-local function member_done(gt, pool)
+function member_done(gt, pool)
   pool.members[gt] = nil
   pool.count = pool.count - 1
   if pool.debt > 0 then
@@ -65,7 +70,7 @@ function GreenPool:spawn(fn, ...)
   local gt = spawn(fn, ...)
   self.count = self.count + 1
   self.members[gt] = true
-  gt:link(member_done, self)
+  core.on_exit(gt, self.member_exit)
   return gt
 end
 
@@ -102,24 +107,66 @@ function GreenPool:resize(n)
   end
 end
 
--- The generic-for protocol over jobs spawned by a feeder thread, results in
--- input order. Breaking out of the loop closes it: the feeder stops.
-local Feed = { __close = function(feed) feed.feeder:kill() end }
-Feed.__index = Feed
+-- imap and starmap: up to 'size' workers, each a pool member, take the
+-- next index, run job(i) and keep its outcome; the loop hands the outcomes
+-- over in input order, waiting for the next one if it is not in yet.
+-- Breaking out of the loop closes it: workers stop after their current job.
+local Run = {}
+Run.__index = Run
+function Run.__close(run) run.stopped = true end
+
+-- Keep job i's outcome: its single result as is, else packed.
+local function keep(run, i, ok, ...)
+  if ok and select("#", ...) == 1 then
+    run.single[i] = true
+    run.results[i] = ...
+  else
+    run.results[i] = pack(ok, ...)
+  end
+  run.done[i] = true
+  if i == run.wanted then run.ready:wake() end
+end
+
+local function work(run, job)
+  while not run.stopped and run.next_job <= run.count do
+    local i = run.next_job
+    run.next_job = i + 1
+    keep(run, i, pcall(job, i))
+  end
+end
+
+local function deliver(i, outcome)
+  if not outcome[1] then error(outcome[2], 0) end
+  return i, unpack(outcome, 2, outcome.n)
+end
 
 local function iterate(pool, count, job)
-  local jobs = core.Queue(math.max(pool.size, 1))
-  local feed = setmetatable({}, Feed)
-  feed.feeder = spawn(function()
-    for i = 1, count do jobs:put(job(i)) end
-  end)
-  local i = 0
-  local function step(_, _)
-    if i >= count then return nil end
-    i = i + 1
-    return i, jobs:get():wait()
+  local run = setmetatable({
+    count = count, next_job = 1, wanted = 1, stopped = false,
+    results = {}, single = {}, done = {}, ready = core.WaitQueue(),
+  }, Run)
+  if count > 0 then
+    spawn(function()  -- the spawner waits for slots, not the loop
+      for _ = 1, math.min(count, math.max(pool.size, 1)) do
+        if run.stopped or run.next_job > count then break end
+        pool:spawn(work, run, job)
+      end
+    end)
   end
-  return step, nil, nil, feed
+  local function step()
+    local i = run.wanted
+    if i > count then return nil end
+    while not run.done[i] do run.ready:wait() end
+    run.wanted = i + 1
+    local result = run.results[i]
+    run.results[i], run.done[i] = nil, nil
+    if run.single[i] then
+      run.single[i] = nil
+      return i, result
+    end
+    return deliver(i, result)
+  end
+  return step, nil, nil, run
 end
 
 -- for i, ... in pool:imap(fn, a1, a2, ...): fn(a1[i], a2[i], ...) for each
@@ -138,14 +185,14 @@ function GreenPool:imap(fn, ...)
   local a, b = lists[1], lists[2]
   local job
   if lists.n == 1 then
-    job = function(i) return self:spawn(fn, a[i]) end
+    job = function(i) return fn(a[i]) end
   elseif lists.n == 2 then
-    job = function(i) return self:spawn(fn, a[i], b[i]) end
+    job = function(i) return fn(a[i], b[i]) end
   else
     job = function(i)
       local args = {}
       for k = 1, lists.n do args[k] = lists[k][i] end
-      return self:spawn(fn, unpack(args, 1, lists.n))
+      return fn(unpack(args, 1, lists.n))
     end
   end
   return iterate(self, count, job)
@@ -159,7 +206,7 @@ function GreenPool:starmap(fn, arglists)
   end
   return iterate(self, #arglists, function(i)
     local args = arglists[i]
-    return self:spawn(fn, unpack(args, 1, args.n or #args))
+    return fn(unpack(args, 1, args.n or #args))
   end)
 end
 
