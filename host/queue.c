@@ -194,7 +194,7 @@ static void admit_putters(lua_State *L, gl_queue *q) {
 static int try_get(lua_State *L, gl_queue *q) {
   if (q->n > 0) {
     take(L, q);
-    if (q->putters.head) {  /* a slot opened: the longest putter fills it */
+    if (q->putters.head && has_room(q)) {  /* the longest putter fills the slot */
       take_from_putter(L, q);
       store(L, q, 0);
     }
@@ -386,6 +386,7 @@ static int l_tostring(lua_State *L) {
 }
 
 static int new_queue(lua_State *L, int kind, int light) {
+  lua_settop(L, 2);
   lua_Integer maxsize = opt_maxsize(L, 1);
   if (kind == PRIORITY && !lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TFUNCTION);
   gl_queue *q = lua_newuserdatauv(L, sizeof *q, 3);

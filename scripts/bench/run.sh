@@ -59,7 +59,7 @@ started=$(date +%s)
 
 i=1
 while [ "$i" -le "$RUNS" ]; do
-  echo "bench: round $i/$RUNS: spawn, switch, 100k sleepers" >&2
+  echo "bench: round $i/$RUNS: spawn, switch, sync, 100k sleepers" >&2
   one spawn_bare "$LUA" $B/spawn.lua bare
   one spawn_n "$GREENLUA" $B/spawn.lua spawn_n
   one spawn_bare_all "$LUA" $B/spawn.lua bare_all
@@ -68,6 +68,11 @@ while [ "$i" -le "$RUNS" ]; do
   one switch_bare "$LUA" $B/switch.lua bare
   one switch_green "$GREENLUA" $B/switch.lua green
   one switch_bare_hosted "$GREENLUA" $B/switch.lua bare
+  one sync_event "$GREENLUA" $B/sync.lua event
+  one sync_pingpong "$GREENLUA" $B/sync.lua pingpong
+  one sync_ring "$LUA" $B/sync.lua ring
+  one sync_queue "$GREENLUA" $B/sync.lua queue
+  one sync_imap "$GREENLUA" $B/sync.lua imap
   one sleep100k_bare "$LUA" $B/sleepers.lua bare 100000
   one sleep100k_green "$GREENLUA" $B/sleepers.lua green 100000
   i=$((i + 1))
