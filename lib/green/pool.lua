@@ -110,20 +110,25 @@ end
 -- imap and starmap: up to 'size' workers, each a pool member, take the
 -- next index, run job(i) and keep its outcome; the loop hands the outcomes
 -- over in input order, waiting for the next one if it is not in yet.
--- Breaking out of the loop closes it: workers stop after their current job.
+-- Outcomes not taken yet are kept: at most one per input item, so memory
+-- stays proportional to the input arrays themselves. Breaking out of the
+-- loop closes it: workers stop after their current job.
 local Run = {}
 Run.__index = Run
 function Run.__close(run) run.stopped = true end
 
--- Keep job i's outcome: its single result as is, else packed.
+-- An outcome is kept as the single non-nil result itself, NIL for a single
+-- nil, else packed (several results, or an error), marked in run.packed.
+local NIL = {}
+
 local function keep(run, i, ok, ...)
   if ok and select("#", ...) == 1 then
-    run.single[i] = true
-    run.results[i] = ...
+    local v = ...
+    run.results[i] = v == nil and NIL or v
   else
     run.results[i] = pack(ok, ...)
+    run.packed[i] = true
   end
-  run.done[i] = true
   if i == run.wanted then run.ready:wake() end
 end
 
@@ -135,19 +140,20 @@ local function work(run, job)
   end
 end
 
-local function deliver(i, outcome)
+local function unpacked(i, outcome)
   if not outcome[1] then error(outcome[2], 0) end
   return i, unpack(outcome, 2, outcome.n)
 end
 
 local function iterate(pool, count, job)
+  local workers = math.min(count, math.max(pool.size, 1))
   local run = setmetatable({
     count = count, next_job = 1, wanted = 1, stopped = false,
-    results = {}, single = {}, done = {}, ready = core.WaitQueue(),
+    results = {}, packed = {}, ready = core.WaitQueue(),
   }, Run)
   if count > 0 then
     spawn(function()  -- the spawner waits for slots, not the loop
-      for _ = 1, math.min(count, math.max(pool.size, 1)) do
+      for _ = 1, workers do
         if run.stopped or run.next_job > count then break end
         pool:spawn(work, run, job)
       end
@@ -156,15 +162,17 @@ local function iterate(pool, count, job)
   local function step()
     local i = run.wanted
     if i > count then return nil end
-    while not run.done[i] do run.ready:wait() end
+    local results = run.results
+    while results[i] == nil do run.ready:wait() end
+    local outcome = results[i]
+    results[i] = nil
     run.wanted = i + 1
-    local result = run.results[i]
-    run.results[i], run.done[i] = nil, nil
-    if run.single[i] then
-      run.single[i] = nil
-      return i, result
+    if outcome == NIL then return i, nil end
+    if run.packed[i] then
+      run.packed[i] = nil
+      return unpacked(i, outcome)
     end
-    return deliver(i, result)
+    return i, outcome
   end
   return step, nil, nil, run
 end
