@@ -55,47 +55,57 @@ static int less(lua_State *L, int a, int b) {
   return r;
 }
 
-/* Move the value on top of L to heap position 'pos', sifting it up.
-** The items table is at 'it'. */
-static void heap_up(lua_State *L, int it, lua_Integer pos) {
-  while (pos > 1) {
-    lua_Integer parent = pos / 2;
-    lua_rawgeti(L, it, parent);
-    if (!less(L, -2, -1)) {
-      lua_pop(L, 1);
-      break;
-    }
-    lua_rawseti(L, it, pos);   /* the parent moves down */
-    pos = parent;
+/* The heap operations compare first and move after, so a 'less' that
+** raises leaves the heap as it was: nothing lost, nothing duplicated. */
+
+/* Insert the value on top of L (left there) into a heap of n items at 'it'. */
+static void heap_push(lua_State *L, int it, lua_Integer n) {
+  lua_Integer pos = n + 1;
+  while (pos > 1) {                  /* find its place */
+    lua_rawgeti(L, it, pos / 2);
+    int up = less(L, -2, -1);
+    lua_pop(L, 1);
+    if (!up) break;
+    pos /= 2;
   }
+  for (lua_Integer hole = n + 1; hole > pos; hole /= 2) {  /* make room */
+    lua_rawgeti(L, it, hole / 2);
+    lua_rawseti(L, it, hole);
+  }
+  lua_pushvalue(L, -1);
   lua_rawseti(L, it, pos);
 }
 
-/* Place the value on top of L at the root of a heap of q->n items and sift
-** it down. */
-static void heap_down(lua_State *L, gl_queue *q, int it) {
+/* Remove the root of a heap of n items at 'it', pushing it. */
+static void heap_pop(lua_State *L, int it, lua_Integer n) {
+  lua_rawgeti(L, it, 1);             /* the result */
+  lua_rawgeti(L, it, n);             /* the last item sinks from the root */
   lua_Integer pos = 1;
-  for (;;) {
+  for (;;) {                         /* find its place among n - 1 items */
     lua_Integer child = 2 * pos;
-    if (child > q->n) break;
+    if (child > n - 1) break;
     lua_rawgeti(L, it, child);
-    if (child + 1 <= q->n) {
+    if (child + 1 <= n - 1) {
       lua_rawgeti(L, it, child + 1);
-      if (less(L, -1, -2)) {
-        lua_remove(L, -2);
-        child++;
-      } else {
-        lua_pop(L, 1);
-      }
-    }
-    if (!less(L, -1, -2)) {
+      if (less(L, -1, -2)) child++;
       lua_pop(L, 1);
-      break;
     }
-    lua_rawseti(L, it, pos);   /* the child moves up */
+    lua_rawgeti(L, it, child);
+    int down = less(L, -1, -3);
+    lua_pop(L, 2);
+    if (!down) break;
     pos = child;
   }
+  /* move the children on its path up, then settle it */
+  lua_Integer path[64], depth = 0;
+  for (lua_Integer p = pos; p > 1; p /= 2) path[depth++] = p;
+  for (lua_Integer k = depth - 1; k >= 0; k--) {
+    lua_rawgeti(L, it, path[k]);
+    lua_rawseti(L, it, path[k] / 2);
+  }
   lua_rawseti(L, it, pos);
+  lua_pushnil(L);                    /* its old slot (pos < n, or n == 1) */
+  lua_rawseti(L, it, n);
 }
 
 /* Double the FIFO ring, laying the items out from index 1. */
@@ -129,7 +139,8 @@ static void store(lua_State *L, gl_queue *q, int front) {
   } else if (q->kind == LIFO) {
     lua_rawseti(L, it, q->n + 1);
   } else {
-    heap_up(L, it, q->n + 1);
+    heap_push(L, it, q->n);
+    lua_pop(L, 1);
   }
   q->n++;
   lua_pop(L, 1);
@@ -150,12 +161,8 @@ static void take(lua_State *L, gl_queue *q) {
     lua_pushnil(L);
     lua_rawseti(L, it, q->n--);
   } else {
-    lua_rawgeti(L, it, 1);
-    lua_rawgeti(L, it, q->n);
-    lua_pushnil(L);
-    lua_rawseti(L, it, q->n--);
-    if (q->n > 0) heap_down(L, q, it);
-    else lua_pop(L, 1);
+    heap_pop(L, it, q->n);
+    q->n--;
   }
   lua_remove(L, it);
 }
