@@ -12,6 +12,8 @@
 #include "queue.h"
 #include "event.h"
 #include "semaphore.h"
+#include "socket.h"
+#include "tls.h"
 
 static int open_core(lua_State *L) {
   lua_newtable(L);
@@ -22,6 +24,9 @@ static int open_core(lua_State *L) {
   gl_open_queue(L);
   gl_open_event(L);
   gl_open_semaphore(L);
+  gl_open_socket(L);
+  gl_open_net(L);
+  gl_open_tls(L);
   return 1;
 }
 

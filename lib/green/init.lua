@@ -26,6 +26,9 @@ local lazy = {
   Semaphore = "green.semaphore", BoundedSemaphore = "green.semaphore",
   GreenPool = "green.pool", GreenPile = "green.pool",
   queue = "green.queue",
+  listen = "green.net", connect = "green.net", listen_unix = "green.net",
+  connect_unix = "green.net", getaddrinfo = "green.net", serve = "green.net",
+  StopServe = "green.net", udp = "green.net", wrap_ssl = "green.net",
 }
 
 setmetatable(green, {
