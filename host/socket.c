@@ -153,12 +153,15 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
     s->read_err = (int)n;
     stop_reading(s);
   }
-  if (s->len >= HIGH_WATER) stop_reading(s);
+  /* Nobody is waiting for more: stop while the buffer is full. A waiting
+  ** reader needs more than it has (a long line, say): keep going. */
+  if (s->len >= HIGH_WATER && s->readers.n == 0) stop_reading(s);
   gl_sock_wake_readers(s);
 }
 
+/* A reader needs more data: read, however much is buffered. */
 void gl_sock_want_read(gl_sock *s) {
-  if (s->reading || s->eof || s->read_err || s->len >= HIGH_WATER || s->io == NULL) return;
+  if (s->reading || s->eof || s->read_err || s->io == NULL) return;
   int err = uv_read_start(&s->io->h.stream, on_alloc, on_read);
   if (err) s->read_err = err;
   else s->reading = 1;
@@ -176,7 +179,7 @@ static void take(lua_State *L, gl_sock *s, size_t n, size_t keep, int pidx) {
   s->off += n;
   s->len -= n;
   if (s->len == 0) s->off = 0;
-  gl_sock_want_read(s);  /* below the high-water mark again? */
+  if (s->len < HIGH_WATER && s->readers.n == 0 && !s->reading && s->buf) gl_sock_want_read(s);
 }
 
 /* The pattern of a receive: a line, everything, or a byte count. */
@@ -200,7 +203,7 @@ static int receive_step(lua_State *L) {
   }
   if (s->tls) {
     int err = gl_tls_pump(L, s);
-    if (err) return gl_sock_fail(L, err);
+    if (err) return gl_tls_fail(L, s, err);
   }
   const char *data = s->buf ? s->buf + s->off : NULL;
   if (kind == LINE) {
@@ -286,7 +289,7 @@ static int recv_step(lua_State *L) {
   if (s->closed) return gl_sock_fail(L, UV_ECANCELED);
   if (s->tls) {
     int err = gl_tls_pump(L, s);
-    if (err) return gl_sock_fail(L, err);
+    if (err) return gl_tls_fail(L, s, err);
   }
   if (s->len > 0) {
     size_t n = (size_t)lua_tointeger(L, 2);
@@ -382,12 +385,34 @@ static int send_step(lua_State *L) {
     lua_pushinteger(L, (lua_Integer)len);
     return 1;
   }
+  if (!s->writing && s->tls && !gl_tls_done(s)) {  /* handshake first */
+    int err = gl_tls_pump(L, s);
+    if (err == 0 && !gl_tls_done(s)) {
+      if (s->eof || s->read_err) err = s->read_err ? s->read_err : UV_EOF;
+      else if (s->readers.n > 0)
+        return luaL_error(L, "send: another green thread is reading this socket");
+      else {
+        gl_sock_want_read(s);
+        double deadline = lua_tonumber(L, 3), left = -1;
+        if (deadline >= 0) {
+          left = deadline - (double)uv_hrtime() / 1e9;
+          if (left < 0) left = 0;
+        }
+        lua_settop(L, 5);
+        return gl_block(L, "send", &s->readers, left, send_k);
+      }
+    }
+    if (err) {
+      int n = gl_tls_fail(L, s, err);
+      lua_pushinteger(L, 0);
+      return n + 1;
+    }
+  }
   if (!s->writing) {                          /* our turn: write now */
     int done = s->tls ? gl_tls_write(L, s, 2, data, len)
                       : gl_sock_write_raw(L, s, 2, data, len);
     if (done < 0) {
-      lua_pushnil(L);
-      lua_pushstring(L, gl_sock_strerror(done));
+      gl_tls_fail(L, s, done);
       lua_pushinteger(L, 0);
       return 3;
     }

@@ -82,7 +82,7 @@ int gl_sock_append(gl_sock *s, const char *data, size_t n);
 /* Wake whoever waits to read. */
 void gl_sock_wake_readers(gl_sock *s);
 
-/* Start reading if there is room and nothing ended the stream. */
+/* A reader needs more: start reading unless the stream has ended. */
 void gl_sock_want_read(gl_sock *s);
 
 /* Write raw bytes now if the kernel takes them, else queue them with

@@ -84,6 +84,23 @@ function core.SocketMethods.lines(sock)
   end
 end
 
+-- green.wrap_ssl(sock, opts) -> a TLS socket (the same object), or nil, err.
+-- A client handshakes here; a server-side socket (or every client accepted
+-- from a wrapped listener) handshakes at its first I/O or sock:handshake().
+function net.wrap_ssl(sock, opts)
+  opts = check_opts(opts, "wrap_ssl")
+  local ok, err = core.tls_wrap(sock, opts)
+  if not ok then return nil, err end
+  if not opts.server_side then
+    ok, err = sock:handshake()
+    if not ok then
+      sock:close()
+      return nil, err
+    end
+  end
+  return sock
+end
+
 -- green.StopServe: raise it in a handler to end serve gracefully.
 net.StopServe = setmetatable({}, { __tostring = function() return "StopServe" end })
 
