@@ -18,7 +18,8 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
   if (H.current == H.main) interrupt_pending = 0;  /* main gets it here */
-  luaL_error(L, "interrupted!");
+  lua_pushliteral(L, "interrupted!");
+  lua_error(L);
 }
 
 static void on_sigint(int sig) {

@@ -662,7 +662,17 @@ static int l_tostring(lua_State *L) {
   return 1;
 }
 
+/* is_closed(sock) -> true once close() was called (for serve) */
+static int l_is_closed(lua_State *L) {
+  gl_sock *s = to_sock(L, 1);
+  if (s == NULL) return luaL_typeerror(L, 1, "socket");
+  lua_pushboolean(L, s->io == NULL);
+  return 1;
+}
+
 void gl_open_socket(lua_State *L) {
+  lua_pushcfunction(L, l_is_closed);
+  lua_setfield(L, -2, "is_closed");
   static const luaL_Reg methods[] = {
     {"receive", l_receive}, {"recv", l_recv}, {"send", l_send},
     {"accept", l_accept}, {"close", l_close}, {"shutdown", l_shutdown},

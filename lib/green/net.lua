@@ -132,8 +132,8 @@ function net.serve(sock, handle, concurrency)
       client:close()
       slots:release()
     end })
-    local ok, err = xpcall(handle, debug.traceback, client, ip, port)
-    if not ok and not ending then
+    local ok, err = pcall(handle, client, ip, port)
+    if not ok and not ending and err ~= core.GreenThreadExit then
       ending = setmetatable({ err = err }, Ending)
       client:close()
       core.kill(server, ending)
@@ -143,6 +143,7 @@ function net.serve(sock, handle, concurrency)
   local ok, err = pcall(function()
     while true do
       slots:acquire()
+      if core.is_closed(sock) then return end
       local client, ip, port = sock:accept()
       if not client then
         slots:release()
