@@ -26,6 +26,7 @@ static int open_core(lua_State *L) {
   gl_open_semaphore(L);
   gl_open_socket(L);
   gl_open_net(L);
+  gl_open_udp(L);
   gl_open_tls(L);
   return 1;
 }

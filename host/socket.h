@@ -104,5 +104,6 @@ void gl_sock_release(gl_sock *s);
 
 void gl_open_socket(lua_State *L);
 void gl_open_net(lua_State *L);
+void gl_open_udp(lua_State *L);
 
 #endif

@@ -84,6 +84,26 @@ function core.SocketMethods.lines(sock)
   end
 end
 
+-- green.udp(opts) -> a UDP socket (opts.host, opts.port bind it), or nil, err
+function net.udp(opts)
+  opts = check_opts(opts, "udp")
+  if opts.host == nil and opts.port == nil then return core.udp_open() end
+  local addrs, err = core.getaddrinfo(ANY[opts.host or "*"] or opts.host)
+  if not addrs then return nil, err end
+  return core.udp_open(addrs[1], opts.port or 0)
+end
+
+-- u:sendto(data, host, port): host may be a name.
+local raw_sendto = core.UdpMethods.sendto
+function core.UdpMethods.sendto(u, data, host, port)
+  if type(host) ~= "string" then
+    error(("bad argument #2 to 'sendto' (string expected, got %s)"):format(type(host)), 2)
+  end
+  local addrs, err = core.getaddrinfo(host)
+  if not addrs then return nil, err end
+  return raw_sendto(u, data, addrs[1], port)
+end
+
 -- green.wrap_ssl(sock, opts) -> a TLS socket (the same object), or nil, err.
 -- A client handshakes here; a server-side socket (or every client accepted
 -- from a wrapped listener) handshakes at its first I/O or sock:handshake().

@@ -1,0 +1,333 @@
+/*
+** udp.c: green UDP sockets. Datagrams that arrive while nobody reads wait in
+** a bounded queue (past it new ones are dropped, as a full kernel buffer
+** would); receivefrom takes them in order. sendto sends at once when the
+** kernel takes the datagram and waits for libuv otherwise.
+** Opened as part of "green.core" as core.udp_open(ip, port) (ip nil: bind
+** lazily on the first send); the Lua half adds name resolution.
+*/
+#include <stdlib.h>
+#include <string.h>
+#include <lauxlib.h>
+#include "socket.h"
+
+#define UDP_MT "green.UdpSocket"
+#define QUEUE_MAX 1024
+
+typedef struct gl_udp gl_udp;
+
+typedef struct udp_io {
+  uv_udp_t h;
+  gl_udp *owner;
+} udp_io;
+
+typedef struct datagram {
+  struct datagram *next;
+  struct sockaddr_storage from;
+  size_t n;
+  char data[];
+} datagram;
+
+typedef struct udp_send {
+  uv_udp_send_t req;
+  gl_udp *owner;   /* cleared if the socket goes first */
+  char data[];
+} udp_send;
+
+struct gl_udp {
+  udp_io *io;
+  datagram *head, *tail;
+  size_t count;
+  int receiving, recv_err, closed, send_status;
+  udp_send *sending;   /* the datagram libuv is sending for us */
+  double timeout;
+  gl_waitq readers, writers;
+};
+
+static const void *udp_mt;
+static char recv_area[65536];
+
+static gl_udp *check_udp(lua_State *L, const char *what) {
+  if (gl_udata_meta(L, 1) != udp_mt) luaL_typeerror(L, 1, "UDP socket");
+  gl_udp *u = lua_touserdata(L, 1);
+  if (u->io == NULL) luaL_error(L, "%s: the socket is closed", what);
+  return u;
+}
+
+static double left_of(lua_State *L, int idx) {
+  double deadline = lua_tonumber(L, idx), left = -1;
+  if (deadline >= 0) {
+    left = deadline - (double)uv_hrtime() / 1e9;
+    if (left < 0) left = 0;
+  }
+  return left;
+}
+
+/* ------------------------------------------------------------ receiving */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h, (void)suggested;
+  buf->base = recv_area;
+  buf->len = sizeof recv_area;
+}
+
+static void on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
+                    const struct sockaddr *from, unsigned flags) {
+  (void)flags;
+  gl_udp *u = ((udp_io *)h)->owner;
+  if (u == NULL || (n == 0 && from == NULL)) return;
+  if (n < 0) {
+    u->recv_err = (int)n;
+  } else if (u->count < QUEUE_MAX) {
+    datagram *d = malloc(sizeof *d + (size_t)n);
+    if (d == NULL) return;
+    d->next = NULL;
+    d->n = (size_t)n;
+    memcpy(d->data, buf->base, (size_t)n);
+    memcpy(&d->from, from, from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                       : sizeof(struct sockaddr_in));
+    if (u->tail) u->tail->next = d; else u->head = d;
+    u->tail = d;
+    u->count++;
+  }
+  if (u->readers.head) {
+    lua_pushnil(gl_H.L);
+    gl_wake_one(gl_H.L, &u->readers);
+  }
+}
+
+/* Frame: 1 sock, 2 max, 3 deadline. */
+static int receivefrom_k(lua_State *L, int status, lua_KContext ctx);
+
+static int receivefrom_step(lua_State *L) {
+  gl_udp *u = lua_touserdata(L, 1);
+  if (u->closed) return gl_sock_fail(L, UV_ECANCELED);
+  datagram *d = u->head;
+  if (d) {
+    u->head = d->next;
+    if (u->head == NULL) u->tail = NULL;
+    u->count--;
+    size_t max = (size_t)lua_tointeger(L, 2);
+    lua_pushlstring(L, d->data, d->n < max ? d->n : max);
+    gl_push_address(L, (struct sockaddr *)&d->from);
+    free(d);
+    return 3;
+  }
+  if (u->recv_err) {
+    int err = u->recv_err;
+    u->recv_err = 0;
+    return gl_sock_fail(L, err);
+  }
+  if (u->readers.n > 0)
+    return luaL_error(L, "receivefrom: another green thread is reading this socket");
+  if (!u->receiving) {
+    int err = uv_udp_recv_start(&u->io->h, on_alloc, on_recv);
+    if (err) return gl_sock_fail(L, err);
+    u->receiving = 1;
+  }
+  lua_settop(L, 3);
+  return gl_block(L, "receivefrom", &u->readers, left_of(L, 3), receivefrom_k);
+}
+
+static int receivefrom_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  int timedout = lua_touserdata(L, -2) == GL_TIMEDOUT;
+  lua_settop(L, 3);
+  if (timedout) return gl_sock_fail(L, UV_ETIMEDOUT);
+  return receivefrom_step(L);
+}
+
+/* u:receivefrom([max]) -> data, ip, port */
+static int l_receivefrom(lua_State *L) {
+  gl_udp *u = check_udp(L, "receivefrom");
+  lua_Integer max = luaL_optinteger(L, 2, 65536);
+  luaL_argcheck(L, max > 0, 2, "must be positive");
+  lua_settop(L, 1);
+  lua_pushinteger(L, max);
+  lua_pushnumber(L, u->timeout < 0 ? -1 : (double)uv_hrtime() / 1e9 + u->timeout);
+  return receivefrom_step(L);
+}
+
+/* -------------------------------------------------------------- sending */
+
+static void on_sent(uv_udp_send_t *req, int status) {
+  udp_send *s = (udp_send *)req;
+  gl_udp *u = s->owner;
+  free(s);
+  if (u == NULL) return;
+  u->sending = NULL;
+  u->send_status = status;
+  if (u->writers.head) {
+    lua_pushnil(gl_H.L);
+    gl_wake_one(gl_H.L, &u->writers);
+  }
+}
+
+/* Frame: 1 sock, 2 data, 3 ip, 4 port, 5 deadline. */
+static int sendto_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  gl_udp *u = lua_touserdata(L, 1);
+  int timedout = lua_touserdata(L, -2) == GL_TIMEDOUT;
+  lua_settop(L, 5);
+  if (u->closed) return gl_sock_fail(L, UV_ECANCELED);
+  if (timedout) return gl_sock_fail(L, UV_ETIMEDOUT);  /* it may still go out */
+  if (u->send_status) return gl_sock_fail(L, u->send_status);
+  lua_pushinteger(L, (lua_Integer)lua_rawlen(L, 2));
+  return 1;
+}
+
+/* u:sendto(data, ip, port) -> bytes sent, or nil, err (ip numeric) */
+static int l_sendto(lua_State *L) {
+  gl_udp *u = check_udp(L, "sendto");
+  size_t n;
+  const char *data = luaL_checklstring(L, 2, &n);
+  const char *ip = luaL_checkstring(L, 3);
+  lua_Integer port = luaL_checkinteger(L, 4);
+  luaL_argcheck(L, port >= 0 && port <= 65535, 4, "port out of range");
+  struct sockaddr_storage to;
+  if (gl_parse_address(ip, (int)port, &to) != 0)
+    return luaL_argerror(L, 3, "not a numeric address");
+  if (u->sending) return luaL_error(L, "sendto: another green thread is sending on this socket");
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)n);
+  int done = uv_udp_try_send(&u->io->h, &b, 1, (struct sockaddr *)&to);
+  if (done >= 0) {
+    lua_pushinteger(L, done);
+    return 1;
+  }
+  if (done != UV_EAGAIN) return gl_sock_fail(L, done);
+  udp_send *s = malloc(sizeof *s + n);
+  if (s == NULL) return gl_sock_fail(L, UV_ENOMEM);
+  s->owner = u;
+  memcpy(s->data, data, n);
+  b = uv_buf_init(s->data, (unsigned)n);
+  int err = uv_udp_send(&s->req, &u->io->h, &b, 1, (struct sockaddr *)&to, on_sent);
+  if (err) {
+    free(s);
+    return gl_sock_fail(L, err);
+  }
+  u->sending = s;
+  u->send_status = 0;
+  lua_settop(L, 4);
+  lua_pushnumber(L, u->timeout < 0 ? -1 : (double)uv_hrtime() / 1e9 + u->timeout);
+  return gl_block(L, "sendto", &u->writers, left_of(L, 5), sendto_k);
+}
+
+/* ------------------------------------------------------- the rest of it */
+
+static void on_udp_close(uv_handle_t *h) {
+  free(h);
+}
+
+static void release(gl_udp *u) {
+  if (u->io == NULL) return;
+  if (u->sending) u->sending->owner = NULL;
+  u->sending = NULL;
+  u->io->owner = NULL;
+  uv_close((uv_handle_t *)&u->io->h, on_udp_close);
+  u->io = NULL;
+  while (u->head) {
+    datagram *d = u->head;
+    u->head = d->next;
+    free(d);
+  }
+  u->tail = NULL;
+  u->count = 0;
+}
+
+static int l_close(lua_State *L) {
+  if (gl_udata_meta(L, 1) != udp_mt) return luaL_typeerror(L, 1, "UDP socket");
+  gl_udp *u = lua_touserdata(L, 1);
+  if (u->io == NULL) return 0;
+  u->closed = 1;
+  while (u->readers.head) {
+    lua_pushnil(L);
+    gl_wake_one(L, &u->readers);
+  }
+  while (u->writers.head) {
+    lua_pushnil(L);
+    gl_wake_one(L, &u->writers);
+  }
+  release(u);
+  return 0;
+}
+
+static int l_gc(lua_State *L) {
+  release(lua_touserdata(L, 1));
+  return 0;
+}
+
+static int l_getsockname(lua_State *L) {
+  gl_udp *u = check_udp(L, "getsockname");
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  int err = uv_udp_getsockname(&u->io->h, (struct sockaddr *)&ss, &len);
+  if (err) return gl_sock_fail(L, err);
+  return gl_push_address(L, (struct sockaddr *)&ss);
+}
+
+static int l_settimeout(lua_State *L) {
+  if (gl_udata_meta(L, 1) != udp_mt) return luaL_typeerror(L, 1, "UDP socket");
+  gl_udp *u = lua_touserdata(L, 1);
+  u->timeout = lua_isnoneornil(L, 2) ? -1 : luaL_checknumber(L, 2);
+  if (u->timeout < 0) u->timeout = -1;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_tostring(lua_State *L) {
+  gl_udp *u = lua_touserdata(L, 1);
+  lua_pushfstring(L, "udp socket (%s)", u->io ? "open" : "closed");
+  return 1;
+}
+
+/* udp_open([ip, port]) -> socket, or nil, err */
+static int l_udp_open(lua_State *L) {
+  struct sockaddr_storage at;
+  int bind = !lua_isnoneornil(L, 1);
+  if (bind) {
+    lua_Integer port = luaL_optinteger(L, 2, 0);
+    luaL_argcheck(L, port >= 0 && port <= 65535, 2, "port out of range");
+    if (gl_parse_address(luaL_checkstring(L, 1), (int)port, &at) != 0)
+      return luaL_argerror(L, 1, "not a numeric address");
+  }
+  gl_udp *u = lua_newuserdatauv(L, sizeof *u, 0);
+  memset(u, 0, sizeof *u);
+  u->timeout = -1;
+  luaL_setmetatable(L, UDP_MT);
+  udp_io *io = calloc(1, sizeof *io);
+  if (io == NULL) return gl_sock_fail(L, UV_ENOMEM);
+  int err = uv_udp_init_ex(gl_H.loop, &io->h, bind ? at.ss_family : AF_UNSPEC);
+  if (err) {
+    free(io);
+    return gl_sock_fail(L, err);
+  }
+  io->owner = u;
+  u->io = io;
+  if (bind && (err = uv_udp_bind(&io->h, (struct sockaddr *)&at, UV_UDP_REUSEADDR)) != 0) {
+    release(u);
+    return gl_sock_fail(L, err);
+  }
+  return 1;
+}
+
+void gl_open_udp(lua_State *L) {
+  static const luaL_Reg methods[] = {
+    {"sendto", l_sendto}, {"receivefrom", l_receivefrom}, {"getsockname", l_getsockname},
+    {"settimeout", l_settimeout}, {"close", l_close}, {NULL, NULL}
+  };
+  lua_pushcfunction(L, l_udp_open);
+  lua_setfield(L, -2, "udp_open");
+  luaL_newmetatable(L, UDP_MT);
+  luaL_newlib(L, methods);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -4, "UdpMethods");  /* the Lua half resolves names in sendto */
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, l_close);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, l_tostring);
+  lua_setfield(L, -2, "__tostring");
+  udp_mt = lua_topointer(L, -1);
+  lua_pop(L, 1);
+}
