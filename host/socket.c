@@ -157,6 +157,10 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
   ** reader needs more than it has (a long line, say): keep going. */
   if (s->len >= HIGH_WATER && s->readers.n == 0) stop_reading(s);
   gl_sock_wake_readers(s);
+  if (s->tls && !gl_tls_done(s) && s->writers.head) {  /* a sender awaits the handshake */
+    lua_pushnil(gl_H.L);
+    gl_wake_one(gl_H.L, &s->writers);
+  }
 }
 
 /* A reader needs more data: read, however much is buffered. */
@@ -389,9 +393,9 @@ static int send_step(lua_State *L) {
     int err = gl_tls_pump(L, s);
     if (err == 0 && !gl_tls_done(s)) {
       if (s->eof || s->read_err) err = s->read_err ? s->read_err : UV_EOF;
-      else if (s->readers.n > 0)
-        return luaL_error(L, "send: another green thread is reading this socket");
       else {
+        /* wait among the writers: data for the handshake wakes them too,
+        ** so a reader may wait for its own data at the same time */
         gl_sock_want_read(s);
         double deadline = lua_tonumber(L, 3), left = -1;
         if (deadline >= 0) {
@@ -399,7 +403,7 @@ static int send_step(lua_State *L) {
           if (left < 0) left = 0;
         }
         lua_settop(L, 5);
-        return gl_block(L, "send", &s->readers, left, send_k);
+        return gl_block(L, "send", &s->writers, left, send_k);
       }
     }
     if (err) {
@@ -438,10 +442,14 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
   int timedout = lua_touserdata(L, -2) == GL_TIMEDOUT;
   lua_settop(L, 5);
-  if (timedout) {  /* what was queued still goes out: the next send waits for it */
+  if (timedout) {
+    /* What libuv queued cannot be taken back: it still goes out, and the
+    ** next send waits for it. So all of it counts as sent: a caller that
+    ** resends from 'sent' must not send it twice. Only while waiting for an
+    ** earlier write (state 0) was nothing of ours committed. */
     lua_pushnil(L);
     lua_pushliteral(L, "timeout");
-    lua_pushinteger(L, lua_tointeger(L, 4));
+    lua_pushinteger(L, lua_tointeger(L, 5) == 1 ? (lua_Integer)lua_rawlen(L, 2) : 0);
     return 3;
   }
   return send_step(L);

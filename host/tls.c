@@ -159,6 +159,10 @@ static int advance(gl_sock *s) {
       return ssl_failure(s, r);
     }
     t->done = 1;
+    if (s->writers.head) {  /* a sender waited for the handshake to finish */
+      lua_pushnil(gl_H.L);
+      gl_wake_one(gl_H.L, &s->writers);
+    }
   }
   return drain(s);
 }
