@@ -185,6 +185,7 @@ static int pmain(lua_State *L) {
 
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);  /* a closed peer is an I/O error, not death */
+  gl_catch_early_sigint();
   lua_State *L = luaL_newstate();
   if (L == NULL) {
     fprintf(stderr, "%s: cannot create state: not enough memory\n", progname);

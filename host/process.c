@@ -72,10 +72,26 @@ int gl_exit_requested(int *status) {
   return exit_requested;
 }
 
+/* Before the hub exists, SIGINT is only noted; gl_open_process delivers it. */
+static volatile sig_atomic_t early_interrupt;
+
+static void on_early_sigint(int sig) {
+  (void)sig;
+  early_interrupt = 1;
+}
+
+void gl_catch_early_sigint(void) {
+  signal(SIGINT, on_early_sigint);
+}
+
 void gl_open_process(lua_State *L) {
   uv_async_init(H.loop, &interrupt_async, on_interrupt);
   uv_unref((uv_handle_t *)&interrupt_async);
   signal(SIGINT, on_sigint);
+  if (early_interrupt) {
+    interrupt_pending = 1;
+    uv_async_send(&interrupt_async);
+  }
   lua_getglobal(L, "os");
   lua_pushcfunction(L, l_exit);
   lua_setfield(L, -2, "exit");

@@ -14,6 +14,9 @@
 
 #include <lua.h>
 
+/* Note a SIGINT that comes before the hub is ready (first thing in main). */
+void gl_catch_early_sigint(void);
+
 /* Install the SIGINT handler and replace os.exit. After gl_hub_open. */
 void gl_open_process(lua_State *L);
 

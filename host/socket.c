@@ -33,7 +33,8 @@ const char *gl_sock_strerror(int err) {
     case UV_EAI_NONAME: return "host or service not known";
     case UV_EAI_AGAIN: return "temporary failure in name resolution";
     case UV_ENOMEM: return "not enough memory";
-    default: return uv_strerror(err);
+    case GL_ETLS: return "tls error";
+    default: return uv_strerror(err);  /* unknown codes would leak: all are known here */
   }
 }
 
@@ -229,9 +230,7 @@ static int receive_step(lua_State *L) {
       take(L, s, s->len, s->len, 3);
       return 1;
     }
-    int err = s->read_err ? s->read_err : UV_EOF;
-    lua_pushnil(L);
-    lua_pushstring(L, gl_sock_strerror(err));
+    gl_tls_fail(L, s, s->read_err ? s->read_err : UV_EOF);
     take(L, s, s->len, s->len, 3);  /* the partial result */
     return 3;
   }
@@ -301,7 +300,7 @@ static int recv_step(lua_State *L) {
     take(L, s, n, n, 0);
     return 1;
   }
-  if (s->eof || s->read_err) return gl_sock_fail(L, s->read_err ? s->read_err : UV_EOF);
+  if (s->eof || s->read_err) return gl_tls_fail(L, s, s->read_err ? s->read_err : UV_EOF);
   if (s->readers.n > 0)
     return luaL_error(L, "recv: another green thread is reading this socket");
   gl_sock_want_read(s);

@@ -387,6 +387,7 @@ static int l_tls_wrap(lua_State *L) {
   if (server && certfile == NULL) return luaL_error(L, "wrap_ssl: a server needs opts.certfile");
   if (s->listening && !server) return luaL_error(L, "wrap_ssl: a listening socket needs opts.server_side");
 
+  int alpn = push_alpn_wire(L, 2);  /* may raise: before anything is allocated */
   SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
   if (ctx == NULL) return ctx_fail(L, NULL, "cannot create a context", NULL);
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -405,7 +406,7 @@ static int l_tls_wrap(lua_State *L) {
                : SSL_CTX_set_default_verify_paths(ctx) != 1)
       return ctx_fail(L, ctx, "cannot load the trusted certificates", cafile);
   }
-  if (push_alpn_wire(L, 2)) {
+  if (alpn) {
     size_t n;
     const char *wire = lua_tolstring(L, -1, &n);
     if (server) {
