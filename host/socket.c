@@ -44,6 +44,13 @@ int gl_sock_fail(lua_State *L, int err) {
   return 2;
 }
 
+double gl_time_left(lua_State *L, int idx) {
+  double deadline = lua_tonumber(L, idx);
+  if (deadline < 0) return -1;
+  double left = deadline - (double)uv_hrtime() / 1e9;
+  return left > 0 ? left : 0;
+}
+
 static gl_sock *to_sock(lua_State *L, int idx) {
   return gl_udata_meta(L, idx) == socket_mt ? lua_touserdata(L, idx) : NULL;
 }
@@ -158,7 +165,8 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
   ** reader needs more than it has (a long line, say): keep going. */
   if (s->len >= HIGH_WATER && s->readers.n == 0) stop_reading(s);
   gl_sock_wake_readers(s);
-  if (s->tls && !gl_tls_done(s) && s->writers.head) {  /* a sender awaits the handshake */
+  if (s->tls && (!gl_tls_done(s) || gl_tls_write_wants_read(s)) && s->writers.head) {
+    /* a sender waits for the handshake or a renegotiation */
     lua_pushnil(gl_H.L);
     gl_wake_one(gl_H.L, &s->writers);
   }
@@ -237,11 +245,7 @@ static int receive_step(lua_State *L) {
   if (s->readers.n > 0)
     return luaL_error(L, "receive: another green thread is reading this socket");
   gl_sock_want_read(s);
-  double deadline = lua_tonumber(L, 4), left = -1;
-  if (deadline >= 0) {
-    left = deadline - (double)uv_hrtime() / 1e9;
-    if (left < 0) left = 0;
-  }
+  double left = gl_time_left(L, 4);
   lua_settop(L, 4);
   return gl_block(L, "receive", &s->readers, left, receive_k);
 }
@@ -304,11 +308,7 @@ static int recv_step(lua_State *L) {
   if (s->readers.n > 0)
     return luaL_error(L, "recv: another green thread is reading this socket");
   gl_sock_want_read(s);
-  double deadline = lua_tonumber(L, 3), left = -1;
-  if (deadline >= 0) {
-    left = deadline - (double)uv_hrtime() / 1e9;
-    if (left < 0) left = 0;
-  }
+  double left = gl_time_left(L, 3);
   lua_settop(L, 3);
   return gl_block(L, "recv", &s->readers, left, recv_k);
 }
@@ -396,11 +396,7 @@ static int send_step(lua_State *L) {
         /* wait among the writers: data for the handshake wakes them too,
         ** so a reader may wait for its own data at the same time */
         gl_sock_want_read(s);
-        double deadline = lua_tonumber(L, 3), left = -1;
-        if (deadline >= 0) {
-          left = deadline - (double)uv_hrtime() / 1e9;
-          if (left < 0) left = 0;
-        }
+        double left = gl_time_left(L, 3);
         lua_settop(L, 5);
         return gl_block(L, "send", &s->writers, left, send_k);
       }
@@ -414,6 +410,12 @@ static int send_step(lua_State *L) {
   if (!s->writing) {                          /* our turn: write now */
     int done = s->tls ? gl_tls_write(L, s, 2, data, len)
                       : gl_sock_write_raw(L, s, 2, data, len);
+    if (done == GL_EWANTREAD) {  /* TLS renegotiation: wait for the peer */
+      gl_sock_want_read(s);
+      double left = gl_time_left(L, 3);
+      lua_settop(L, 5);
+      return gl_block(L, "send", &s->writers, left, send_k);
+    }
     if (done < 0) {
       gl_tls_fail(L, s, done);
       lua_pushinteger(L, 0);
@@ -428,11 +430,7 @@ static int send_step(lua_State *L) {
     lua_pushinteger(L, 1);
     lua_replace(L, 5);
   }
-  double deadline = lua_tonumber(L, 3), left = -1;
-  if (deadline >= 0) {
-    left = deadline - (double)uv_hrtime() / 1e9;
-    if (left < 0) left = 0;
-  }
+  double left = gl_time_left(L, 3);
   lua_settop(L, 5);
   return gl_block(L, "send", &s->writers, left, send_k);
 }
@@ -541,11 +539,7 @@ static int accept_step(lua_State *L) {
     s->accept_err = 0;
     return gl_sock_fail(L, err);
   }
-  double deadline = lua_tonumber(L, 2), left = -1;
-  if (deadline >= 0) {
-    left = deadline - (double)uv_hrtime() / 1e9;
-    if (left < 0) left = 0;
-  }
+  double left = gl_time_left(L, 2);
   lua_settop(L, 2);
   return gl_block(L, "accept", &s->acceptors, left, accept_k);
 }

@@ -70,6 +70,9 @@ gl_sock *gl_sock_new(lua_State *L, int kind, int family);
 /* The socket at 'idx', raising if it is not one or is closed. */
 gl_sock *gl_sock_check(lua_State *L, int idx, const char *what);
 
+/* Seconds left until the deadline (uv_hrtime seconds) at 'idx'; -1: none. */
+double gl_time_left(lua_State *L, int idx);
+
 /* Push nil and a message for libuv error 'err'; returns 2. */
 int gl_sock_fail(lua_State *L, int err);
 

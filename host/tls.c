@@ -15,6 +15,7 @@ struct gl_tls {
   BIO *rbio, *wbio;   /* network -> OpenSSL, OpenSSL -> network */
   int done;           /* handshake completed */
   int queued;         /* ciphertext writes waiting in libuv */
+  int write_wants_read;  /* SSL_write waits for the peer (renegotiation) */
   char errmsg[200];
 };
 
@@ -38,7 +39,7 @@ static int ssl_failure(gl_sock *s, int ret) {
   int code = SSL_get_error(t->ssl, ret);
   if (code == SSL_ERROR_ZERO_RETURN) return UV_EOF;
   long verify = SSL_get_verify_result(t->ssl);
-  if (verify != X509_V_OK)
+  if ((SSL_get_verify_mode(t->ssl) & SSL_VERIFY_PEER) && verify != X509_V_OK)
     return fail_with(t, "certificate verify failed: %s", X509_verify_cert_error_string(verify));
   unsigned long e = ERR_peek_last_error();
   if (e) return fail_with(t, "tls: %s", ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "error");
@@ -108,15 +109,24 @@ static int flush(gl_sock *s) {
 int gl_tls_write(lua_State *L, gl_sock *s, int sidx, const char *data, size_t n) {
   (void)L, (void)sidx;
   gl_tls *t = s->tls;
-  size_t off = 0;
-  while (off < n) {
-    int chunk = n - off > (size_t)INT32_MAX ? INT32_MAX : (int)(n - off);
-    int r = SSL_write(t->ssl, data + off, chunk);
-    if (r <= 0) return ssl_failure(s, r);
-    off += (size_t)r;
-  }
+  ERR_clear_error();
+  t->write_wants_read = 0;
+  int r = SSL_write(t->ssl, data, n > (size_t)INT32_MAX ? INT32_MAX : (int)n);
   int err = flush(s);
-  return err ? err : (int)n;
+  if (r <= 0) {
+    if (SSL_get_error(t->ssl, r) == SSL_ERROR_WANT_READ) {  /* renegotiating */
+      t->write_wants_read = 1;
+      return err ? err : GL_EWANTREAD;
+    }
+    return ssl_failure(s, r);
+  }
+  if (err) return err;
+  if ((size_t)r < n) return gl_tls_write(L, s, sidx, data + r, n - (size_t)r) < 0 ? GL_ETLS : (int)n;
+  return (int)n;
+}
+
+int gl_tls_write_wants_read(gl_sock *s) {
+  return s->tls && s->tls->write_wants_read;
 }
 
 /* ------------------------------------------------------------ reading */
@@ -125,6 +135,7 @@ int gl_tls_write(lua_State *L, gl_sock *s, int sidx, const char *data, size_t n)
 static int drain(gl_sock *s) {
   gl_tls *t = s->tls;
   char chunk[16384];
+  ERR_clear_error();  /* the queue is global: start clean, leave it clean */
   for (;;) {
     int r = SSL_read(t->ssl, chunk, sizeof chunk);
     if (r > 0) {
@@ -138,7 +149,10 @@ static int drain(gl_sock *s) {
       s->eof = 1;
       break;
     }
-    if (s->eof) break;  /* the network ended without close_notify */
+    if (s->eof) {  /* the network ended without close_notify */
+      ERR_clear_error();
+      break;
+    }
     return ssl_failure(s, r);
   }
   return flush(s);  /* renegotiation, key updates, tickets */
@@ -147,6 +161,7 @@ static int drain(gl_sock *s) {
 static int advance(gl_sock *s) {
   gl_tls *t = s->tls;
   if (!t->done) {
+    ERR_clear_error();
     int r = SSL_do_handshake(t->ssl);
     int err = flush(s);
     if (err) return err;
@@ -203,11 +218,7 @@ static int handshake_step(lua_State *L) {
   if (s->readers.n > 0)
     return luaL_error(L, "handshake: another green thread is reading this socket");
   gl_sock_want_read(s);
-  double deadline = lua_tonumber(L, 2), left = -1;
-  if (deadline >= 0) {
-    left = deadline - (double)uv_hrtime() / 1e9;
-    if (left < 0) left = 0;
-  }
+  double left = gl_time_left(L, 2);
   lua_settop(L, 2);
   return gl_block(L, "handshake", &s->readers, left, handshake_k);
 }

@@ -19,6 +19,9 @@
 /* A TLS failure: the message is the socket's (gl_tls_fail). */
 #define GL_ETLS (-100001)
 
+/* gl_tls_write must wait for the peer (a renegotiation) and try again. */
+#define GL_EWANTREAD (-100002)
+
 /* Ciphertext arrived (data NULL: the network reached end of input).
 ** 0 or a libuv error / GL_ETLS. Runs from libuv callbacks. */
 int gl_tls_feed(gl_sock *s, const char *data, size_t n);
@@ -32,6 +35,9 @@ int gl_tls_done(gl_sock *s);
 /* Encrypt 'n' bytes and send them; returns n, or a negative error. Sets
 ** s->writing while ciphertext waits in libuv. */
 int gl_tls_write(lua_State *L, gl_sock *s, int sidx, const char *data, size_t n);
+
+/* Does a send wait for data from the peer (renegotiation)? */
+int gl_tls_write_wants_read(gl_sock *s);
 
 /* Push nil and the message for 'err' (GL_ETLS: OpenSSL's reason). */
 int gl_tls_fail(lua_State *L, gl_sock *s, int err);

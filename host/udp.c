@@ -54,15 +54,6 @@ static gl_udp *check_udp(lua_State *L, const char *what) {
   return u;
 }
 
-static double left_of(lua_State *L, int idx) {
-  double deadline = lua_tonumber(L, idx), left = -1;
-  if (deadline >= 0) {
-    left = deadline - (double)uv_hrtime() / 1e9;
-    if (left < 0) left = 0;
-  }
-  return left;
-}
-
 /* ------------------------------------------------------------ receiving */
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -126,7 +117,7 @@ static int receivefrom_step(lua_State *L) {
     u->receiving = 1;
   }
   lua_settop(L, 3);
-  return gl_block(L, "receivefrom", &u->readers, left_of(L, 3), receivefrom_k);
+  return gl_block(L, "receivefrom", &u->readers, gl_time_left(L, 3), receivefrom_k);
 }
 
 static int receivefrom_k(lua_State *L, int status, lua_KContext ctx) {
@@ -209,7 +200,7 @@ static int l_sendto(lua_State *L) {
   u->send_status = 0;
   lua_settop(L, 4);
   lua_pushnumber(L, u->timeout < 0 ? -1 : (double)uv_hrtime() / 1e9 + u->timeout);
-  return gl_block(L, "sendto", &u->writers, left_of(L, 5), sendto_k);
+  return gl_block(L, "sendto", &u->writers, gl_time_left(L, 5), sendto_k);
 }
 
 /* ------------------------------------------------------- the rest of it */
