@@ -3,8 +3,8 @@
 
 PREFIX ?= /usr/local
 CC ?= cc
-PKGS := lua5.4 libuv openssl
-DEBS := build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libssl-dev lua-busted \
+PKGS := lua5.4 libuv openssl libedit
+DEBS := build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libssl-dev libedit-dev lua-busted \
         netcat-openbsd socat curl openssl tmux hyperfine time
 
 CFLAGS ?= -O2 -g
@@ -14,7 +14,7 @@ DEPCFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # lua5.4 does: calls into it skip the shared library's PLT (10-15% on the hot
 # paths), and C modules such as busted's load against the same copy.
 LUA_A = $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)/liblua5.4.a
-DEPLIBS = -Wl,-E $(LUA_A) $(shell pkg-config --libs libuv openssl 2>/dev/null) -lm -ldl
+DEPLIBS = -Wl,-E $(LUA_A) $(shell pkg-config --libs libuv openssl libedit 2>/dev/null) -lm -ldl
 
 SRC := $(wildcard host/*.c)
 LIB := $(wildcard lib/green/*.lua)

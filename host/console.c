@@ -1,26 +1,44 @@
 /*
-** console.c: line input on the hub. A uv_poll watches fd 0 and one read()
-** follows each readiness report, so stdin is never switched to non-blocking
-** mode (it may be shared with the shell). Regular files cannot be polled;
-** reading them never waits long, so they are read directly.
+** console.c: line input on the hub. A uv_poll watches fd 0; each readiness
+** report is followed by one read() (plain mode) or one libedit character
+** (terminal mode), so stdin is never switched to non-blocking mode (it may
+** be shared with the shell). Regular files cannot be polled; reading them
+** never waits long, so they are read directly.
 */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <editline/readline.h>
 #include <lauxlib.h>
 #include "hub.h"
 #include "console.h"
 
 static struct {
   uv_poll_t poll;
-  int polling;       /* 1: poll handle set up; -1: fd 0 cannot be polled */
-  char *buf;
+  int polling;         /* 1: poll handle set up; -1: fd 0 cannot be polled */
+  int terminal;        /* -1 unknown, 0 plain, 1 libedit */
+  int editing;         /* a libedit prompt is on screen */
+  char *buf;           /* plain mode: bytes read, not yet returned */
   size_t len, cap;
   int eof;
-  gl_waitq readers;  /* at most one */
-} C;
+  char *line;          /* terminal mode: the line libedit finished */
+  int line_ready;
+  char *history;       /* where history is kept, if anywhere */
+  gl_waitq readers;    /* at most one */
+} C = { .terminal = -1 };
+
+static int terminal_mode(void) {
+  if (C.terminal < 0) {
+    const char *term = getenv("TERM");
+    C.terminal = isatty(0) && isatty(1) && term && strcmp(term, "dumb") != 0;
+    if (C.terminal) rl_catch_signals = 0;  /* SIGINT is the hub's (process.c) */
+  }
+  return C.terminal;
+}
+
+/* ---------------------------------------------------------- plain mode */
 
 /* Read what fd 0 has into the buffer; marks end of input or error. */
 static void fill(void) {
@@ -40,18 +58,9 @@ static void fill(void) {
   }
 }
 
-static void on_readable(uv_poll_t *handle, int status, int events) {
-  (void)events;
-  if (status < 0) C.eof = 1;
-  else fill();
-  if (C.eof || C.readers.n == 0 || memchr(C.buf, '\n', C.len)) uv_poll_stop(handle);
-  lua_pushnil(gl_H.L);
-  gl_wake_one(gl_H.L, &C.readers);
-}
-
 /* Push the next complete line (or the unterminated rest at end of input)
 ** and return 1, or return 0 if more input is needed. */
-static int take_line(lua_State *L) {
+static int take_plain_line(lua_State *L) {
   char *nl = C.len ? memchr(C.buf, '\n', C.len) : NULL;
   size_t used, keep;
   if (nl) {
@@ -73,10 +82,77 @@ static int take_line(lua_State *L) {
   return 1;
 }
 
+/* ------------------------------------------------------- terminal mode */
+
+static void on_line(char *line) {
+  rl_callback_handler_remove();
+  C.editing = 0;
+  C.line = line;
+  C.line_ready = 1;
+  if (line == NULL) C.eof = 1;
+}
+
+static int take_edited_line(lua_State *L) {
+  if (!C.line_ready) return 0;
+  C.line_ready = 0;
+  if (C.line == NULL) {
+    lua_pushnil(L);
+    return 1;
+  }
+  if (C.line[0]) {
+    add_history(C.line);
+    if (C.history) write_history(C.history);
+  }
+  lua_pushstring(L, C.line);
+  free(C.line);
+  C.line = NULL;
+  return 1;
+}
+
+/* ------------------------------------------------------------- waiting */
+
+static void on_readable(uv_handle_t *handle, int status) {
+  (void)handle;
+  if (status < 0) C.eof = 1;
+  else if (C.terminal) rl_callback_read_char();
+  else fill();
+  int done = C.eof || (C.terminal ? C.line_ready : memchr(C.buf, '\n', C.len) != NULL);
+  if (done || C.readers.n == 0) uv_poll_stop(&C.poll);
+  if (done && C.readers.head) {
+    lua_pushnil(gl_H.L);
+    gl_wake_one(gl_H.L, &C.readers);
+  }
+}
+
+static void poll_cb(uv_poll_t *handle, int status, int events) {
+  (void)events;
+  on_readable((uv_handle_t *)handle, status);
+}
+
+/* Interrupted at the prompt: the line is dropped, the terminal is ready for
+** the next prompt. */
+static void readline_cancel(lua_State *L) {
+  (void)L;
+  if (C.editing) {
+    rl_replace_line("", 0);
+    rl_callback_handler_remove();
+    C.editing = 0;
+    fputs("\n", stdout);
+    fflush(stdout);
+  }
+  if (C.polling > 0) uv_poll_stop(&C.poll);
+}
+
+/* Frame: 1 prompt. */
 static int readline_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
-  lua_settop(L, 0);
-  while (!take_line(L)) {
+  lua_settop(L, 1);
+  for (;;) {
+    if (C.terminal ? take_edited_line(L) : take_plain_line(L)) return 1;
+    if (C.terminal && C.eof) {
+      lua_pushnil(L);
+      return 1;
+    }
     if (C.polling == 0)
       C.polling = uv_poll_init(gl_H.loop, &C.poll, 0) == 0 ? 1 : -1;
     if (C.polling < 0) {
@@ -84,20 +160,67 @@ static int readline_k(lua_State *L, int status, lua_KContext ctx) {
       continue;
     }
     if (C.readers.n > 0) return luaL_error(L, "readline: another green thread is reading stdin");
-    uv_poll_start(&C.poll, UV_READABLE, on_readable);
-    return gl_block(L, "readline", &C.readers, -1, readline_k);
+    if (C.terminal && !C.editing) {
+      rl_callback_handler_install(lua_tostring(L, 1), on_line);
+      C.editing = 1;
+    }
+    uv_poll_start(&C.poll, UV_READABLE, poll_cb);
+    return gl_block_cancel(L, "readline", &C.readers, -1, readline_k, readline_cancel);
   }
-  return 1;
 }
 
 static int l_readline(lua_State *L) {
-  const char *prompt = luaL_optstring(L, 1, "");
-  fputs(prompt, stdout);
-  fflush(stdout);
+  luaL_optstring(L, 1, "");
+  lua_settop(L, 1);
+  if (lua_isnil(L, 1)) {
+    lua_pushliteral(L, "");
+    lua_replace(L, 1);
+  }
+  if (!terminal_mode()) {
+    fputs(lua_tostring(L, 1), stdout);
+    fflush(stdout);
+  }
   return readline_k(L, LUA_OK, 0);
 }
 
+/* console_write(s): output that leaves the line being edited intact. */
+static int l_console_write(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  if (!C.editing) {
+    fwrite(s, 1, n, stdout);
+    fflush(stdout);
+    return 0;
+  }
+  fputs("\r\033[K", stdout);           /* erase the prompt and the input */
+  fwrite(s, 1, n, stdout);
+  if (n > 0 && s[n - 1] != '\n') fputs("\n", stdout);
+  fflush(stdout);
+  rl_forced_update_display();          /* and draw them again below */
+  return 0;
+}
+
+/* history(path): load it, and save every new line there */
+static int l_history(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  if (!terminal_mode()) return 0;
+  free(C.history);
+  C.history = strdup(path);
+  using_history();
+  read_history(path);
+  history_truncate_file(path, 1000);
+  return 0;
+}
+
+static int l_is_terminal(lua_State *L) {
+  lua_pushboolean(L, terminal_mode());
+  return 1;
+}
+
 void gl_open_console(lua_State *L) {
-  lua_pushcfunction(L, l_readline);
-  lua_setfield(L, -2, "readline");
+  static const luaL_Reg functions[] = {
+    {"readline", l_readline}, {"console_write", l_console_write},
+    {"history", l_history}, {"is_terminal", l_is_terminal}, {NULL, NULL}
+  };
+  luaL_setfuncs(L, functions, 0);
 }

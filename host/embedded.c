@@ -14,6 +14,7 @@
 #include "semaphore.h"
 #include "socket.h"
 #include "tls.h"
+#include "version.h"
 
 static int open_core(lua_State *L) {
   lua_newtable(L);
@@ -28,6 +29,8 @@ static int open_core(lua_State *L) {
   gl_open_net(L);
   gl_open_udp(L);
   gl_open_tls(L);
+  lua_pushliteral(L, GREENLUA_VERSION);
+  lua_setfield(L, -2, "VERSION");
   return 1;
 }
 

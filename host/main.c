@@ -15,8 +15,8 @@
 #include "hub.h"
 #include "embedded.h"
 #include "process.h"
+#include "version.h"
 
-#define GREENLUA_VERSION "0.1.0"
 
 /* Messages always say "greenlua:", whatever path started us. */
 static const char *progname = "greenlua";

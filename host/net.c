@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <lauxlib.h>
 #include "socket.h"
 
@@ -279,11 +280,32 @@ static int l_peer_uid(lua_State *L) {
   return 1;
 }
 
+/* getuid() -> this process's user id (to compare with peer_uid) */
+static int l_getuid(lua_State *L) {
+  lua_pushinteger(L, getuid());
+  return 1;
+}
+
+static int l_getpid(lua_State *L) {
+  lua_pushinteger(L, uv_os_getpid());
+  return 1;
+}
+
+/* chmod(path, mode) -> true, or nil, err */
+static int l_chmod(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  if (chmod(path, (mode_t)luaL_checkinteger(L, 2)) < 0)
+    return gl_sock_fail(L, uv_translate_sys_error(errno));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 void gl_open_net(lua_State *L) {
   static const luaL_Reg functions[] = {
     {"getaddrinfo", l_getaddrinfo}, {"tcp_connect", l_tcp_connect},
     {"unix_connect", l_unix_connect}, {"tcp_listen", l_tcp_listen},
-    {"unix_listen", l_unix_listen}, {"peer_uid", l_peer_uid}, {NULL, NULL}
+    {"unix_listen", l_unix_listen}, {"peer_uid", l_peer_uid}, {"getuid", l_getuid}, {"getpid", l_getpid},
+    {"chmod", l_chmod}, {NULL, NULL}
   };
   luaL_setfuncs(L, functions, 0);
 }

@@ -55,11 +55,11 @@ return function(plan)
     loaded(loadfile(file))(script_args())
   end
   if plan.interactive then
-    require("green.repl")()
+    require("green.repl").console()
   elseif not plan.script and not plan.did_something then
     if plan.stdin_tty then
       io.write(("greenlua (%s)\n"):format(_VERSION))
-      require("green.repl")()
+      require("green.repl").console()
     else
       loaded(loadfile(nil))()
     end

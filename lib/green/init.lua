@@ -16,6 +16,7 @@ local green = {
   GreenThreadExit = core.GreenThreadExit,
   Timeout = core.Timeout,
   is_timeout = core.is_timeout,
+  VERSION = core.VERSION,
 }
 
 -- The synchronisation primitives load on first use, keeping start-up lean.
@@ -25,7 +26,7 @@ local lazy = {
   PriorityQueue = "green.queue",
   Semaphore = "green.semaphore", BoundedSemaphore = "green.semaphore",
   GreenPool = "green.pool", GreenPile = "green.pool",
-  queue = "green.queue",
+  queue = "green.queue", backdoor = "green.backdoor",
   listen = "green.net", connect = "green.net", listen_unix = "green.net",
   connect_unix = "green.net", getaddrinfo = "green.net", serve = "green.net",
   StopServe = "green.net", udp = "green.net", wrap_ssl = "green.net",
@@ -36,7 +37,7 @@ setmetatable(green, {
     local module = lazy[key]
     if module == nil then return nil end
     local m = require(module)
-    local value = key == "queue" and m or m[key]
+    local value = (key == "queue" or key == "backdoor") and m or m[key]
     rawset(t, key, value)
     return value
   end,

@@ -1,42 +1,16 @@
--- green.repl: lua's REPL, reading through the hub so green threads keep
--- running at the prompt. Prompts come from _PROMPT/_PROMPT2 as in lua.
+-- green.repl: lua's read-eval-print loop, for the console and for backdoor
+-- sessions alike. It reads through the hub, so green threads keep running
+-- at the prompt. Prompts come from _PROMPT/_PROMPT2 as in lua.
 local core = require "green.core"
 
-local function prompt(continued)
-  local p = rawget(_G, continued and "_PROMPT2" or "_PROMPT")
-  if p == nil then return continued and ">> " or "> " end
-  return tostring(p)
-end
+local repl = {}
 
 local function incomplete(err)
   return type(err) == "string" and err:sub(-5) == "<eof>"
 end
 
--- Read one chunk: an expression first (so `1 + 1` prints 2), else a
--- statement, asking for more lines while the syntax error is at <eof>.
-local function read_chunk()
-  local line = core.readline(prompt(false))
-  if line == nil then return nil end
-  local fn = load("return " .. line, "=stdin")
-  if fn then return fn end
-  local source = line
-  while true do
-    local chunk, err = load(source, "=stdin")
-    if chunk then return chunk end
-    if not incomplete(err) then return false, err end
-    local more = core.readline(prompt(true))
-    if more == nil then return false, err end
-    source = source .. "\n" .. more
-  end
-end
-
--- As lua's REPL: the message alone (no program name), with a traceback for
--- errors raised while running.
-local function report(err)
-  io.stderr:write(tostring(err), "\n")
-  io.stderr:flush()
-end
-
+-- The message of an error raised while running, with a traceback, as lua's
+-- REPL shows it; a table error without __tostring says what it is.
 local function message_with_traceback(err)
   if type(err) ~= "string" then
     local mt = getmetatable(err)
@@ -44,28 +18,91 @@ local function message_with_traceback(err)
     if type(text) == "string" then return text end
     err = ("(error object is a %s value)"):format(type(err))
   end
-  return debug.traceback(err, 2)
+  -- the frames below the chunk are the REPL's own: leave them out
+  return (debug.traceback(err, 2):gsub("\n%s*%[C%]: in function 'xpcall'.*$", ""))
 end
 
-local function show(ok, ...)
-  if not ok then return report(...) end
-  if select("#", ...) > 0 then
-    local printed, err = pcall(print, ...)
-    if not printed then report("error calling 'print' (" .. tostring(err) .. ")") end
+local function prompt(s, continued)
+  local p = rawget(s.env, continued and "_PROMPT2" or "_PROMPT")
+  if p == nil then p = rawget(_G, continued and "_PROMPT2" or "_PROMPT") end
+  if p == nil then return continued and ">> " or "> " end
+  return tostring(p)
+end
+
+-- Read one chunk: an expression first (so `1 + 1` prints 2), else a
+-- statement, asking for more lines while the syntax error is at <eof>.
+-- Returns the function, or false and a message, or nil at end of input.
+local function read_chunk(s)
+  local line = s.read(prompt(s, false))
+  if line == nil then return nil end
+  local fn = load("return " .. line, "=stdin", "t", s.env)
+  if fn then return fn end
+  local source = line
+  while true do
+    local chunk, err = load(source, "=stdin", "t", s.env)
+    if chunk then return chunk end
+    if not incomplete(err) then return false, err end
+    local more = s.read(prompt(s, true))
+    if more == nil then return false, err end
+    source = source .. "\n" .. more
   end
 end
 
-return function()
-  _G.green = _G.green or require("green")
-  while true do
-    local chunk, err = read_chunk()
-    if chunk == nil then break end
-    if chunk then
-      show(xpcall(chunk, message_with_traceback))
+local function show(s, ok, ...)
+  if not ok then return s.error((...)) end
+  if select("#", ...) > 0 then
+    local printed, err = pcall(s.print, ...)
+    if not printed then s.error("error calling 'print' (" .. tostring(err) .. ")") end
+  end
+end
+
+-- repl.run(s): s.read(prompt) -> line or nil; s.print(...); s.error(msg);
+-- s.env, the chunks' environment; s.stop, set true to end after a chunk.
+-- Ctrl-C ("interrupted!") at the prompt drops the line; while a chunk runs,
+-- it ends the chunk; the session goes on.
+function repl.run(s)
+  while not s.stop do
+    local read_ok, chunk, err = pcall(read_chunk, s)
+    if not read_ok then
+      if chunk ~= "interrupted!" then error(chunk, 0) end
+    elseif chunk == nil then
+      break
+    elseif chunk then
+      show(s, xpcall(chunk, message_with_traceback))
     else
-      report(err)
+      s.error(err)
     end
   end
+end
+
+-- The console: the REPL on stdin and stdout, with line editing and history
+-- on a terminal. While a line is being edited, print and io.write from any
+-- green thread redraw it instead of garbling it.
+function repl.console()
+  _G.green = _G.green or require("green")
+  local terminal = core.is_terminal()
+  local saved_print = print
+  if terminal then
+    local home = os.getenv("HOME")
+    if home then core.history(home .. "/.greenlua_history") end
+    _G.print = function(...)
+      local n, parts = select("#", ...), {}
+      for i = 1, n do parts[i] = tostring((select(i, ...))) end
+      core.console_write(table.concat(parts, "\t") .. "\n")
+    end
+  end
+  repl.run {
+    read = core.readline,
+    print = function(...) return _G.print(...) end,
+    error = function(msg)
+      io.stderr:write(tostring(msg), "\n")
+      io.stderr:flush()
+    end,
+    env = _G,
+  }
+  if terminal then _G.print = saved_print end
   io.write("\n")
   io.flush()
 end
+
+return repl

@@ -1,0 +1,100 @@
+-- green.backdoor: the REPL served on a socket inside a running process, so
+-- an operator can look at and poke a live server.
+--
+-- A backdoor is remote code execution by design: whoever connects runs Lua
+-- as this process. So backdoor_server refuses an address other than the
+-- loopback unless opts.allow_remote, and on a Unix socket it makes the
+-- socket file 0600 and serves only peers running as this same user.
+local core = require "green.core"
+local net = require "green.net"
+local repl = require "green.repl"
+local green = require "green"
+
+local backdoor = {}
+
+local HELP = [[
+greenlua backdoor: Lua runs here, inside the process, one green thread per
+session; your globals stay in your session and read through to _G.
+  green.threads()   live green threads: tostring(gt) gives id and state
+  gt:traceback()    where a thread waits
+  green.stats()     threads, runnable, timers, switches, uptime, memory_kb
+  ps()              every thread with its state and where it waits
+  help()            this text
+  exit()            end the session (or end of input: Ctrl-D)
+]]
+
+-- One line a thread: id, state, and the first line of Lua it waits in.
+local function ps_lines()
+  local out = {}
+  for _, gt in ipairs(green.threads()) do
+    local where = gt:traceback():match("\n%s*([^\n]*%.lua:%d+:[^\n]*)") or ""
+    out[#out + 1] = ("%-28s %s"):format(tostring(gt), where)
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+local function is_loopback(ip)
+  return ip == "::1" or ip:match("^127%.") ~= nil or ip == "localhost"
+end
+
+-- A session's end, raised by exit() and caught by the session.
+local Exit = setmetatable({}, { __tostring = function() return "exit" end })
+
+-- backdoor(client, ip, port, env): serve one session on a connection.
+function backdoor.backdoor(client, ip, port, env)
+  local function write(s) return client:send(s) end
+  local function print_(...)
+    local n, parts = select("#", ...), {}
+    for i = 1, n do parts[i] = tostring((select(i, ...))) end
+    write(table.concat(parts, "\t") .. "\n")
+  end
+  local session = { print = print_ }
+  -- The session's own names come first; everything else is env's (or _G's).
+  local own = {
+    print = print_,
+    exit = function() session.stop = true; error(Exit, 0) end,
+    help = function() write(HELP) end,
+    ps = function() write(ps_lines()) end,
+    green = green,
+  }
+  local shared = env
+  session.env = setmetatable(own, {
+    __index = shared or _G,
+    __newindex = shared,  -- nil: assignments stay in the session
+  })
+  session.read = function(prompt)
+    if not write(prompt) then return nil end
+    return client:receive("*l")
+  end
+  session.error = function(msg)
+    if not session.stop then write(tostring(msg) .. "\n") end  -- exit() is no error
+  end
+  write(("greenlua %s backdoor, pid %d (%s); help() lists what is here\n")
+    :format(core.VERSION, core.getpid(), _VERSION))
+  repl.run(session)
+  client:close()
+end
+
+-- backdoor_server(sock, env, opts): serve a session to every connection.
+-- It blocks its caller (spawn it), never the application.
+function backdoor.backdoor_server(sock, env, opts)
+  opts = opts or {}
+  local ip = sock:getsockname()
+  local unix = type(ip) == "string" and ip:sub(1, 1) == "/"
+  if unix then
+    core.chmod(ip, tonumber("600", 8))
+  elseif not opts.allow_remote and not is_loopback(ip) then
+    error(("backdoor_server: refusing to serve %s: a backdoor runs any code sent to it; "
+      .. "bind it to 127.0.0.1 or a Unix socket, or pass { allow_remote = true }"):format(ip), 2)
+  end
+  local me = core.getuid()
+  net.serve(sock, function(client, cip, cport)
+    if unix and core.peer_uid(client) ~= me then
+      client:send("backdoor: only the user running this process may connect\n")
+      return
+    end
+    backdoor.backdoor(client, cip, cport, env)
+  end, opts.concurrency or 100)
+end
+
+return backdoor
