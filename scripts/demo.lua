@@ -1,45 +1,62 @@
--- The demo: a handful of green threads sharing one process.
---   make run        (or: build/greenlua scripts/demo.lua)
+-- The demo: a live server with a backdoor, driven for a moment, then left
+-- running so you can look inside it.
+--   make run   (or: build/greenlua scripts/demo.lua [seconds to stay up])
 local green = require "green"
 
+local stay = tonumber(arg[1] or os.getenv("DEMO_SECONDS") or "60")
 local start = green.now()
 local function say(fmt, ...)
   print(("[%5.2fs] " .. fmt):format(green.now() - start, ...))
 end
 
--- Three "downloads" that take different times run side by side: the whole
--- batch takes as long as the slowest one, not the sum.
-local function fetch(name, seconds)
-  say("%s: started", name)
-  green.sleep(seconds)
-  say("%s: done after %.1fs", name, seconds)
-  return #name * 100
-end
+-- 1. The server: a word counter, a janitor thread and a backdoor.
+local app = assert(loadfile("scripts/examples/backdoor_server.lua"))("module")
+local app_port, door_port = app.start(0, 0)
+say("word counter on 127.0.0.1:%d, backdoor on 127.0.0.1:%d", app_port, door_port)
 
-local jobs = {}
-for _, job in ipairs { { "alpha", 0.3 }, { "beta", 0.1 }, { "gamma", 0.2 } } do
-  jobs[#jobs + 1] = green.spawn(fetch, job[1], job[2])
-end
-
--- A ticker keeps running while the others wait.
-local ticker = green.spawn(function()
-  local cleanup <close> = setmetatable({}, { __close = function() say("ticker: cleaning up") end })
-  for i = 1, math.huge do
-    green.sleep(0.05)
-    say("tick %d (%d green threads alive)", i, green.stats().threads)
+-- 2. Five clients at once, each on its own green thread.
+local function client(n)
+  local sock = assert(green.connect("127.0.0.1", app_port))
+  sock:receive()                                  -- the greeting
+  for i = 1, 3 do
+    sock:send(("client %d says %s\n"):format(n, ("word "):rep(i)))
+    sock:receive()
+    green.sleep(0.01 * n)                         -- they interleave
   end
-end)
+  return sock                                     -- stays connected
+end
+local pile = green.GreenPile(5)
+for n = 1, 5 do pile:spawn(client, n) end
+local open = {}
+for _, sock in pile:results() do open[#open + 1] = sock end
+say("5 clients sent their words concurrently: %d counted", app.words)
 
-local total = 0
-for _, gt in ipairs(jobs) do total = total + gt:wait() end
-say("all fetched: %d bytes", total)
+-- 3. An operator's session through the backdoor, as --connect would see it.
+local door = assert(green.connect("127.0.0.1", door_port))
+local function upto_prompt()
+  local out = {}
+  repeat
+    local data = assert(door:recv(65536))
+    out[#out + 1] = data
+  until data:sub(-2) == "> "
+  return (table.concat(out):gsub("> $", ""))
+end
+io.write(upto_prompt())
+for _, line in ipairs {
+  "app.words",
+  "green.stats().threads",
+  "for who, n in pairs(app.clients) do print(who, n) end",
+  "ps()",
+} do
+  door:send(line .. "\n")
+  io.write("> ", line, "\n", upto_prompt())
+end
+door:close()
 
--- A Timeout bounds a slow call without touching its code.
-local ok, err = pcall(green.with_timeout, 0.1, fetch, "slowpoke", 5)
-say("slowpoke: %s", ok and "finished" or tostring(err))
-
--- kill() ends a thread at its suspension point; its cleanup still runs.
-green.kill(ticker)
-say("ticker killed: dead=%s", tostring(ticker:dead()))
-local s = green.stats()
-say("switches=%d, threads=%d, uptime=%.2fs", s.switches, s.threads, s.uptime)
+-- 4. Left running: look inside yourself.
+say("the server stays up for %d seconds (Ctrl-C ends it). In another terminal:", stay)
+say("  build/greenlua --connect 127.0.0.1:%d", door_port)
+say("  nc 127.0.0.1 %d     (type some words)", app_port)
+green.sleep(stay)
+for _, sock in ipairs(open) do sock:close() end
+say("done")

@@ -24,11 +24,21 @@ session; your globals stay in your session and read through to _G.
 ]]
 
 -- One line a thread: id, state, and the first line of Lua it waits in.
+-- Where a thread waits: its first frame in the application's own code (the
+-- library's frames, lib/green/..., say less), else its first Lua frame.
+local function where(gt)
+  local first
+  for frame in gt:traceback():gmatch("\n%s*([^\n]*:%d+:[^\n]*)") do
+    if not frame:find("^lib/green/") and not frame:find("^%[C%]") then return frame end
+    first = first or frame
+  end
+  return first or ""
+end
+
 local function ps_lines()
   local out = {}
   for _, gt in ipairs(green.threads()) do
-    local where = gt:traceback():match("\n%s*([^\n]*%.lua:%d+:[^\n]*)") or ""
-    out[#out + 1] = ("%-28s %s"):format(tostring(gt), where)
+    out[#out + 1] = ("%-28s %s"):format(tostring(gt), where(gt))
   end
   return table.concat(out, "\n") .. "\n"
 end
