@@ -207,7 +207,8 @@ Bg.__index = Bg
 
 -- Run shell command `cmd` in the background, in its own session (so its
 -- whole group can be ended), stdin from `stdin_cmd`'s output if given (a
--- shell pipeline), else /dev/null. Output goes to files. Returns a handle:
+-- shell script, which finds the command's output files in $OUT and $ERR),
+-- else /dev/null. Output goes to files. Returns a handle:
 -- h:done(), h:wait(limit) -> exit status or nil, h:out(), h:err(), h:stop().
 -- Commands should bound themselves with `timeout`.
 function T.bg(cmd, stdin_cmd)
@@ -221,8 +222,10 @@ function T.bg(cmd, stdin_cmd)
   local inner
   if stdin_cmd then
     helpers.write(dir .. "/stdin.sh", stdin_cmd .. "\n")
-    inner = ("sh %s/stdin.sh | sh %s/cmd.sh >%s 2>%s; echo $? >%s.tmp; mv %s.tmp %s")
-      :format(dir, dir, h.out_path, h.err_path, h.rc_path, h.rc_path, h.rc_path)
+    -- the status is written when the command ends, whatever its stdin does
+    -- stdin.sh sees $OUT and $ERR: it may wait for the command's output
+    inner = ("OUT=%s ERR=%s sh %s/stdin.sh | { sh %s/cmd.sh >%s 2>%s; echo $? >%s.tmp; mv %s.tmp %s; }")
+      :format(h.out_path, h.err_path, dir, dir, h.out_path, h.err_path, h.rc_path, h.rc_path, h.rc_path)
   else
     inner = ("sh %s/cmd.sh </dev/null >%s 2>%s; echo $? >%s.tmp; mv %s.tmp %s")
       :format(dir, h.out_path, h.err_path, h.rc_path, h.rc_path, h.rc_path)
@@ -231,6 +234,13 @@ function T.bg(cmd, stdin_cmd)
     :format(sh_quote(inner), h.pid_path)
   assert(os.execute(launch), "cannot start: " .. cmd)
   return h
+end
+
+-- A shell snippet for stdin scripts: wait (at most ~5 s) until the
+-- command's stdout contains the fixed string `text`.
+function T.sh_wait_output(text)
+  return ("for i in $(seq 1 100); do grep -qF %s \"$OUT\" && break; sleep 0.05; done; ")
+    :format(sh_quote(text))
 end
 
 function Bg:done()
@@ -272,10 +282,15 @@ end
 -- End the command's whole session (its process group) if it still runs,
 -- and remove its files.
 function Bg:stop()
-  if not self:done() then
-    local pid = tonumber((slurp(self.pid_path) or ""):match("%d+"))
-    if pid then os.execute(("kill -TERM -- -%d 2>/dev/null"):format(pid)) end
-    self:wait(2)
+  if self.stopped then return end
+  self.stopped = true
+  local pid = tonumber((slurp(self.pid_path) or ""):match("%d+"))
+  -- the session may outlive the command (a sleep feeding its stdin), and
+  -- `timeout` puts its command in a process group of its own: end every
+  -- group of the session (its id is the pid we started)
+  if pid then
+    os.execute(("for g in $(ps -o pgid= -s %d 2>/dev/null | sort -u); do "
+      .. "env kill -TERM -- -$g 2>/dev/null; done; true"):format(pid))
   end
   self.cleanup()
 end

@@ -414,6 +414,16 @@ describe("wrap_ssl: verification", function()
     assert.is_false(log[1].ok)
   end)
 
+  it("server_hostname may be an IP address: checked against the IP in subjectAltName", function()
+    local port = server()
+    local c, err = tls_connect(port, { cafile = C.ca, server_hostname = "127.0.0.1" })
+    assert.is_truthy(c, err)
+    c:close()
+    local bad, berr = tls_connect(port, { cafile = C.ca, server_hostname = "127.0.0.2" })
+    assert.is_nil(bad)
+    assert.matches("certificate verify failed", berr, 1, true)
+  end)
+
   it("sends server_hostname as SNI", function()
     local l, port = T.listener()
     T.defer(function() l:close() end)
@@ -491,6 +501,99 @@ describe("wrap_ssl: verification", function()
   end)
 end)
 
+describe("wrap_ssl: error reasons", function()
+  after_each(T.run_deferred)
+
+  -- A mutual-TLS server (client cert required); returns the client's error:
+  -- at the handshake or, with TLS 1.3, at its first read.
+  local function client_error_without_cert(server_opts, client_opts)
+    local log = {}
+    local l, port = T.tls_echo_server(server_opts, log)
+    T.defer(function() l:close() end)
+    local c, err = tls_connect(port, client_opts)
+    if c then
+      c:send("hello\n")
+      local line
+      line, err = c:receive()
+      assert.is_nil(line)
+      c:close()
+    end
+    return err, log
+  end
+
+  it("a client without a certificate learns the server's reason (certificate required)", function()
+    local err = client_error_without_cert(T.server_opts({ verify = "peer", cafile = C.ca }), trusting())
+    assert.is_string(err)
+    assert.matches("certificate required", err, 1, true)
+  end)
+
+  it("with verify = 'none', a failure is not blamed on certificate verification", function()
+    -- the client does not verify the (self-signed) server; the server
+    -- refuses the client for lack of a certificate
+    local err = client_error_without_cert({ server_side = true, certfile = C.self,
+      keyfile = C.self_key, verify = "peer", cafile = C.ca }, { verify = "none" })
+    assert.is_string(err)
+    assert.is_nil(err:find("certificate verify failed", 1, true), err)
+    assert.matches("certificate required", err, 1, true)
+  end)
+
+  it("a peer that vanishes without close_notify does not break other TLS connections", function()
+    -- one server; connection B goes to it directly, connection A through a
+    -- plain TCP relay that is cut after A's first exchange, so the server's
+    -- side of A sees the end of the stream without a close_notify.
+    local results = {}
+    local l, port = T.tls_server(T.server_opts(), function(client)
+      client:settimeout(3)
+      for _ = 1, 100 do
+        local line, err = client:receive()
+        if not line then
+          results[#results + 1] = err
+          green.sleep(0.3)  -- the handler goes on a while before closing
+          return
+        end
+        client:send(line .. "\n")
+      end
+    end)
+    T.defer(function() l:close() end)
+    local b = assert(tls_connect(port, trusting()))
+    T.defer(function() b:close() end)
+    b:send("b1\n")
+    assert.equal("b1", b:receive())
+
+    local relay, rport = T.listener()
+    T.defer(function() relay:close() end)
+    local upstream, downstream
+    local rgt = green.spawn(function()
+      downstream = assert(relay:accept())
+      upstream = assert(green.connect("127.0.0.1", port))
+      green.spawn(function()
+        for _ = 1, 1000 do
+          local d = upstream:recv(65536)
+          if not d or not downstream:send(d) then return end
+        end
+      end)
+      for _ = 1, 1000 do
+        local d = downstream:recv(65536)
+        if not d or not upstream:send(d) then return end
+      end
+    end)
+    T.defer(function()
+      if not rgt:dead() then rgt:kill() end
+      T.close_all(upstream, downstream)
+    end)
+    local a = assert(tls_connect(rport, trusting()))
+    T.defer(function() a:close() end)
+    a:send("a1\n")
+    assert.equal("a1", a:receive())
+    upstream:close()  -- the server sees EOF, no close_notify
+    assert.is_true(helpers.wait_until(function() return #results >= 1 end, 2))
+    -- B is unaffected
+    b:send("b2\n")
+    local line, err = b:receive()
+    assert.equal("b2", line, err)
+  end)
+end)
+
 describe("wrap_ssl: ALPN", function()
   after_each(T.run_deferred)
 
@@ -525,6 +628,14 @@ describe("wrap_ssl: ALPN", function()
     local cp, sp = negotiate({ "h2" }, { "http/1.1" })
     assert.is_nil(cp)
     assert.is_nil(sp)
+  end)
+
+  it("alpn() on a plain socket is nil", function()
+    local l, port = T.listener()
+    T.defer(function() l:close() end)
+    local c = assert(green.connect("127.0.0.1", port))
+    T.defer(function() c:close() end)
+    assert.is_nil(c:alpn())
   end)
 
   it("without ALPN alpn() is nil", function()
@@ -663,6 +774,25 @@ describe("wrap_ssl: a wrapped listener", function()
     assert.is_true(took >= 0.15 and took < 1.5, "took " .. took)
   end)
 
+  it("closing a socket wakes a thread blocked in its handshake with nil, 'closed'", function()
+    local l, port = wrapped_listener()
+    local a, res
+    local gt = green.spawn(function()
+      a = assert(l:accept())
+      res = table.pack(a:handshake())
+    end)
+    T.defer(function() if not gt:dead() then gt:kill() end; T.close_all(a) end)
+    local silent = assert(green.connect("127.0.0.1", port))
+    T.defer(function() silent:close() end)
+    assert.is_true(helpers.wait_until(function() return a ~= nil end, 2))
+    green.sleep(0.02)
+    assert.is_false(gt:dead())
+    a:close()
+    wait_gt(gt, 2)
+    assert.is_nil(res[1])
+    assert.equal("closed", res[2])
+  end)
+
   it("a client's wrap_ssl honours the socket's timeout against a silent server", function()
     local l, port = T.listener()
     T.defer(function() l:close() end)
@@ -696,6 +826,26 @@ describe("wrap_ssl: a wrapped listener", function()
     assert.is_nil(res[1])
     assert.is_string(res[2])
     assert.not_equal("timeout", res[2])
+  end)
+
+  it("accepted TLS sockets outlive their closed listener", function()
+    local l, port = T.listener()
+    assert(green.wrap_ssl(l, T.server_opts()))
+    local a
+    local gt = green.spawn(function()
+      a = assert(l:accept())
+      l:close()
+      collectgarbage()
+      a:settimeout(3)
+      local line = a:receive()
+      a:send("late " .. tostring(line) .. "\n")
+    end)
+    T.defer(function() if not gt:dead() then gt:kill() end; T.close_all(a, l) end)
+    local c = assert(tls_connect(port, trusting()))
+    T.defer(function() c:close() end)
+    c:send("hi\n")
+    assert.equal("late hi", c:receive())
+    wait_gt(gt)
   end)
 
   it("serve goes on after failed handshakes", function()
@@ -837,6 +987,12 @@ describe("wrap_ssl: misuse and bad options", function()
   it("handshake() on a plain socket raises", function()
     local c = plain_pair()
     assert.is_truthy(helpers.error_of(c.handshake, c))
+  end)
+
+  it("wrapping a closed socket raises", function()
+    local c = plain_pair()
+    c:close()
+    assert.is_truthy(helpers.error_of(green.wrap_ssl, c, { verify = "none" }))
   end)
 
   it("a missing certfile is nil, err naming the file; a key that does not match is nil, err", function()
