@@ -81,7 +81,9 @@ end
 function repl.console()
   _G.green = _G.green or require("green")
   local terminal = core.is_terminal()
-  local saved_print = print
+  local saved_print, saved_io_write = print, io.write
+  local file_methods = getmetatable(io.stdout).__index
+  local saved_file_write = file_methods.write
   if terminal then
     local home = os.getenv("HOME")
     if home then core.history(home .. "/.greenlua_history") end
@@ -90,6 +92,21 @@ function repl.console()
       for i = 1, n do parts[i] = tostring((select(i, ...))) end
       core.console_write(table.concat(parts, "\t") .. "\n")
     end
+    local stdout = io.stdout
+    file_methods.write = function(f, ...)
+      if f ~= stdout then return saved_file_write(f, ...) end
+      local parts = table.pack(...)
+      for i = 1, parts.n do
+        local v = parts[i]
+        if type(v) == "number" then parts[i] = tostring(v)
+        elseif type(v) ~= "string" then
+          error(("bad argument #%d to 'write' (string expected, got %s)"):format(i, type(v)), 2)
+        end
+      end
+      core.console_write(table.concat(parts, "", 1, parts.n))
+      return f
+    end
+    io.write = function(...) return stdout:write(...) end
   end
   repl.run {
     read = core.readline,
@@ -100,7 +117,9 @@ function repl.console()
     end,
     env = _G,
   }
-  if terminal then _G.print = saved_print end
+  if terminal then
+    _G.print, io.write, file_methods.write = saved_print, saved_io_write, saved_file_write
+  end
   io.write("\n")
   io.flush()
 end
