@@ -82,11 +82,34 @@ static int take_plain_line(lua_State *L) {
   return 1;
 }
 
+/* Output that ends mid-line while a line is being edited waits here for
+** the rest of its line, so pieces written apart stay together. */
+static char *held;
+static size_t held_len;
+
+static void flush_held(void) {
+  if (held_len == 0) return;
+  fwrite(held, 1, held_len, stdout);
+  held_len = 0;
+  fflush(stdout);
+}
+
+static int hold(const char *s, size_t n) {
+  if (n == 0) return 1;
+  char *p = realloc(held, held_len + n);
+  if (p == NULL) return 0;
+  held = p;
+  memcpy(held + held_len, s, n);
+  held_len += n;
+  return 1;
+}
+
 /* ------------------------------------------------------- terminal mode */
 
 static void on_line(char *line) {
   rl_callback_handler_remove();
   C.editing = 0;
+  flush_held();
   C.line = line;
   C.line_ready = 1;
   if (line == NULL) C.eof = 1;
@@ -183,19 +206,29 @@ static int l_readline(lua_State *L) {
   return readline_k(L, LUA_OK, 0);
 }
 
-/* console_write(s): output that leaves the line being edited intact. */
+/* console_write(s): output that leaves the line being edited intact: the
+** prompt and input are erased, whole lines written, and redrawn below. */
 static int l_console_write(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
   if (!C.editing) {
+    flush_held();
     fwrite(s, 1, n, stdout);
     fflush(stdout);
     return 0;
   }
+  const char *end = s + n, *last_nl = NULL;
+  for (const char *p = s; p < end; p++) if (*p == '\n') last_nl = p;
+  if (last_nl == NULL) {                /* no line ends yet: keep it for later */
+    if (!hold(s, n)) return luaL_error(L, "console_write: not enough memory");
+    return 0;
+  }
   fputs("\r\033[K", stdout);           /* erase the prompt and the input */
-  fwrite(s, 1, n, stdout);
-  if (n > 0 && s[n - 1] != '\n') fputs("\n", stdout);
+  flush_held();
+  fwrite(s, 1, (size_t)(last_nl + 1 - s), stdout);
   fflush(stdout);
+  if (!hold(last_nl + 1, (size_t)(end - last_nl - 1)))
+    return luaL_error(L, "console_write: not enough memory");
   rl_forced_update_display();          /* and draw them again below */
   return 0;
 }

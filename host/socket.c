@@ -107,7 +107,7 @@ gl_sock *gl_sock_new(lua_State *L, int kind, int family) {
 
 /* -------------------------------------------------------------- reading */
 
-int gl_sock_append(gl_sock *s, const char *data, size_t n) {
+char *gl_sock_reserve(gl_sock *s, size_t n) {
   if (s->off > 0 && s->off + s->len + n > s->cap) {  /* slide to the front */
     memmove(s->buf, s->buf + s->off, s->len);
     s->off = 0;
@@ -116,11 +116,17 @@ int gl_sock_append(gl_sock *s, const char *data, size_t n) {
     size_t cap = s->cap ? s->cap : 1024;
     while (cap < s->len + n) cap *= 2;
     char *buf = realloc(s->buf, cap);
-    if (buf == NULL) return UV_ENOMEM;
+    if (buf == NULL) return NULL;
     s->buf = buf;
     s->cap = cap;
   }
-  memcpy(s->buf + s->off + s->len, data, n);
+  return s->buf + s->off + s->len;
+}
+
+int gl_sock_append(gl_sock *s, const char *data, size_t n) {
+  char *to = gl_sock_reserve(s, n);
+  if (to == NULL) return UV_ENOMEM;
+  memcpy(to, data, n);
   s->len += n;
   return 0;
 }
@@ -132,8 +138,17 @@ void gl_sock_wake_readers(gl_sock *s) {
   }
 }
 
+/* libuv reads straight into the socket's buffer when it has a lot of room
+** already (a bulk transfer grew it), saving a copy; otherwise into a shared
+** area, so an idle or chatty connection never holds a big buffer. */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  (void)h, (void)suggested;
+  (void)suggested;
+  gl_sock *s = ((gl_io *)h->data)->owner;
+  if (s && !s->tls && s->buf && s->cap - s->len >= sizeof read_area) {
+    buf->base = gl_sock_reserve(s, sizeof read_area);
+    buf->len = s->cap - s->off - s->len;
+    return;
+  }
   buf->base = read_area;
   buf->len = sizeof read_area;
 }
@@ -146,7 +161,9 @@ static void stop_reading(gl_sock *s) {
 static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
   gl_sock *s = ((gl_io *)stream->data)->owner;
   if (s == NULL || n == 0) return;
-  if (n > 0) {
+  if (n > 0 && buf->base != read_area) {  /* read in place */
+    s->len += (size_t)n;
+  } else if (n > 0) {
     int err = s->tls ? gl_tls_feed(s, buf->base, (size_t)n)
                      : gl_sock_append(s, buf->base, (size_t)n);
     if (err) {

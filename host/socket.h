@@ -79,6 +79,10 @@ int gl_sock_fail(lua_State *L, int err);
 /* The short lowercase message for a libuv error, LuaSocket style. */
 const char *gl_sock_strerror(int err);
 
+/* Room for n more bytes at the end of the socket's buffer, or NULL. Write
+** there, then add what was written to s->len. */
+char *gl_sock_reserve(gl_sock *s, size_t n);
+
 /* Append bytes to the socket's buffer (plaintext, after TLS). 0 or an error. */
 int gl_sock_append(gl_sock *s, const char *data, size_t n);
 

@@ -134,13 +134,13 @@ int gl_tls_write_wants_read(gl_sock *s) {
 /* Decrypt all that can be: into the socket's buffer. */
 static int drain(gl_sock *s) {
   gl_tls *t = s->tls;
-  char chunk[16384];
   ERR_clear_error();  /* the queue is global: start clean, leave it clean */
   for (;;) {
-    int r = SSL_read(t->ssl, chunk, sizeof chunk);
+    char *to = gl_sock_reserve(s, 16384);  /* decrypt in place */
+    if (to == NULL) return UV_ENOMEM;
+    int r = SSL_read(t->ssl, to, 16384);
     if (r > 0) {
-      int err = gl_sock_append(s, chunk, (size_t)r);
-      if (err) return err;
+      s->len += (size_t)r;
       continue;
     }
     int code = SSL_get_error(t->ssl, r);

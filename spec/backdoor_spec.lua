@@ -406,7 +406,9 @@ describe("backdoor_server, in this process", function()
     os.execute("chmod 666 " .. C.q(path))
     local G = package.loaded._G
     G.ran_as_other = nil
-    local h = C.background(("printf '_G.ran_as_other = true\\nprint(\"ran\")\\n' | "
+    -- the input comes late, so socat has read the server's answer before it
+    -- writes (an early write may fail on the closed connection and end socat)
+    local h = C.background(("(sleep 0.3; printf '_G.ran_as_other = true\\nprint(\"ran\")\\n') | "
       .. "setpriv --reuid=65534 --regid=65534 --clear-groups socat - UNIX-CONNECT:%s"):format(C.q(path)), 5)
     C.defer(h.stop)
     local out, status, err = h:wait(6)

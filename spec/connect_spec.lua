@@ -54,14 +54,17 @@ end
 
 describe("greenlua --connect", function()
   after_each(C.run_deferred)
-  teardown(H.cleanup)
 
+  -- one target for the tests that do not end it, started on first use
   local shared
   local function shared_target()
     shared = shared or C.start_target(TARGET, 20)
     return shared
   end
-  teardown(function() if shared then shared.stop() end end)
+  teardown(function()
+    if shared then shared.stop() end
+    H.cleanup()
+  end)
 
   describe("with piped input", function()
     it("prints the results, not the prompts, and exits 0 at end of input", function()
@@ -165,7 +168,8 @@ describe("greenlua --connect", function()
   end)
 
   describe("on a terminal", function()
-    local it_tmux = have("tmux") and it or function(name) pending(name .. " (no tmux)") end
+    local it_tmux = (have("tmux") and have("bash")) and it
+      or function(name) pending(name .. " (needs tmux and bash)") end
 
     local function client(port)
       local home = C.dir("home")
@@ -174,13 +178,20 @@ describe("greenlua --connect", function()
       return tm
     end
 
-    it_tmux("shows the banner and a prompt, and runs a line", function()
+    it_tmux("shows the banner and a prompt, runs lines, recalls them with Up, leaves on Ctrl-D", function()
       local t = shared_target()
       local tm = client(t.info.port)
       assert.is_true(tm:wait_prompt(), tm:show())
       assert.is_truthy(has(tm:screen(), "greenlua"), tm:show())
       tm:line("print('from ' .. 'tmux')")
       assert.is_true(tm:wait_lines("from tmux"), tm:show())
+      -- line editing with history: Up recalls the line just sent
+      assert.is_true(tm:wait_prompt(), tm:show())
+      tm:keys("Up")
+      assert.is_true(tm:wait_for(function() return tm:last_line() == "> print('from ' .. 'tmux')" end),
+        "Up did not recall the line\n" .. tm:show())
+      tm:keys("Enter")
+      assert.is_true(tm:wait_lines("from tmux", 2), tm:show())
       tm:line("for i = 1, 2 do")
       assert.is_true(tm:wait_prompt(">> "), tm:show())
       tm:line("print(i + 100) end")

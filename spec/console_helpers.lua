@@ -77,9 +77,9 @@ end
 -- Kill process group `pgid` (one we created with setsid), TERM then KILL.
 function C.kill_group(pgid)
   if not pgid or pgid <= 1 then return end
-  os.execute(("kill -TERM -- -%d 2>/dev/null"):format(pgid))
+  os.execute(("kill -TERM -%d 2>/dev/null"):format(pgid))
   C.poll(function() return not C.alive(pgid) end, 1, 0.02)
-  os.execute(("kill -KILL -- -%d 2>/dev/null"):format(pgid))
+  os.execute(("kill -KILL -%d 2>/dev/null"):format(pgid))
 end
 
 ------------------------------------------------------------------------------
@@ -98,8 +98,9 @@ function C.background(script, secs)
     :format(secs or 10, q(script), q(out), q(err), q(rc), q(rc), q(rc))
   assert(os.execute(("setsid sh -c %s </dev/null >/dev/null 2>&1 & echo $! >%s")
     :format(q(inner), q(pidf))))
+  local pgid = tonumber(H.slurp(pidf))   -- written before os.execute returned
   local h = {}
-  function h.pgid() return tonumber(H.slurp(pidf)) end
+  function h.pgid() return pgid end
   function h.out() return H.slurp(out) end
   function h.err() return H.slurp(err) end
   function h.done()
@@ -262,19 +263,23 @@ local tmux_seq = 0
 
 -- Start `words` (shell words, already quoted) in a new detached tmux
 -- session on a private server (tmux -S, a socket of its own), 120x30,
--- with HOME = `home`, LUA_INIT unset.
--- The pane runs greenlua directly (exec), so #{pane_pid} is its pid and
--- #{pane_dead_status} its exit status; remain-on-exit keeps the pane (and
--- what it showed) after it exits.
+-- with HOME = `home`, LUA_INIT unset. The pane runs `bash -c 'words; echo
+-- $? >status'`: the status file tells when the command ended and how
+-- (tmux's own #{pane_dead_status} is sometimes not there yet, its child
+-- unreaped). bash, not sh: waiting for its child, bash survives a Ctrl-C
+-- that the child handles (dash would die of it). remain-on-exit keeps the
+-- pane, and what it showed, after the end.
 function C.tmux(words, home, cwd)
   tmux_seq = tmux_seq + 1
   local name = ("glc%d_%d"):format(self_pid, tmux_seq)
   -- a private server whose socket lives in the spec's temp dir (removed with it)
   local socket = ("%s/%s.tmux"):format(H.tmp, name)
-  local t = setmetatable({ name = name, socket = socket,
+  local status = ("%s/%s.status"):format(H.tmp, name)
+  local t = setmetatable({ name = name, socket = socket, status = status,
     base = "env -u TMUX tmux -S " .. q(socket) .. " -f /dev/null" }, Tmux)
-  local cmd = ("cd %s && exec env -u LUA_INIT -u LUA_INIT_5_4 HOME=%s %s")
-    :format(q(cwd or home), q(home), words)
+  local script = ("%s; echo $? >%s.tmp; mv %s.tmp %s"):format(words, q(status), q(status), q(status))
+  local cmd = ("cd %s && exec env -u LUA_INIT -u LUA_INIT_5_4 HOME=%s bash -c %s")
+    :format(q(cwd or home), q(home), q(script))
   local line = ("%s new-session -d -s %s -x 120 -y 30 %s \\; set-option -t %s remain-on-exit on >/dev/null 2>&1")
     :format(t.base, name, q(cmd), name)
   assert(os.execute(line), "tmux new-session failed")
@@ -363,13 +368,10 @@ function Tmux:wait_prompt(prompt, limit)
   return self:wait_for(function() return self:last_line() == prompt end, limit)
 end
 
--- "dead status" of the pane: nil while its process runs, else the exit status.
+-- The command's exit status once it has ended, else nil.
 function Tmux:dead()
-  local s = self:query(("list-panes -t %s -F '#{pane_dead} #{pane_dead_status}'"):format(self.name))
-  local dead, status = s:match("^(%d) ?(%d*)")
-  if dead == "1" then return tonumber(status) or -1 end
-  if dead == nil then return -2 end  -- the session is gone
-  return nil
+  local s = H.slurp(self.status)
+  return s ~= "" and tonumber(s) or nil
 end
 
 function Tmux:pane_pid()
@@ -382,6 +384,7 @@ function Tmux:kill()
   self:run("kill-server")
   if pid and C.alive(pid) then C.kill(pid, "KILL") end
   os.remove(self.socket)
+  os.remove(self.status)
 end
 
 -- Text for assertion messages.

@@ -16,7 +16,8 @@ local function have(tool)
   return os.execute("command -v " .. tool .. " >/dev/null 2>&1") == true
 end
 
-local it_tmux = have("tmux") and it or function(name) pending(name .. " (no tmux)") end
+local it_tmux = (have("tmux") and have("bash")) and it
+  or function(name) pending(name .. " (needs tmux and bash)") end
 
 -- Start greenlua (extra shell words `args`) in a terminal with HOME `home`
 -- (a fresh dir by default); killed after the test.
@@ -153,6 +154,20 @@ describe("the REPL on a terminal", function()
     assert.is_true(t:wait_lines("7"), t:show())
   end)
 
+  it_tmux("keeps a line written in pieces (io.write, then io.write ... '\\n') on one line", function()
+    local t = repl()
+    t:line("green.spawn(function() for i = 1, 60 do io.write('part ') io.write(i, '\\n') green.sleep(0.15) end end)")
+    assert.is_true(t:wait_lines("part 2"), "the pieces of a line were split\n" .. t:show())
+    t:type("w = 8")
+    assert.is_true(t:wait_for("w = 8"), t:show())
+    local seen
+    for i = 3, 40 do
+      if count_lines(t, "part " .. i) == 0 then seen = i break end
+    end
+    assert.is_true(t:wait_lines("part " .. (seen + 1)), t:show())
+    assert.are.equal("> w = 8", t:last_line(), t:show())
+  end)
+
   it_tmux("Ctrl-C at the prompt discards a partly typed line; the next line runs alone", function()
     local t = repl()
     t:type("xx = ")
@@ -200,6 +215,8 @@ describe("the REPL on a terminal", function()
     local ok = C.poll(function() return t:dead() ~= nil end, 3)
     assert.is_truthy(ok, "still running after Ctrl-D\n" .. t:show())
     assert.are.equal(0, t:dead(), t:show())
+    -- whatever the process said on its way out (a sanitizer build reports here)
+    assert.is_falsy(t:screen():find("Sanitizer") or t:screen():find("runtime error"), t:show())
   end)
 
   it_tmux("-i runs the script first, then a terminal REPL that sees its globals", function()

@@ -52,7 +52,12 @@ local Exit = setmetatable({}, { __tostring = function() return "exit" end })
 
 -- backdoor(client, ip, port, env): serve one session on a connection.
 function backdoor.backdoor(client, ip, port, env)
-  local function write(s) return client:send(s) end
+  -- A thread the session spawned may print after the session ended: then
+  -- there is nobody to print to, which is no error.
+  local function write(s)
+    if core.is_closed(client) then return nil, "closed" end
+    return client:send(s)
+  end
   local function print_(...)
     local n, parts = select("#", ...), {}
     for i = 1, n do parts[i] = tostring((select(i, ...))) end

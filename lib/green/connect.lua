@@ -29,6 +29,8 @@ return function(address)
   end
   local prompts = core.Queue()  -- each prompt the server sends: time to read a line
   local ended = false
+  local main = core.getcurrent()
+  local Gone = setmetatable({}, { __tostring = function() return "connection closed" end })
 
   -- Server output: whole lines are printed as they come; what is left
   -- without a newline is the prompt.
@@ -51,24 +53,30 @@ return function(address)
     if pending ~= "" then core.console_write(pending .. "\n") end
     ended = true
     prompts:put(false)
+    core.kill(main, Gone)  -- it may be waiting for a line: the process is gone
   end)
 
-  while true do
-    local prompt = prompts:get()
-    if not prompt then break end
-    local ok, line = pcall(core.readline, terminal and prompt or "")
-    if ok and line == nil then         -- end of input: let the session finish
-      sock:shutdown("send")
-      reader:wait()
-      break
-    end
-    if not ok and line ~= "interrupted!" then error(line, 0) end
-    if ok then
-      if not sock:send(line .. "\n") then break end
-    else
-      sock:send("\n")                  -- Ctrl-C: the line is dropped, a fresh prompt
+  local function converse()
+    while true do
+      local prompt = prompts:get()
+      if not prompt then return end
+      local ok, line = pcall(core.readline, terminal and prompt or "")
+      if ok and line == nil then         -- end of input: let the session finish
+        sock:shutdown("send")
+        reader:wait()
+        return
+      end
+      if not ok and line ~= "interrupted!" then error(line, 0) end
+      if ok then
+        if not sock:send(line .. "\n") then return end
+      else
+        sock:send("\n")                  -- Ctrl-C: the line is dropped, a fresh prompt
+      end
     end
   end
+  local ok, err = pcall(converse)
+  if not ok and err ~= Gone then error(err, 0) end
   if ended and terminal then io.write("connection closed\n") end
   sock:close()
+  os.exit(0)  -- stdin may still be open: nothing more to read from it
 end

@@ -9,6 +9,9 @@
 # Knobs: GREENLUA, LUA, RUNS (5), RUNS_BIG (3, the 1M sleepers),
 # STARTUP_RUNS (50), LIMIT (seconds per process, 120), HYPERFINE
 # (hyperfine; "none" times startup with a shell loop instead).
+# The network part (last; NET=0 skips it): NET_RUNS (5), NET_SECONDS (5,
+# each load's measured window, after NET_WARMUP, 1 s), NET_CONNS (100),
+# IDLE_CONNS (10000), IDLE_RUNS (5), TLS_CONNS (50), BULK_CONNS (2).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 
@@ -125,6 +128,214 @@ else
   for side in green bare; do
     awk '{ print $1 / 1e9 }' "$S/startup_$side.ns" >"$S/startup_$side"
   done
+fi
+
+# ------------------------------------------------------------- network
+# Servers (greenlua's green_echo.lua / idle.lua, the C echo_server) and the
+# load (echo_client) are fresh processes for every run, built from
+# scripts/bench/*.c by net.mk into build/bench-bin/; with 2 or more CPUs
+# the server runs on CPU 1 and the client on CPU 0. Everything listens on
+# 127.0.0.1, on a port the server picks and prints as its first line.
+NET=${NET:-1}
+NET_RUNS=${NET_RUNS:-5}
+NET_SECONDS=${NET_SECONDS:-5}
+NET_WARMUP=${NET_WARMUP:-1}
+NET_CONNS=${NET_CONNS:-100}
+NET_SIZE=64
+IDLE_CONNS=${IDLE_CONNS:-10000}
+IDLE_RUNS=${IDLE_RUNS:-5}
+TLS_CONNS=${TLS_CONNS:-50}
+BULK_CONNS=${BULK_CONNS:-2}
+BIN=build/bench-bin
+SERVER_PID=""
+PORT=""
+
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+    SERVER_PID=""
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_server KEY COMMAND...: start it in the background (pinned), wait for
+# the port it prints (5 s at most); sets SERVER_PID (the server's own pid:
+# taskset execs it) and PORT.
+start_server() {
+  key=$1
+  shift
+  rm -f "$S/$key.srv"  # else the last run's port may be read before the shell truncates it
+  $SRV_PIN "$@" >"$S/$key.srv" 2>"$S/$key.srv.err" &
+  SERVER_PID=$!
+  n=0
+  while [ ! -s "$S/$key.srv" ] && [ $n -lt 100 ] && kill -0 "$SERVER_PID" 2>/dev/null; do
+    sleep 0.05
+    n=$((n + 1))
+  done
+  PORT=$(head -n 1 "$S/$key.srv")
+  case $PORT in
+    ''|*[!0-9]*)
+      echo "bench: FAILED: server did not start: $*" >&2
+      sed 's/^/  /' "$S/$key.srv.err" >&2
+      cleanup
+      failed=1
+      return 1 ;;
+  esac
+  return 0
+}
+
+stop_server() {
+  cleanup
+}
+
+# net_one KEY SERVER_COMMAND... -- CLIENT_ARGS...: one load against a
+# fresh server; the client's line (rate, server CPU, client CPU) goes to
+# $S/KEY.
+net_one() {
+  key=$1
+  shift
+  srv=""
+  while [ "$1" != "--" ]; do
+    srv="$srv $1"
+    shift
+  done
+  shift
+  # shellcheck disable=SC2086  # the command's words (no spaces in paths)
+  start_server "$key" $srv || return
+  one "$key" $CLI_PIN "$BIN/echo_client" -P "$SERVER_PID" -d "$NET_SECONDS" -w "$NET_WARMUP" \
+    "$@" 127.0.0.1 "$PORT"
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    echo "bench: FAILED: the server died:$srv" >&2
+    sed 's/^/  /' "$S/$key.srv.err" >&2
+    failed=1
+  fi
+  stop_server
+}
+
+# idle_one KEY SERVER_COMMAND...: the server prints its port, then, once
+# IDLE_CONNS connections are parked, bytes per connection, and exits; the
+# client holds the connections until then (30 s at most).
+idle_one() {
+  key=$1
+  shift
+  start_server "$key" "$@" || return
+  held=$(timeout -k 5 "$LIMIT" $CLI_PIN "$BIN/echo_client" -m idle -c "$IDLE_CONNS" -d 30 \
+         127.0.0.1 "$PORT" 2>>"$S/$key.err")
+  n=0
+  while kill -0 "$SERVER_PID" 2>/dev/null && [ $n -lt 100 ]; do
+    sleep 0.05
+    n=$((n + 1))
+  done
+  result=$(sed -n 2p "$S/$key.srv")
+  stop_server
+  if [ "$held" = "$IDLE_CONNS" ] && [ -n "$result" ]; then
+    printf '%s\n' "$result" >>"$S/$key"
+  else
+    echo "bench: FAILED: $key: client held ${held:-?} of $IDLE_CONNS connections, server said '${result}'" >&2
+    sed 's/^/  /' "$S/$key.srv.err" "$S/$key.err" >&2
+    failed=1
+  fi
+}
+
+if [ "$NET" != 0 ]; then
+  net_started=$(date +%s)
+  if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
+    SRV_PIN="taskset -c 1"
+    CLI_PIN="taskset -c 0"
+    pinning="server pinned to CPU 1, client to CPU 0 (taskset)"
+  else
+    SRV_PIN=""
+    CLI_PIN=""
+    pinning="not pinned"
+  fi
+  if ! make -s -f $B/net.mk >"$S/net-build.log" 2>&1; then
+    echo "bench: FAILED: building the network benchmarks (make -f $B/net.mk)" >&2
+    sed 's/^/  /' "$S/net-build.log" >&2
+    failed=1
+    NET=0
+  fi
+fi
+
+if [ "$NET" != 0 ]; then
+  {
+    echo "net_runs=$NET_RUNS"
+    echo "net_seconds=$NET_SECONDS"
+    echo "net_warmup=$NET_WARMUP"
+    echo "net_conns=$NET_CONNS"
+    echo "net_size=$NET_SIZE"
+    echo "idle_conns=$IDLE_CONNS"
+    echo "idle_runs=$IDLE_RUNS"
+    echo "tls_conns=$TLS_CONNS"
+    echo "bulk_conns=$BULK_CONNS"
+    echo "net_pinning=$pinning"
+  } >>"$S/meta.txt"
+
+  # TLS: a throwaway self-signed certificate; greenlua's side only once
+  # green.wrap_ssl exists (the C side runs regardless).
+  tls_c=1
+  tls_green=1
+  mkdir -p "$S/tls"
+  if ! openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+       -keyout "$S/tls/key.pem" -out "$S/tls/cert.pem" >"$S/tls/openssl.log" 2>&1; then
+    echo "bench: FAILED: openssl req (no certificate, no TLS rows)" >&2
+    failed=1
+    tls_c=0
+    tls_green=0
+    echo "skipped: openssl could not make a certificate." >"$S/tls_skipped"
+  elif ! "$GREENLUA" -e 'os.exit(require("green").wrap_ssl and 0 or 1)' >/dev/null 2>&1; then
+    tls_green=0
+    echo "greenlua's side skipped: green.wrap_ssl does not exist yet" \
+      "(green_echo.lua's TLS variant runs once it does); the C figures stand alone." >"$S/tls_skipped"
+    echo "bench: green.wrap_ssl does not exist yet: greenlua's TLS rows skipped" >&2
+  fi
+  CERT="$S/tls/cert.pem"
+  KEY="$S/tls/key.pem"
+
+  # Idle connections need ~IDLE_CONNS descriptors in each of two processes.
+  want=$((IDLE_CONNS + 1000))
+  hard=$(ulimit -Hn)
+  if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then
+    want=$hard
+  fi
+  ulimit -n "$want" 2>/dev/null
+  if [ "$(ulimit -n)" -lt $((IDLE_CONNS + 100)) ] 2>/dev/null; then
+    echo "bench: FAILED: ulimit -n is $(ulimit -n) (hard $hard): too few for $IDLE_CONNS connections" >&2
+    echo "net_note=Idle connections: not measured, ulimit -n $(ulimit -n) (hard limit $hard) is below $IDLE_CONNS." >>"$S/meta.txt"
+    failed=1
+    IDLE_RUNS=0
+  fi
+
+  i=1
+  while [ "$i" -le "$NET_RUNS" ]; do
+    echo "bench: network round $i/$NET_RUNS: TCP echo, TCP bulk, TLS handshakes, TLS bulk" >&2
+    net_one echo_c "$BIN/echo_server" -- -c "$NET_CONNS" -s "$NET_SIZE"
+    net_one echo_green "$GREENLUA" $B/green_echo.lua -- -c "$NET_CONNS" -s "$NET_SIZE"
+    net_one bulk_c "$BIN/echo_server" -- -m bulk -c "$BULK_CONNS"
+    net_one bulk_green "$GREENLUA" $B/green_echo.lua -- -m bulk -c "$BULK_CONNS"
+    if [ $tls_c = 1 ]; then
+      net_one tls_hs_c "$BIN/echo_server" -t "$CERT" "$KEY" -- -t -m handshake -c "$TLS_CONNS"
+    fi
+    if [ $tls_green = 1 ]; then
+      net_one tls_hs_green "$GREENLUA" $B/green_echo.lua tls "$CERT" "$KEY" -- -t -m handshake -c "$TLS_CONNS"
+    fi
+    if [ $tls_c = 1 ]; then
+      net_one tls_bulk_c "$BIN/echo_server" -t "$CERT" "$KEY" -- -t -m bulk -c "$BULK_CONNS"
+    fi
+    if [ $tls_green = 1 ]; then
+      net_one tls_bulk_green "$GREENLUA" $B/green_echo.lua tls "$CERT" "$KEY" -- -t -m bulk -c "$BULK_CONNS"
+    fi
+    i=$((i + 1))
+  done
+  i=1
+  while [ "$i" -le "$IDLE_RUNS" ]; do
+    echo "bench: idle connections $i/$IDLE_RUNS: $IDLE_CONNS each, C then greenlua" >&2
+    idle_one idle_c "$BIN/echo_server" -n "$IDLE_CONNS"
+    idle_one idle_green "$GREENLUA" $B/idle.lua "$IDLE_CONNS"
+    i=$((i + 1))
+  done
+  echo "bench: network done in $(( $(date +%s) - net_started )) s" >&2
 fi
 
 echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$S/meta.txt"

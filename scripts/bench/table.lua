@@ -8,19 +8,17 @@ local dir = assert(arg[1], "usage: table.lua SAMPLES_DIR")
 
 -- The samples of one figure; 'fn', if given, converts each (ns/item to
 -- items/s, say) before the median is taken.
+-- 'field' may also be a function of the line's numbers (an array).
 local function samples(key, field, fn)
   local f = io.open(dir .. "/" .. key)
   if not f then return {} end
   local out = {}
   for line in f:lines() do
-    local i = 0
-    for word in line:gmatch("%S+") do
-      i = i + 1
-      if i == (field or 1) then
-        local x = tonumber(word)
-        out[#out + 1] = fn and x and fn(x) or x
-      end
-    end
+    local nums = {}
+    for word in line:gmatch("%S+") do nums[#nums + 1] = tonumber(word) or false end
+    local x
+    if type(field) == "function" then x = field(nums) else x = nums[field or 1] or nil end
+    if x then out[#out + 1] = fn and fn(x) or x end
   end
   f:close()
   return out
@@ -55,6 +53,9 @@ local fmt = {
   s = function(x) return ("%.3f"):format(x) end,
   ms = function(x) return ("%.2f"):format(x * 1e3) end,  -- samples are in seconds
   items = function(x) return ("%.1fM"):format(x / 1e6) end,  -- items/s
+  msgs = function(x) return ("%.0fk"):format(x / 1e3) end,    -- msgs/s
+  handshakes = function(x) return ("%.0f"):format(x) end,
+  MB = function(x) return ("%.0f"):format(x) end,
 }
 
 local function per_second(ns) return 1e9 / ns end
@@ -133,6 +134,7 @@ emit("| benchmark | unit | greenlua | range (greenlua) | baseline: plain lua5.4 
 emit("|---|---|--:|--:|---|--:|---|:-:|")
 
 local missing = false
+local function emit_rows(rows)
 for _, r in ipairs(rows) do
   local name, unit = r[1], r[2]
   local f = fmt[unit] or fmt[unit:match("^(%a+)")] or fmt.ns
@@ -141,6 +143,8 @@ for _, r in ipairs(rows) do
   local g, b = median(gs), median(bs)
   if b and r.base_fn then b = r.base_fn(b) end
   local gcell, range, bcell, ratio, target, met = "error", "", "error", "—", "—", "—"
+  local skipped = r.skip and #gs == 0 and r.skip()
+  if skipped then gcell = skipped end
   if g then
     gcell = f(g)
     range = #gs > 1 and (f(math.min(table.unpack(gs))) .. "–" .. f(math.max(table.unpack(gs)))) or ""
@@ -152,6 +156,9 @@ for _, r in ipairs(rows) do
     if r.target.ratio then
       target = ("≤ %gx"):format(r.target.ratio)
       ok = g and b and g / b <= r.target.ratio
+    elseif r.target.min_ratio then
+      target = r.target.text
+      ok = g and b and g / b >= r.target.min_ratio
     elseif r.target.min then
       target = r.target.text
       ok = g and g >= r.target.min
@@ -160,11 +167,14 @@ for _, r in ipairs(rows) do
       ok = g and g <= r.target.abs
     end
     met = ok and "yes" or "**no**"
+    if skipped then met = "—" end
   end
-  if not (g and b) then missing = true end
+  if not ((g or skipped) and b) then missing = true end
   emit(("| %s | %s | %s | %s | %s | %s | %s | %s |"):format(
     name, unit, gcell, range, bcell, ratio, target, met))
 end
+end
+emit_rows(rows)
 
 emit("")
 emit("spawn/switch: process CPU time (os.clock) on both sides. Sleepers: peak "
@@ -182,6 +192,72 @@ emit("spawn/switch: process CPU time (os.clock) on both sides. Sleepers: peak "
   .. "slots (nil'ed when taken) driven by a loop resuming its two coroutines "
   .. "in turn. imap: the whole `for i, r in pool:imap(f, items)` loop per "
   .. "item, minus a plain `f(items[i])` loop per item.")
+
+-- The network rows (run.sh's second part; absent with NET=0): greenlua's
+-- servers (green_echo.lua, idle.lua) against C ones (echo_server.c), both
+-- loaded by echo_client.c, all on 127.0.0.1.
+local function read_file(name)
+  local f = io.open(dir .. "/" .. name)
+  if not f then return nil end
+  local s = f:read("a"):gsub("%s+$", "")
+  f:close()
+  return s
+end
+
+if meta.net_runs then
+  local tls_skip = read_file("tls_skipped")
+  local function skip_tls() return tls_skip and "skipped (see below)" end
+  local function per_cpu(n) return n[1] and n[2] and n[2] > 0 and n[1] / n[2] or nil end
+  local net_rows = {
+    { ("TCP echo: %s connections, %s-byte ping-pong each"):format(meta.net_conns or "?", meta.net_size or "?"),
+      "msgs/s", green = { "echo_green", 1 }, base = { "echo_c", 1 },
+      base_what = "C libuv echo server", target = { min_ratio = 0.85, text = "≥ 0.85x (85% of C)" } },
+    { "the same, per CPU-second of the server process", "msgs/s",
+      green = { "echo_green", per_cpu }, base = { "echo_c", per_cpu },
+      base_what = "C libuv echo server", target = nil },
+    { ("TCP bulk echo: %s connections, 64 KiB writes, ≤ 256 KiB in flight each"):format(meta.bulk_conns or "?"),
+      "MB/s", green = { "bulk_green", 1 }, base = { "bulk_c", 1 },
+      base_what = "C libuv echo server", target = nil },
+    { ("%s idle connections, each handler parked in recv()"):format(meta.idle_conns or "?"),
+      "B/conn", green = { "idle_green", 1 }, base = { "idle_c", 1 },
+      base_what = "C libuv server: a uv_tcp_t reading each", no_ratio = true,
+      target = { abs = 4096, text = "≤ 4 KB" } },
+    { ("TLS handshakes: %s connections each looping connect, handshake, 1-byte echo, close")
+        :format(meta.tls_conns or "?"),
+      "handshakes/s", green = { "tls_hs_green", 1 }, base = { "tls_hs_c", 1 }, skip = skip_tls,
+      base_what = "C libuv + OpenSSL server", target = { min_ratio = 0.8, text = "≥ 0.8x (80% of C)" } },
+    { ("TLS bulk echo: %s connections, 64 KiB writes, ≤ 256 KiB in flight each"):format(meta.bulk_conns or "?"),
+      "MB/s", green = { "tls_bulk_green", 1 }, base = { "tls_bulk_c", 1 }, skip = skip_tls,
+      base_what = "C libuv + OpenSSL server", target = { min_ratio = 0.8, text = "≥ 0.8x (80% of C)" } },
+    { "the same, per CPU-second of the server process", "MB/s",
+      green = { "tls_bulk_green", per_cpu }, base = { "tls_bulk_c", per_cpu }, skip = skip_tls,
+      base_what = "C libuv + OpenSSL server", target = nil },
+  }
+  emit("")
+  emit(("Network, 127.0.0.1 only: medians of %s runs of %s s each (after %s s of warm-up), "
+    .. "idle connections: %s runs; %s.")
+    :format(meta.net_runs, meta.net_seconds or "?", meta.net_warmup or "?", meta.idle_runs or "?",
+      meta.net_pinning or "not pinned"))
+  emit("")
+  emit("| benchmark | unit | greenlua | range (greenlua) | baseline: C | ratio | target | met? |")
+  emit("|---|---|--:|--:|---|--:|---|:-:|")
+  emit_rows(net_rows)
+  emit("")
+  emit("Every run is a fresh server process (green_echo.lua or idle.lua under greenlua; "
+    .. "echo_server.c, libuv, OpenSSL on memory BIOs, as the baseline) loaded by a fresh "
+    .. "echo_client.c (libuv, one thread), the greenlua and C runs interleaved. Echo: each "
+    .. "connection sends a message and waits for its whole echo before the next; msgs/s = "
+    .. "echoes completed in the window / its length. Per CPU-second: the rate divided by the "
+    .. "server's user+system time over the same window (from /proc; softirq time on loopback "
+    .. "is not in it), which does not depend on whether the client kept the server busy. "
+    .. "Idle: the server's VmRSS once all connections are parked, minus its VmRSS right "
+    .. "after listening, divided by the number of connections (the client holds them all). "
+    .. "TLS: a self-signed RSA-2048 certificate made at bench time, OpenSSL defaults "
+    .. "(TLS 1.3, session tickets), full handshakes only (the client keeps no sessions); "
+    .. "handshakes/s counts loops completed; bulk MB/s counts 10^6 echoed bytes received.")
+  if tls_skip then emit("") emit("TLS rows: " .. tls_skip) end
+  if meta.net_note then emit("") emit(meta.net_note) end
+end
 
 local text = table.concat(out, "\n") .. "\n"
 io.write(text)
