@@ -399,6 +399,8 @@ static int l_tls_wrap(lua_State *L) {
   if (s->listening && !server) return luaL_error(L, "wrap_ssl: a listening socket needs opts.server_side");
 
   int alpn = push_alpn_wire(L, 2);  /* may raise: before anything is allocated */
+  if (alpn_index < 0)  /* OpenSSL starts here, not at start-up: scripts without TLS never pay */
+    alpn_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_alpn);
   SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
   if (ctx == NULL) return ctx_fail(L, NULL, "cannot create a context", NULL);
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -443,8 +445,6 @@ static int l_tls_wrap(lua_State *L) {
 }
 
 void gl_open_tls(lua_State *L) {
-  if (alpn_index < 0)
-    alpn_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_alpn);
   lua_pushcfunction(L, l_tls_wrap);
   lua_setfield(L, -2, "tls_wrap");
   lua_getfield(L, -1, "SocketMethods");
