@@ -35,7 +35,11 @@ end
 describe("leaks", function()
   after_each(N.run_deferred)
 
-  it("10,000 TCP connect/close cycles leave fds and RSS flat", function()
+  -- 100,000 cycles, as the network issue asks (10,000 under ASan, which is slow)
+  local TOTAL = asan and 10000 or 100000
+  local HALF = (TOTAL - 1000) // 2
+
+  it(("%d TCP connect/close cycles leave fds and RSS flat"):format(TOTAL), function()
     local l, port = N.listener()
     N.defer(function() l:close() end)
     local handled = 0
@@ -46,26 +50,27 @@ describe("leaks", function()
     local fds0, rss0 = N.own_fds(), N.rss_kb()
 
     local t0 = green.now()
-    assert.equal(4000, cycles(port, 4000))
+    assert.equal(HALF, cycles(port, HALF))
     settle()
     local fds_mid, rss_mid = N.own_fds(), N.rss_kb()
-    assert.equal(5000, cycles(port, 5000))
+    assert.equal(TOTAL - 1000 - HALF, cycles(port, TOTAL - 1000 - HALF))
     local dt = green.now() - t0
     settle()
     local fds1, rss1 = N.own_fds(), N.rss_kb()
 
-    assert.equal(10000, handled)
+    assert.equal(TOTAL, handled)
     assert.is_true(fds_mid <= fds0 + 2, ("fds %d -> %d"):format(fds0, fds_mid))
     assert.is_true(fds1 <= fds0 + 2, ("fds %d -> %d"):format(fds0, fds1))
     if not asan then
-      -- the allocator settles a few thousand cycles after the warm-up, in
-      -- one step of about 2.5 MB (sometimes before the midpoint, sometimes
-      -- after), then stays flat; a leak of a socket's handle or buffer
-      -- (about 1 kB a cycle) would add some 9 MB over these 9,000
+      -- the allocator settles into a plateau some way after the warm-up (a
+      -- few MB, more over 100,000 cycles under busted), then stays flat: so
+      -- compare the second half with the first. A leak of a socket's handle
+      -- or buffer (about 1 kB a cycle) would add tens of MB there.
       local msg = ("RSS %d kB -> %d kB -> %d kB"):format(rss0, rss_mid, rss1)
-      assert.is_true(rss1 <= rss0 + 6144, msg)
+      assert.is_true(rss1 <= rss_mid + 6144, msg)
+      assert.is_true(rss1 <= rss0 + 32768, msg)
     end
-    assert.is_true(dt < 60, "took " .. dt)
+    assert.is_true(dt < 120, "took " .. dt)
   end)
 
   it("2,000 Unix-socket connect/close cycles leave fds flat", function()
