@@ -392,16 +392,8 @@ function Tmux:show()
   return "--- screen:\n" .. self:screen()
 end
 
-------------------------------------------------------------------------------
--- Cleanups: busted keeps only the last `finally`, so specs defer any number.
-local deferred = {}
-function C.defer(fn) deferred[#deferred + 1] = fn end
-function C.run_deferred()
-  for i = #deferred, 1, -1 do
-    local fn = deferred[i]
-    deferred[i] = nil
-    pcall(fn)
-  end
-end
+-- Cleanups (busted keeps only the last `finally`): the shared ones.
+C.defer = require("spec.helpers").defer
+C.run_deferred = require("spec.helpers").run_deferred
 
 return C

@@ -79,4 +79,20 @@ function helpers.error_of(fn, ...)
   return err
 end
 
+-- Cleanups for the running test: busted keeps only the last `finally` of a
+-- test, so specs call defer(fn) any number of times and each top-level
+-- describe has after_each(run_deferred), which runs them newest first.
+local deferred = {}
+function helpers.defer(fn)
+  deferred[#deferred + 1] = fn
+end
+
+function helpers.run_deferred()
+  for i = #deferred, 1, -1 do
+    local fn = deferred[i]
+    deferred[i] = nil
+    pcall(fn)
+  end
+end
+
 return helpers

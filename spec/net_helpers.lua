@@ -113,20 +113,8 @@ function net.own_fds()
   return n
 end
 
--- Cleanups for the running test: busted keeps only the last `finally` of a
--- test, so specs call N.defer(fn) (any number of times) and each top-level
--- describe has after_each(N.run_deferred), which runs them newest first.
-local deferred = {}
-function net.defer(fn)
-  deferred[#deferred + 1] = fn
-end
-
-function net.run_deferred()
-  for i = #deferred, 1, -1 do
-    local fn = deferred[i]
-    deferred[i] = nil
-    pcall(fn)
-  end
-end
+-- Cleanups (busted keeps only the last `finally`): the shared ones.
+net.defer = require("spec.helpers").defer
+net.run_deferred = require("spec.helpers").run_deferred
 
 return net

@@ -177,20 +177,9 @@ function T.tls_echo_server(opts, log)
   end)
 end
 
--- Cleanups for the running test (busted keeps only one `finally`): call
--- T.defer(fn) any number of times; each describe has after_each(T.run_deferred).
-local deferred = {}
-function T.defer(fn)
-  deferred[#deferred + 1] = fn
-end
-
-function T.run_deferred()
-  for i = #deferred, 1, -1 do
-    local fn = deferred[i]
-    deferred[i] = nil
-    pcall(fn)
-  end
-end
+-- Cleanups (busted keeps only the last `finally`): the shared ones.
+T.defer = require("spec.helpers").defer
+T.run_deferred = require("spec.helpers").run_deferred
 
 -- Close every socket given (ignores nils and closed ones).
 function T.close_all(...)
