@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 CC ?= cc
 PKGS := lua5.4 libuv openssl libedit
 DEBS := build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libssl-dev libedit-dev lua-busted \
-        netcat-openbsd socat curl openssl tmux hyperfine time
+        netcat-openbsd socat curl openssl tmux hyperfine time python3 procps
 
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Wno-unused-parameter
