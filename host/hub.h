@@ -13,6 +13,14 @@
 **  - A green thread resumes from a block with two values on its stack: a tag
 **    (GL_WOKEN, GL_TIMEDOUT or GL_THROW) and a value (what it was woken with,
 **    or the error to raise). gl_block's continuation raises GL_THROW itself.
+**  - Nothing handed over is lost: a thread woken with a value (a queue item,
+**    a permit) and interrupted before it runs resumes with the value, gives
+**    it back through its block's cancel hook, then raises.
+**  - The hub polls I/O between batches of runnable threads and checks its
+**    timers (a coarse clock read) after every switch, so threads that keep
+**    yielding starve neither.
+** Where to start reading hub.c: gl_hub_run (the loop), run (one switch),
+** gl_block_cancel (how a thread waits), finish (how it ends).
 **  - A GreenThread userdata stays anchored (in the hub's thread table) from
 **    spawn until it is dead and its links have run; the scheduler's raw
 **    pointers are only ever to anchored threads.
