@@ -8,7 +8,7 @@ DEBS := build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libssl-dev li
         netcat-openbsd socat curl openssl tmux hyperfine time python3 procps
 
 CFLAGS ?= -O2 -g
-WARN := -Wall -Wextra -Wno-unused-parameter
+WARN := -Wall -Wextra
 DEPCFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # Lua is linked statically and its symbols exported (-Wl,-E), as Debian's own
 # lua5.4 does: calls into it skip the shared library's PLT (10-15% on the hot
