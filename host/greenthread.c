@@ -43,7 +43,7 @@ static int l_spawn(lua_State *L) {
 
 static int l_spawn_n(lua_State *L) {
   check_callable(L, 1);
-  gl_spawn(L, lua_gettop(L) - 1, 0, -1);
+  gl_spawn_n(L, lua_gettop(L) - 1);
   return 0;
 }
 
@@ -215,7 +215,7 @@ static int l_stats(lua_State *L) {
   lua_createtable(L, 0, 6);
   lua_pushinteger(L, H.live);
   lua_setfield(L, -2, "threads");
-  lua_pushinteger(L, (lua_Integer)H.ready.n);
+  lua_pushinteger(L, gl_runnable());
   lua_setfield(L, -2, "runnable");
   lua_pushinteger(L, (lua_Integer)gl_timers_count());
   lua_setfield(L, -2, "timers");

@@ -50,7 +50,8 @@ enum {
   GL_MAIN = 1 << 6,      /* the main green thread */
   GL_KILLED = 1 << 7,    /* killed before it started: it starts by raising */
   GL_POOLED = 1 << 8,    /* its coroutine belongs to the pool */
-  GL_EXTRA = 1 << 9      /* it has an extra table */
+  GL_EXTRA = 1 << 9,     /* it has an extra table */
+  GL_BATCH = 1 << 10     /* not a thread: a run of pending spawn_n (nresults of them) */
 };
 
 struct gl_thread {
@@ -99,6 +100,10 @@ typedef struct gl_hub {
   lua_State *free[GL_POOL_MAX];  /* pooled coroutines not in use */
   int nfree, npooled;
   int link_runner_ref;       /* registry: Lua function that runs a thread's links */
+  int pending_ref;           /* registry: functions of spawn_n not started yet */
+  lua_Integer pending_head, pending_tail;  /* its first and last index */
+  int packed_mt_ref;         /* registry: marks a pending function with arguments */
+  lua_Integer batches;       /* GL_BATCH nodes in the ready queue */
   int thread_mt_ref;         /* registry: the GreenThread metatable */
   const void *thread_mt;     /* ...and its address, for type checks */
   int exit_ref;              /* registry: green.GreenThreadExit */
@@ -141,6 +146,13 @@ gl_thread *gl_test_thread(lua_State *L, int idx);
 
 /* An optional timeout argument: nil -> -1 (none), else seconds >= 0. */
 double gl_opt_timeout(lua_State *L, int idx);
+
+/* spawn_n: queue the function and 'nargs' arguments on top of L (popped)
+** to start in FIFO order, without making a thread until it starts. */
+void gl_spawn_n(lua_State *L, int nargs);
+
+/* How many threads are runnable (pending spawn_n included). */
+lua_Integer gl_runnable(void);
 
 /* Push the userdata of an anchored thread. */
 void gl_push_thread(lua_State *L, gl_thread *t);
