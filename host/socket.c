@@ -429,9 +429,11 @@ static int send_step(lua_State *L) {
                       : gl_sock_write_raw(L, s, 2, data, len);
     if (done == GL_EWANTREAD) {  /* TLS renegotiation: wait for the peer */
       gl_sock_want_read(s);
+      /* data from the peer wakes it; it also looks again every 50 ms, so
+      ** no order of OpenSSL's reads and writes can leave it stuck */
       double left = gl_time_left(L, 3);
       lua_settop(L, 5);
-      return gl_block(L, "send", &s->writers, left, send_k);
+      return gl_block(L, "send", &s->writers, left < 0 || left > 0.05 ? 0.05 : left, send_k);
     }
     if (done < 0) {
       gl_tls_fail(L, s, done);
@@ -456,6 +458,7 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
   int timedout = lua_touserdata(L, -2) == GL_TIMEDOUT;
   lua_settop(L, 5);
+  if (timedout && gl_time_left(L, 3) != 0) timedout = 0;  /* a retry slice, not the deadline */
   if (timedout) {
     /* What libuv queued cannot be taken back: it still goes out, and the
     ** next send waits for it. So all of it counts as sent: a caller that

@@ -57,6 +57,8 @@ int gl_tls_fail(lua_State *L, gl_sock *s, int err) {
   return 2;
 }
 
+static int drain(gl_sock *s);
+
 /* ------------------------------------------------------------ writing */
 
 static void on_tls_write(uv_write_t *req, int status) {
@@ -111,7 +113,10 @@ int gl_tls_write(lua_State *L, gl_sock *s, int sidx, const char *data, size_t n)
   gl_tls *t = s->tls;
   ERR_clear_error();
   t->write_wants_read = 0;
-  int r = SSL_write(t->ssl, data, n > (size_t)INT32_MAX ? INT32_MAX : (int)n);
+  int len = n > (size_t)INT32_MAX ? INT32_MAX : (int)n;
+  int r = SSL_write(t->ssl, data, len);
+  if (r <= 0 && SSL_get_error(t->ssl, r) == SSL_ERROR_WANT_READ && drain(s) == 0)
+    r = SSL_write(t->ssl, data, len);  /* what it waits for may be in already */
   int err = flush(s);
   if (r <= 0) {
     if (SSL_get_error(t->ssl, r) == SSL_ERROR_WANT_READ) {  /* renegotiating */
