@@ -154,7 +154,6 @@ static void on_connect(uv_connect_t *req, int status) {
   gl_sock *s = io->owner;
   if (s == NULL) return;
   s->connect_status = status;
-  s->connected = status == 0;
   if (s->connectors.head) {
     lua_pushnil(gl_H.L);
     gl_wake_one(gl_H.L, &s->connectors);

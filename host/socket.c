@@ -86,7 +86,7 @@ static void wake_all(lua_State *L, gl_waitq *q) {
 }
 
 gl_sock *gl_sock_new(lua_State *L, int kind, int family) {
-  gl_sock *s = lua_newuserdatauv(L, sizeof *s, 2);
+  gl_sock *s = lua_newuserdatauv(L, sizeof *s, 1);
   memset(s, 0, sizeof *s);
   s->kind = kind;
   s->timeout = -1;
@@ -232,7 +232,7 @@ static int receive_step(lua_State *L) {
     kind = p[0] == 'a' ? ALL : LINE;
   }
   if (s->tls) {
-    int err = gl_tls_pump(L, s);
+    int err = gl_tls_pump(s);
     if (err) return gl_tls_fail(L, s, err);
   }
   const char *data = s->buf ? s->buf + s->off : NULL;
@@ -281,8 +281,14 @@ static int receive_k(lua_State *L, int status, lua_KContext ctx) {
   return receive_step(L);
 }
 
-static double deadline_of(gl_sock *s) {
-  return s->timeout < 0 ? -1 : (double)uv_hrtime() / 1e9 + s->timeout;
+int gl_timed_out(lua_State *L, int top) {
+  int timedout = lua_touserdata(L, -2) == GL_TIMEDOUT;
+  lua_settop(L, top);
+  return timedout;
+}
+
+double gl_deadline(double timeout) {
+  return timeout < 0 ? -1 : (double)uv_hrtime() / 1e9 + timeout;
 }
 
 /* sock:receive([pattern [, prefix]]) */
@@ -301,7 +307,7 @@ static int l_receive(lua_State *L) {
   }
   if (!lua_isnoneornil(L, 3)) luaL_checkstring(L, 3);
   lua_settop(L, 3);
-  lua_pushnumber(L, deadline_of(s));
+  lua_pushnumber(L, gl_deadline(s->timeout));
   return receive_step(L);
 }
 
@@ -312,7 +318,7 @@ static int recv_step(lua_State *L) {
   gl_sock *s = lua_touserdata(L, 1);
   if (s->closed) return gl_sock_fail(L, UV_ECANCELED);
   if (s->tls) {
-    int err = gl_tls_pump(L, s);
+    int err = gl_tls_pump(s);
     if (err) return gl_tls_fail(L, s, err);
   }
   if (s->len > 0) {
@@ -332,9 +338,7 @@ static int recv_step(lua_State *L) {
 
 static int recv_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
-  int timedout = lua_touserdata(L, -2) == GL_TIMEDOUT;
-  lua_settop(L, 3);
-  if (timedout) return gl_sock_fail(L, UV_ETIMEDOUT);
+  if (gl_timed_out(L, 3)) return gl_sock_fail(L, UV_ETIMEDOUT);
   return recv_step(L);
 }
 
@@ -345,7 +349,7 @@ static int l_recv(lua_State *L) {
   luaL_argcheck(L, max > 0, 2, "must be positive");
   lua_settop(L, 1);
   lua_pushinteger(L, max);
-  lua_pushnumber(L, deadline_of(s));
+  lua_pushnumber(L, gl_deadline(s->timeout));
   return recv_step(L);
 }
 
@@ -406,7 +410,7 @@ static int send_step(lua_State *L) {
     return 1;
   }
   if (!s->writing && s->tls && !gl_tls_done(s)) {  /* handshake first */
-    int err = gl_tls_pump(L, s);
+    int err = gl_tls_pump(s);
     if (err == 0 && !gl_tls_done(s)) {
       if (s->eof || s->read_err) err = s->read_err ? s->read_err : UV_EOF;
       else {
@@ -485,7 +489,7 @@ static int l_send(lua_State *L) {
     return 3;
   }
   lua_settop(L, 2);
-  lua_pushnumber(L, deadline_of(s));
+  lua_pushnumber(L, gl_deadline(s->timeout));
   lua_pushinteger(L, 0);
   lua_pushinteger(L, 0);
   return send_step(L);
@@ -542,7 +546,6 @@ static int accept_step(lua_State *L) {
       gl_sock_release(c);
       return gl_sock_fail(L, err);
     }
-    c->connected = 1;
     if (s->kind == GL_TCP) uv_tcp_nodelay(&c->io->h.tcp, 1);
     int client = lua_gettop(L);
     if (s->tls) gl_tls_accepted(L, 1, client);
@@ -566,9 +569,7 @@ static int accept_step(lua_State *L) {
 
 static int accept_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
-  int timedout = lua_touserdata(L, -2) == GL_TIMEDOUT;
-  lua_settop(L, 2);
-  if (timedout) return gl_sock_fail(L, UV_ETIMEDOUT);
+  if (gl_timed_out(L, 2)) return gl_sock_fail(L, UV_ETIMEDOUT);
   return accept_step(L);
 }
 
@@ -577,7 +578,7 @@ static int l_accept(lua_State *L) {
   gl_sock *s = gl_sock_check(L, 1, "accept");
   if (!s->listening) return luaL_error(L, "accept: the socket is not listening");
   lua_settop(L, 1);
-  lua_pushnumber(L, deadline_of(s));
+  lua_pushnumber(L, gl_deadline(s->timeout));
   return accept_step(L);
 }
 

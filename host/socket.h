@@ -42,7 +42,7 @@ struct gl_sock {
   gl_io *io;               /* NULL once closed */
   int kind;
   unsigned listening : 1, reading : 1, eof : 1, closed : 1, writing : 1,
-           shut_send : 1, connected : 1;
+           shut_send : 1;
   int read_err;            /* sticky read error (a libuv code), 0 if none */
   int write_status;        /* result of the last uv_write */
   int connect_status;
@@ -55,11 +55,9 @@ struct gl_sock {
   gl_tls *tls;             /* set by wrap_ssl */
 };
 
-/* Uservalues of a socket userdata. */
-enum {
-  GL_SOCK_UV_WRITING = 1,  /* the string an in-flight uv_write points into */
-  GL_SOCK_UV_TLS = 2       /* the TLS context's Lua side, if any */
-};
+/* The socket userdata's one uservalue: the string an in-flight uv_write
+** points into, kept alive until libuv is done with it. */
+#define GL_SOCK_UV_WRITING 1
 
 /* Make a socket userdata of 'kind' with a fresh, initialised handle; pushes
 ** it. 'family' (AF_INET, AF_INET6) creates the OS socket at once, so options
@@ -69,6 +67,14 @@ gl_sock *gl_sock_new(lua_State *L, int kind, int family);
 
 /* The socket at 'idx', raising if it is not one or is closed. */
 gl_sock *gl_sock_check(lua_State *L, int idx, const char *what);
+
+/* The deadline (uv_hrtime seconds) of an operation starting now under a
+** per-operation 'timeout' (< 0: none, -1 returned). */
+double gl_deadline(double timeout);
+
+/* In a continuation after a block: keep the frame's first 'top' slots and
+** tell whether the wait ended by its deadline. */
+int gl_timed_out(lua_State *L, int top);
 
 /* Seconds left until the deadline (uv_hrtime seconds) at 'idx'; -1: none. */
 double gl_time_left(lua_State *L, int idx);

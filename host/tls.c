@@ -198,8 +198,7 @@ int gl_tls_feed(gl_sock *s, const char *data, size_t n) {
   return t->done ? drain(s) : 0;  /* the handshake is driven by its thread */
 }
 
-int gl_tls_pump(lua_State *L, gl_sock *s) {
-  (void)L;
+int gl_tls_pump(gl_sock *s) {
   return advance(s);
 }
 
@@ -230,9 +229,7 @@ static int handshake_step(lua_State *L) {
 
 static int handshake_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
-  int timedout = lua_touserdata(L, -2) == GL_TIMEDOUT;
-  lua_settop(L, 2);
-  if (timedout) return gl_sock_fail(L, UV_ETIMEDOUT);
+  if (gl_timed_out(L, 2)) return gl_sock_fail(L, UV_ETIMEDOUT);
   return handshake_step(L);
 }
 
@@ -241,7 +238,7 @@ static int l_handshake(lua_State *L) {
   if (s->tls == NULL || s->tls->ssl == NULL)
     return luaL_error(L, "handshake: not a TLS connection (wrap it with wrap_ssl)");
   lua_settop(L, 1);
-  lua_pushnumber(L, s->timeout < 0 ? -1 : (double)uv_hrtime() / 1e9 + s->timeout);
+  lua_pushnumber(L, gl_deadline(s->timeout));
   return handshake_step(L);
 }
 
@@ -312,7 +309,6 @@ static int attach(gl_sock *s, SSL_CTX *ctx, int server, const char *hostname) {
 void gl_tls_accepted(lua_State *L, int lidx, int cidx) {
   gl_sock *listener = lua_touserdata(L, lidx), *client = lua_touserdata(L, cidx);
   if (attach(client, listener->tls->ctx, 1, NULL) != 0) gl_sock_release(client);
-  else client->connected = 1;
 }
 
 /* The server's ALPN protocols, in wire format, freed with its SSL_CTX. */

@@ -27,7 +27,7 @@
 int gl_tls_feed(gl_sock *s, const char *data, size_t n);
 
 /* Before a read: advance the handshake, decrypt what is buffered. */
-int gl_tls_pump(lua_State *L, gl_sock *s);
+int gl_tls_pump(gl_sock *s);
 
 /* Has the handshake completed? */
 int gl_tls_done(gl_sock *s);

@@ -122,9 +122,7 @@ static int receivefrom_step(lua_State *L) {
 
 static int receivefrom_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
-  int timedout = lua_touserdata(L, -2) == GL_TIMEDOUT;
-  lua_settop(L, 3);
-  if (timedout) return gl_sock_fail(L, UV_ETIMEDOUT);
+  if (gl_timed_out(L, 3)) return gl_sock_fail(L, UV_ETIMEDOUT);
   return receivefrom_step(L);
 }
 
@@ -135,7 +133,7 @@ static int l_receivefrom(lua_State *L) {
   luaL_argcheck(L, max > 0, 2, "must be positive");
   lua_settop(L, 1);
   lua_pushinteger(L, max);
-  lua_pushnumber(L, u->timeout < 0 ? -1 : (double)uv_hrtime() / 1e9 + u->timeout);
+  lua_pushnumber(L, gl_deadline(u->timeout));
   return receivefrom_step(L);
 }
 
@@ -199,7 +197,7 @@ static int l_sendto(lua_State *L) {
   u->sending = s;
   u->send_status = 0;
   lua_settop(L, 4);
-  lua_pushnumber(L, u->timeout < 0 ? -1 : (double)uv_hrtime() / 1e9 + u->timeout);
+  lua_pushnumber(L, gl_deadline(u->timeout));
   return gl_block(L, "sendto", &u->writers, gl_time_left(L, 5), sendto_k);
 }
 
