@@ -20,9 +20,9 @@ LIBDIR = $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)
 DEPLIBS = -Wl,-E $(LIBDIR)/liblua5.4.a $(LIBDIR)/libssl.a $(LIBDIR)/libcrypto.a \
   $(shell pkg-config --libs libuv libedit 2>/dev/null) -lm -ldl -lpthread
 
-SRC := $(wildcard host/*.c)
+SRC := $(wildcard host/*.c host/*/*.c)
 LIB := $(wildcard lib/green/*.lua)
-HDR := $(wildcard host/*.h)
+HDR := $(wildcard host/*.h host/*/*.h)
 
 .PHONY: all deps run demo test sanitize bench install clean
 

@@ -5,15 +5,15 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "embedded.h"
-#include "greenthread.h"
-#include "timeout.h"
-#include "waitq.h"
-#include "console.h"
-#include "queue.h"
-#include "event.h"
-#include "semaphore.h"
-#include "socket.h"
-#include "tls.h"
+#include "core/greenthread.h"
+#include "sync/timeout.h"
+#include "sync/waitq.h"
+#include "console/console.h"
+#include "sync/queue.h"
+#include "sync/event.h"
+#include "sync/semaphore.h"
+#include "io/socket.h"
+#include "io/tls.h"
 #include "version.h"
 
 static int open_core(lua_State *L) {

@@ -12,9 +12,9 @@
 #include <unistd.h>
 #include <lauxlib.h>
 #include <lualib.h>
-#include "hub.h"
+#include "core/hub.h"
 #include "embedded.h"
-#include "process.h"
+#include "core/interrupt.h"
 #include "version.h"
 
 

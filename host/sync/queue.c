@@ -5,8 +5,8 @@
 ** keyed by their thread, until a getter takes them.
 */
 #include <lauxlib.h>
-#include "hub.h"
-#include "queue.h"
+#include "core/hub.h"
+#include "sync/queue.h"
 
 #define QUEUE_MT "green.Queue"
 #define LIGHT_MT "green.LightQueue"

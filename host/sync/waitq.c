@@ -2,8 +2,8 @@
 ** waitq.c: green.core.WaitQueue, a gl_waitq in a userdata.
 */
 #include <lauxlib.h>
-#include "hub.h"
-#include "waitq.h"
+#include "core/hub.h"
+#include "sync/waitq.h"
 
 #define WAITQ_MT "green.WaitQueue"
 

@@ -17,7 +17,7 @@
 #include <lua.h>
 #include <sys/socket.h>
 #include <uv.h>
-#include "hub.h"
+#include "core/hub.h"
 
 typedef struct gl_sock gl_sock;
 typedef struct gl_tls gl_tls;

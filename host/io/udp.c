@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
-#include "socket.h"
+#include "io/socket.h"
 
 #define UDP_MT "green.UdpSocket"
 #define QUEUE_MAX 1024

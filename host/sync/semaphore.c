@@ -3,8 +3,8 @@
 ** the counter is 0: release gives the permit straight to the first waiter.
 */
 #include <lauxlib.h>
-#include "hub.h"
-#include "semaphore.h"
+#include "core/hub.h"
+#include "sync/semaphore.h"
 
 #define SEM_MT "green.Semaphore"
 

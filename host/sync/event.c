@@ -5,8 +5,8 @@
 ** private metatable 'exc_mt' holding the error at [1]).
 */
 #include <lauxlib.h>
-#include "hub.h"
-#include "event.h"
+#include "core/hub.h"
+#include "sync/event.h"
 
 #define EVENT_MT "green.Event"
 enum { UNSENT, SENT, FAILED };

@@ -14,7 +14,7 @@
 #define GL_TLS_H
 
 #include <lua.h>
-#include "socket.h"
+#include "io/socket.h"
 
 /* A TLS failure: the message is the socket's (gl_tls_fail). */
 #define GL_ETLS (-100001)

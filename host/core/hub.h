@@ -30,7 +30,7 @@
 
 #include <lua.h>
 #include <uv.h>
-#include "timer.h"
+#include "core/timer.h"
 
 typedef struct gl_thread gl_thread;
 
@@ -122,7 +122,7 @@ extern gl_hub gl_H;
 void gl_hub_open(lua_State *L);
 
 /* Run green threads until the main one is dead (GL_RUN_DONE), os.exit asks
-** to close the state (GL_RUN_EXIT, see process.h), or nothing can wake the
+** to close the state (GL_RUN_EXIT, see core/interrupt.h), or nothing can wake the
 ** main thread (GL_RUN_DEADLOCK, reported on stderr). */
 enum { GL_RUN_DONE, GL_RUN_DEADLOCK, GL_RUN_EXIT };
 int gl_hub_run(void);

@@ -1,5 +1,5 @@
 /*
-** process.h: the process-wide events a script cannot see coming.
+** interrupt.h: the process-wide events a script cannot see coming.
 **  - Ctrl-C (SIGINT) raises "interrupted!" in the running green thread if
 **    one is running (a hook: lua_sethook is safe in a signal handler), and
 **    in the main green thread otherwise (uv_async_send is async-signal-safe

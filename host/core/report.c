@@ -3,8 +3,8 @@
 */
 #include <stdio.h>
 #include <lauxlib.h>
-#include "hub.h"
-#include "report.h"
+#include "core/hub.h"
+#include "core/report.h"
 
 const char *gl_error_message(lua_State *L, int idx) {
   int top = lua_gettop(L);

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <lauxlib.h>
-#include "socket.h"
+#include "io/socket.h"
 
 /* ----------------------------------------------------------- addresses */
 

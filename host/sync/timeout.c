@@ -4,8 +4,8 @@
 */
 #include <string.h>
 #include <lauxlib.h>
-#include "hub.h"
-#include "timeout.h"
+#include "core/hub.h"
+#include "sync/timeout.h"
 
 #define TIMEOUT_MT "green.Timeout"
 enum { UV_OWNER = 1, UV_ERROR = 2 };

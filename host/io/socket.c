@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
-#include "socket.h"
-#include "tls.h"
+#include "io/socket.h"
+#include "io/tls.h"
 
 #define SOCKET_MT "green.Socket"
 #define HIGH_WATER (256 * 1024)  /* stop reading past this many unread bytes */

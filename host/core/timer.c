@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <time.h>
-#include "timer.h"
+#include "core/timer.h"
 
 static struct {
   uv_loop_t *loop;

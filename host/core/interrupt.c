@@ -1,11 +1,11 @@
 /*
-** process.c: Ctrl-C and os.exit. See process.h.
+** interrupt.c: Ctrl-C and os.exit. See interrupt.h.
 */
 #include <signal.h>
 #include <stdlib.h>
 #include <lauxlib.h>
-#include "hub.h"
-#include "process.h"
+#include "core/hub.h"
+#include "core/interrupt.h"
 
 #define H gl_H
 

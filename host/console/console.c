@@ -12,8 +12,8 @@
 #include <unistd.h>
 #include <editline/readline.h>
 #include <lauxlib.h>
-#include "hub.h"
-#include "console.h"
+#include "core/hub.h"
+#include "console/console.h"
 
 static struct {
   uv_poll_t poll;
@@ -33,7 +33,7 @@ static int terminal_mode(void) {
   if (C.terminal < 0) {
     const char *term = getenv("TERM");
     C.terminal = isatty(0) && isatty(1) && term && strcmp(term, "dumb") != 0;
-    if (C.terminal) rl_catch_signals = 0;  /* SIGINT is the hub's (process.c) */
+    if (C.terminal) rl_catch_signals = 0;  /* SIGINT is the hub's (core/interrupt.c) */
   }
   return C.terminal;
 }

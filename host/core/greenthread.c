@@ -4,8 +4,8 @@
 */
 #include <string.h>
 #include <lauxlib.h>
-#include "hub.h"
-#include "greenthread.h"
+#include "core/hub.h"
+#include "core/greenthread.h"
 
 #define H gl_H
 #define THREAD_MT "green.GreenThread"

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
-#include "hub.h"
-#include "report.h"
-#include "process.h"
+#include "core/hub.h"
+#include "core/report.h"
+#include "core/interrupt.h"
 
 const char GL_WOKEN[] = "woken", GL_TIMEDOUT[] = "timedout",
            GL_THROW[] = "throw", GL_PASS[] = "green.pass";

@@ -7,7 +7,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-#include "tls.h"
+#include "io/tls.h"
 
 struct gl_tls {
   SSL_CTX *ctx;       /* shared with the listener's clients (ref-counted) */
