@@ -16,6 +16,24 @@ do
 end
 local it6 = have_ipv6 and it or pending
 
+-- A payload the kernel cannot hold for one loopback connection whose peer
+-- does not read: more than the largest send and receive buffers TCP may
+-- grow to (the maxima of tcp_wmem and tcp_rmem), so a send of it waits for
+-- the peer on any machine. At least 8 MB; a multiple of 256.
+local UNBUFFERED do
+  local function max_of(path)
+    local f = io.open(path, "r")
+    if not f then return nil end
+    local text = f:read("a")
+    f:close()
+    return tonumber(text:match("(%d+)%s*$"))
+  end
+  local mb = 1024 * 1024
+  local n = (max_of("/proc/sys/net/ipv4/tcp_wmem") or 32 * mb)
+    + (max_of("/proc/sys/net/ipv4/tcp_rmem") or 32 * mb) + mb
+  UNBUFFERED = math.max(8 * mb, (n + 255) // 256 * 256)
+end
+
 -- A port nothing listens on (bound once, then closed).
 local function free_port()
   local l, port = N.listener()
@@ -371,18 +389,35 @@ describe("socket:send", function()
   it("other green threads run while a large send waits for the peer", function()
     local c, s = N.pair()
     N.defer(function() c:close(); s:close() end)
-    local ticks = 0
-    local ticker = green.spawn(function()
-      for _ = 1, 1000 do ticks = ticks + 1; green.sleep(0.005) end
+    local entered, returned, peer_read = false, false, false
+    local sender = green.spawn(function()
+      local data = ("x"):rep(UNBUFFERED)
+      entered = true
+      local n = c:send(data)
+      returned = true
+      return n
     end)
-    N.defer(function() ticker:kill() end)
-    local sender = green.spawn(function() return c:send(("x"):rep(4 * 1024 * 1024)) end)
-    green.sleep(0.1)                  -- nobody reads yet: the send is waiting
-    assert.is_false(sender:dead())
-    assert.is_true(ticks >= 5, "ticks " .. ticks)
-    local data = N.read_n(s, 4 * 1024 * 1024, 5)
-    assert.equal(4 * 1024 * 1024, #data)
-    assert.equal(4 * 1024 * 1024, sender:wait())
+    -- spawned after the sender, so it runs once the sender is suspended:
+    -- the send has started and not returned, and nobody has read yet
+    local seen = {}
+    local witness = green.spawn(function()
+      seen[1] = entered and not returned and not peer_read
+      green.sleep(0.1)                  -- a timer fires meanwhile too
+      seen[2] = entered and not returned and not peer_read
+    end)
+    assert.is_true(sync.all_dead({ witness }, 10))
+    assert.same({ true, true }, seen)
+    peer_read = true
+    s:settimeout(10)
+    local got = 0
+    for _ = 1, UNBUFFERED do
+      if got >= UNBUFFERED then break end
+      local d = s:recv(1024 * 1024)
+      if not d then break end
+      got = got + #d
+    end
+    assert.equal(UNBUFFERED, got)
+    assert.equal(UNBUFFERED, sender:wait())
   end)
 end)
 
@@ -437,7 +472,7 @@ end)
 describe("blocked senders", function()
   after_each(N.run_deferred)
 
-  local size = 8 * 1024 * 1024
+  local size = UNBUFFERED   -- a send of it waits while the peer does not read
   local function payload()
     local piece = {}
     for i = 1, 64 do piece[#piece + 1] = ("%04d"):format(i) end
