@@ -11,24 +11,23 @@ local function contains(list, value)
   return false
 end
 
--- Names /etc/hosts maps to a loopback address: { name = address, ... }.
-local function hosts_loopback_names()
-  local names = {}
-  local f = io.open("/etc/hosts", "r")
-  if not f then return names end
+-- The IPv4 entries of /etc/hosts, in file order: { {name, address}, ... }.
+-- Every system has one ("127.0.0.1 localhost"); IPv6 entries are left out,
+-- as lookups (AI_ADDRCONFIG) may skip them on a host without IPv6.
+local function hosts_ipv4_entries()
+  local entries = {}
+  local f = assert(io.open("/etc/hosts", "r"))
   for line in f:lines() do
     line = line:gsub("#.*", "")
-    local addr, rest = line:match("^%s*(%S+)%s+(.+)$")
-    if addr == "127.0.0.1" or addr == "::1" then
+    local addr, rest = line:match("^%s*(%d+%.%d+%.%d+%.%d+)%s+(.+)$")
+    if addr then
       for name in rest:gmatch("%S+") do
-        if name ~= "localhost" and not names[name] and name:match("^[%w%.%-]+$") then
-          names[name] = addr
-        end
+        if name:match("^[%w%.%-]+$") then entries[#entries + 1] = { name, addr } end
       end
     end
   end
   f:close()
-  return names
+  return entries
 end
 
 describe("green.getaddrinfo", function()
@@ -52,26 +51,30 @@ describe("green.getaddrinfo", function()
     end
   end)
 
-  it("resolves a name from /etc/hosts", function()
-    local names = hosts_loopback_names()
-    local name, addr = next(names)
-    if not name then
-      print("# /etc/hosts maps no other name to a loopback address: nothing to check")
-      return
+  it("resolves the names of /etc/hosts to their addresses there, and connect uses them", function()
+    local entries = hosts_ipv4_entries()
+    assert.is_true(#entries > 0, "/etc/hosts has no IPv4 entry")
+    local listed = {}                -- name -> { address = true }: a name may be listed twice
+    for _, e in ipairs(entries) do
+      listed[e[1]] = listed[e[1]] or {}
+      listed[e[1]][e[2]] = true
     end
-    local addrs, err = green.getaddrinfo(name)
-    assert.is_truthy(addrs, err)
-    assert.is_true(contains(addrs, addr) or contains(addrs, "127.0.0.1") or contains(addrs, "::1"),
-      name .. " -> " .. table.concat(addrs, ", ") .. " (hosts says " .. addr .. ")")
-    -- and connect uses it
-    local l = assert(green.listen("127.0.0.1", 0))
+    local loopback_name
+    for i = 1, math.min(#entries, 20) do
+      local name, addr = entries[i][1], entries[i][2]
+      local addrs, err = green.getaddrinfo(name)
+      assert.is_truthy(addrs, name .. ": " .. tostring(err))
+      local found = false
+      for _, a in ipairs(addrs) do found = found or listed[name][a] == true end
+      assert.is_true(found, name .. " -> " .. table.concat(addrs, ", ") .. " (/etc/hosts says " .. addr .. ")")
+      if addr == "127.0.0.1" and not loopback_name then loopback_name = name end
+    end
+    assert.is_truthy(loopback_name, "/etc/hosts maps no name to 127.0.0.1")
+    local l, port = N.listener()
     N.defer(function() l:close() end)
-    local _, port = l:getsockname()
-    if addr == "127.0.0.1" then
-      local c, cerr = green.connect(name, port)
-      assert.is_truthy(c, cerr)
-      c:close()
-    end
+    local c, cerr = green.connect(loopback_name, port)
+    assert.is_truthy(c, loopback_name .. ": " .. tostring(cerr))
+    c:close()
   end)
 
   it("returns numeric addresses as they are, without switching", function()
@@ -85,12 +88,12 @@ describe("green.getaddrinfo", function()
     end
   end)
 
-  it("returns nil, err quickly for a name that cannot resolve", function()
-    local dt, r = helpers.timed(green.getaddrinfo, "nonexistent.invalid")
+  -- (how long that takes is the resolver's business: no time is checked)
+  it("returns nil, err for a name that cannot resolve", function()
+    local r = table.pack(green.getaddrinfo("nonexistent.invalid"))
     assert.is_nil(r[1])
     assert.equal("string", type(r[2]))
     assert.is_true(#r[2] > 0)
-    assert.is_true(dt < 5, "took " .. dt)
   end)
 
   it("connect to a name that cannot resolve returns nil, err", function()
@@ -99,28 +102,26 @@ describe("green.getaddrinfo", function()
     assert.equal("string", type(err))
   end)
 
-  it("does not block other green threads while it resolves", function()
+  it("does not block other green threads while it resolves, whether it finds the name or not", function()
+    -- a thread that keeps yielding ticks at least once during each lookup:
+    -- it is ready when the caller blocks, and the caller comes back behind it
     local ticks, stop = 0, false
     local ticker = green.spawn(function()
-      for _ = 1, 100000 do
+      for _ = 1, 1e7 do
         if stop then return end
         ticks = ticks + 1
-        green.sleep(0.001)
+        green.sleep(0)
       end
     end)
     N.defer(function() stop = true; ticker:kill() end)
-    green.sleep(0.01)
+    green.sleep(0)
     local results = {}
     for _, name in ipairs({ "nonexistent.invalid", "localhost", "nonexistent.invalid" }) do
-      local t0, k0 = green.now(), ticks
-      local r = table.pack(green.getaddrinfo(name))
-      local dt, dk = green.now() - t0, ticks - k0
-      results[#results + 1] = r
-      -- the ticker kept running: about one tick a millisecond, allow slack
-      if dt > 0.02 then
-        assert.is_true(dk >= dt / 0.001 / 10, ("%d ticks in %.3f s resolving %s"):format(dk, dt, name))
-      end
+      local k0 = ticks
+      results[#results + 1] = table.pack(green.getaddrinfo(name))
+      assert.is_true(ticks > k0, "no other thread ran while " .. name .. " resolved")
     end
+    stop = true
     assert.is_nil(results[1][1])
     assert.is_truthy(results[2][1])
     assert.is_nil(results[3][1])
