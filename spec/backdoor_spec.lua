@@ -137,8 +137,8 @@ describe("a backdoor in a running process", function()
     local s = session()
     assert.are.equal("demo-app\n", s:eval("app_name"))
     local a = tonumber((s:eval("counter")))
-    green.sleep(0.3)
-    local b = tonumber((s:eval("counter")))
+    -- the counter's 0.05 s timer is due before this 0.2 s sleep ends
+    local b = tonumber((s:eval("green.sleep(0.2) return counter")))
     assert.is_truthy(a and b and b > a, tostring(a) .. " " .. tostring(b))
   end)
 
@@ -182,17 +182,13 @@ describe("a backdoor in a running process", function()
   end)
 
   it("a slow statement in one session does not delay another", function()
+    -- A blocks until B releases it: B is served while A's statement waits
     local a, b = session(), session()
-    local t0 = green.now()
-    assert(a:send("green.sleep(1) print('A done')"))
-    green.sleep(0.05)
-    local out = b:eval("1 + 1")
-    local tb = green.now() - t0
-    assert.are.equal("2\n", out)
-    assert.is_true(tb < 0.6, ("session B waited %.2f s"):format(tb))
-    assert.are.equal("A done\n", a:read_prompt(3))
-    local ta = green.now() - t0
-    assert.is_true(ta >= 0.9 and ta < 2.5, ("session A took %.2f s"):format(ta))
+    assert(a:send("rawset(_G, 'gate_a', green.Event()) gate_a:wait() print('A done')"))
+    assert.is_truthy(C.poll(function() return b:eval("gate_a ~= nil") == "true\n" end, 5),
+      "A's statement did not start")
+    assert.are.equal("released\n", b:eval("gate_a:send() print('released')"))
+    assert.are.equal("A done\n", a:read_prompt(5))
   end)
 
   it("serves 8 sessions at once, each with its own globals", function()
@@ -201,17 +197,19 @@ describe("a backdoor in a running process", function()
       ss[i] = session()
       assert.are.equal("", ss[i]:eval("id = " .. i))
     end
-    -- all at once, each in its own green thread: concurrent, not one after another
-    local t0 = green.now()
+    -- all at once, each in its own green thread: each statement counts
+    -- itself in, then waits (at most 5 s) until all 8 are in. Sessions run
+    -- one after another would see fewer than 8.
     local gts = {}
     for i = 1, 8 do
-      gts[i] = green.spawn(function() return ss[i]:eval("green.sleep(0.4) return id", 3) end)
+      gts[i] = green.spawn(function()
+        return ss[i]:eval("rawset(_G, 'in8', (rawget(_G, 'in8') or 0) + 1) "
+          .. "for _ = 1, 500 do if in8 >= 8 then break end green.sleep(0.01) end return id, in8", 10)
+      end)
     end
     for i = 1, 8 do
-      assert.are.equal(i .. "\n", gts[i]:wait())
+      assert.are.equal(i .. "\t8\n", gts[i]:wait())
     end
-    local took = green.now() - t0
-    assert.is_true(took < 1.5, ("8 sessions of 0.4 s took %.2f s"):format(took))
   end)
 
   it("exit() ends the session: the connection closes, later lines do not run", function()
@@ -231,16 +229,32 @@ describe("a backdoor in a running process", function()
   end)
 
   it("an ended session leaves no green thread behind", function()
+    -- by thread id, not by count: sessions of earlier tests may still be
+    -- closing, which only takes threads away
     local m = session()
-    local function count() return tonumber((m:eval("#green.threads()"))) end
-    green.sleep(0.2)   -- sessions of earlier tests finish closing
-    local n0 = count()
+    local function ids()
+      local set = {}
+      for id in (m:eval("for _, t in ipairs(green.threads()) do print(t.id) end") or ""):gmatch("%d+") do
+        set[id] = true
+      end
+      return set
+    end
+    local before = ids()
     local s = session()
-    assert.is_true(C.poll(function() return count() == n0 + 1 end, 2), "no thread for the session")
+    local new = {}
+    assert.is_true(C.poll(function()
+      for id in pairs(ids()) do if not before[id] then new[id] = true end end
+      return next(new) ~= nil
+    end, 5), "no thread for the session")
     s:send("exit()")
     s:read_to_close()
-    assert.is_true(C.poll(function() return count() == n0 end, 2),
-      ("threads: %s, expected %d"):format(tostring(count()), n0))
+    local left
+    assert.is_true(C.poll(function()
+      local now = ids()
+      left = nil
+      for id in pairs(new) do if now[id] then left = id end end
+      return left == nil
+    end, 5), "thread " .. tostring(left) .. " of the ended session is still there")
   end)
 
   it("help() lists what is there: threads, stats, ps", function()
@@ -402,16 +416,25 @@ describe("backdoor_server, in this process", function()
     C.defer(function() l:close() end)
     local gt = green.spawn(green.backdoor.backdoor_server, l)
     C.defer(function() if not gt:dead() then gt:kill() end end)
-    green.sleep(0.05)
+    local function mode()
+      local p = io.popen("stat -c %a " .. C.q(path))
+      local m = p:read("l")
+      p:close()
+      return m
+    end
+    assert.is_true(C.poll(function() return mode() == "600" end, 2), "mode " .. tostring(mode()))
     os.execute("chmod 666 " .. C.q(path))
     local G = package.loaded._G
     G.ran_as_other = nil
-    -- the input comes late, so socat has read the server's answer before it
-    -- writes (an early write may fail on the closed connection and end socat)
-    local h = C.background(("(sleep 0.3; printf '_G.ran_as_other = true\\nprint(\"ran\")\\n') | "
-      .. "setpriv --reuid=65534 --regid=65534 --clear-groups socat - UNIX-CONNECT:%s"):format(C.q(path)), 5)
+    -- the input comes once socat has shown the server's answer (an early
+    -- write may fail on the closed connection and end socat)
+    local seen = C.fresh("socat-out")
+    local h = C.background(("(i=0; while [ ! -s %s ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; "
+      .. "printf '_G.ran_as_other = true\\nprint(\"ran\")\\n') | "
+      .. "setpriv --reuid=65534 --regid=65534 --clear-groups socat - UNIX-CONNECT:%s | tee %s")
+      :format(C.q(seen), C.q(path), C.q(seen)), 10)
     C.defer(h.stop)
-    local out, status, err = h:wait(6)
+    local out, status, err = h:wait(11)
     assert.is_truthy(status, "the client did not end")
     assert.is_truthy(has(out, "only the user"), tostring(out) .. tostring(err))
     assert.is_falsy(has(out, "backdoor, pid"), out)

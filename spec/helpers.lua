@@ -31,9 +31,10 @@ function helpers.run_chunk(code)
 end
 
 -- Poll `pred` every few milliseconds until it is true or `limit` seconds
--- (default 1) pass. Returns whether it became true.
+-- (default 5: it returns as soon as pred holds, so only a failure waits)
+-- pass. Returns whether it became true.
 function helpers.wait_until(pred, limit)
-  local deadline = green.now() + (limit or 1)
+  local deadline = green.now() + (limit or 5)
   for _ = 1, 10000 do
     if pred() then return true end
     if green.now() >= deadline then return false end
@@ -47,6 +48,15 @@ function helpers.timed(fn, ...)
   local t0 = green.now()
   local r = table.pack(fn(...))
   return green.now() - t0, r
+end
+
+-- How many times the hub resumed a green thread while `fn(...)` ran
+-- (green.stats().switches), then fn's results (packed). 0 means fn returned
+-- without blocking or yielding: "at once", whatever the machine's speed.
+function helpers.switches(fn, ...)
+  local s0 = green.stats().switches
+  local r = table.pack(fn(...))
+  return green.stats().switches - s0, r
 end
 
 -- A fresh empty directory; the second result removes it and what is in it.

@@ -82,6 +82,25 @@ function net.read_n(sock, n, limit)
   return table.concat(parts)
 end
 
+-- A byte count the kernel cannot hold for one loopback TCP connection whose
+-- peer does not read: more than the largest send and receive buffers TCP
+-- may grow to (the maxima of tcp_wmem and tcp_rmem), plus `extra` (e.g. a
+-- user-space read buffer). A send of it waits for the peer on any machine.
+-- At least 8 MB; a multiple of 256.
+function net.unbuffered_size(extra)
+  local function max_of(path)
+    local f = io.open(path, "r")
+    if not f then return nil end
+    local text = f:read("a")
+    f:close()
+    return tonumber(text:match("(%d+)%s*$"))
+  end
+  local mb = 1024 * 1024
+  local n = (max_of("/proc/sys/net/ipv4/tcp_wmem") or 32 * mb)
+    + (max_of("/proc/sys/net/ipv4/tcp_rmem") or 32 * mb) + mb + (extra or 0)
+  return math.max(8 * mb, (n + 255) // 256 * 256)
+end
+
 -- This process's pid (from /proc/self/stat, read in-process).
 local cached_pid
 function net.pid()

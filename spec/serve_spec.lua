@@ -181,12 +181,15 @@ describe("green.serve", function()
 
   it("closing the listening socket while serve is at its limit makes it return, not raise", function()
     local release = green.Event()
+    local entered = false
     local server, rec = sync.track(green.serve, l, function(c)
+      entered = true
       release:wait()
       c:send("released\n")
     end, 1)
     local c = client()
-    green.sleep(0.02)
+    -- the handler runs once serve, at its limit, waits for a slot
+    assert.is_true(helpers.wait_until(function() return entered end, 5))
     l:close()                      -- serve is waiting for a slot, not in accept
     green.sleep(0.02)
     release:send()

@@ -75,9 +75,9 @@ function sync.drain(q)
 end
 
 -- Block until every thread in `list` is dead, at most `limit` seconds
--- (default 1). Returns whether they all ended.
+-- (default 5: only a failure waits that long). Returns whether they all ended.
 function sync.all_dead(list, limit)
-  local deadline = green.now() + (limit or 1)
+  local deadline = green.now() + (limit or 5)
   for _ = 1, 10000 do
     local alive = false
     for _, gt in ipairs(list) do

@@ -16,23 +16,8 @@ do
 end
 local it6 = have_ipv6 and it or pending
 
--- A payload the kernel cannot hold for one loopback connection whose peer
--- does not read: more than the largest send and receive buffers TCP may
--- grow to (the maxima of tcp_wmem and tcp_rmem), so a send of it waits for
--- the peer on any machine. At least 8 MB; a multiple of 256.
-local UNBUFFERED do
-  local function max_of(path)
-    local f = io.open(path, "r")
-    if not f then return nil end
-    local text = f:read("a")
-    f:close()
-    return tonumber(text:match("(%d+)%s*$"))
-  end
-  local mb = 1024 * 1024
-  local n = (max_of("/proc/sys/net/ipv4/tcp_wmem") or 32 * mb)
-    + (max_of("/proc/sys/net/ipv4/tcp_rmem") or 32 * mb) + mb
-  UNBUFFERED = math.max(8 * mb, (n + 255) // 256 * 256)
-end
+-- A send of this many bytes waits while the peer does not read.
+local UNBUFFERED = N.unbuffered_size()
 
 -- A port nothing listens on (bound once, then closed).
 local function free_port()

@@ -5,6 +5,7 @@
 local green = require "green"
 local helpers = require "spec.helpers"
 local T = require "spec.tls_helpers"
+local N = require "spec.net_helpers"
 
 local C = T.certs()
 
@@ -204,7 +205,8 @@ describe("wrap_ssl: green server and green client", function()
   end)
 
   it("a send that times out under back-pressure: what it reports sent arrives, in order, before later sends", function()
-    local big = T.payload(16 * 1024 * 1024, 4)
+    -- more than the kernel and the server's read buffer can hold: it must time out
+    local big = T.payload(N.unbuffered_size(1024 * 1024), 4)
     local release = green.Event()
     local port, res, gt = one_shot(nil, function(c)
       assert(c:handshake())
@@ -216,12 +218,12 @@ describe("wrap_ssl: green server and green client", function()
     T.defer(function() c:close() end)
     c:settimeout(0.1)
     local n, err, sent = c:send(big)
-    if n then
-      sent = n  -- the kernel took it all: nothing to time out
-    else
-      assert.equal("timeout", err)
-      assert.equal("integer", math.type(sent))
-    end
+    assert.is_nil(n)
+    assert.equal("timeout", err)
+    assert.equal("integer", math.type(sent))
+    -- (today the whole payload is encrypted and queued at once, so sent can
+    -- be all of it even though it has not reached the kernel yet)
+    assert.is_true(sent >= 0 and sent <= #big, ("sent %d of %d"):format(sent, #big))
     release:send()
     c:settimeout(10)
     assert.equal(4, c:send("TAIL"))
@@ -660,14 +662,15 @@ describe("wrap_ssl: a wrapped listener", function()
 
   it("accept() returns at once for a silent client: it never blocks a real one", function()
     local l, port = wrapped_listener()
-    l:settimeout(2)
+    -- an accept that waited for the handshake would end in this timeout
+    l:settimeout(5)
     local silent = assert(green.connect("127.0.0.1", port))
     T.defer(function() silent:close() end)
     local t, r = helpers.timed(l.accept, l)
     local a1 = r[1]
     assert.is_truthy(a1, r[2])
     T.defer(function() a1:close() end)
-    assert.is_true(t < 0.5, "accept took " .. t)
+    assert.is_true(t < 2.5, "accept took " .. t)
     assert.matches("tls", tostring(a1))
     -- the real client's handshake needs the server side: run it in a thread
     local client

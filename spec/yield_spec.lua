@@ -221,10 +221,11 @@ describe("require", function()
   end)
 
   it("loads a module whose top level sleeps, while other threads run", function()
+    -- three sleeps: the ticker (its sleeps are shorter) runs in each of them
     local name = slow_module([[
       local green = require "green"
       __slowmod_loads = __slowmod_loads + 1
-      green.sleep(0.03)
+      for _ = 1, 3 do green.sleep(0.01) end
       return { value = 42, arg = ... }
     ]])
     local tick = ticker()
