@@ -17,14 +17,27 @@ local function slurp(path)
   return s
 end
 
+-- `s` quoted for the shell as one word, whatever it holds (newlines, $,
+-- quotes): in single quotes, each ' written as '\''.
+function helpers.quote(s)
+  return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
+end
+local q = helpers.quote
+
 -- Run a Lua chunk in a fresh greenlua process (`greenlua -e code`).
--- Returns stdout, stderr, exit code. The chunk must finish quickly: this
--- waits for the child (through the shell's `timeout`, so never forever).
+-- Returns stdout, stderr, exit code. The chunk goes through a temporary
+-- file (removed afterwards) and reaches -e byte for byte, newlines
+-- included. The chunk must finish quickly: this waits for the child
+-- (through the shell's `timeout`, so never forever).
 function helpers.run_chunk(code)
-  local out, err = os.tmpname(), os.tmpname()
-  local cmd = ("timeout -k 2 10 %q -e %q >%s 2>%s"):format(helpers.greenlua(), code, out, err)
+  local src, out, err = os.tmpname(), os.tmpname(), os.tmpname()
+  helpers.write(src, code)
+  -- "$(cat f)" keeps every byte but trailing newlines, which a chunk does not need
+  local cmd = ("timeout -k 2 10 %s -e \"$(cat %s)\" >%s 2>%s"):format(
+    q(helpers.greenlua()), q(src), q(out), q(err))
   local _, _, rc = os.execute(cmd)
   local o, e = slurp(out), slurp(err)
+  os.remove(src)
   os.remove(out)
   os.remove(err)
   return o, e, rc
@@ -64,8 +77,8 @@ function helpers.tmpdir()
   local base = os.tmpname()
   os.remove(base)
   local dir = base .. ".d"
-  assert(os.execute(("mkdir -p %q"):format(dir)))
-  return dir, function() os.execute(("rm -rf %q"):format(dir)) end
+  assert(os.execute("mkdir -p " .. q(dir)))
+  return dir, function() os.execute("rm -rf " .. q(dir)) end
 end
 
 -- Write `text` to `path`.
