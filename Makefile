@@ -24,7 +24,7 @@ SRC := $(wildcard host/*.c host/*/*.c)
 LIB := $(wildcard lib/green/*.lua)
 HDR := $(wildcard host/*.h host/*/*.h)
 
-.PHONY: all deps run demo test sanitize bench install clean
+.PHONY: all deps run demo test sanitize soak bench install clean
 
 all: build/greenlua
 
@@ -60,6 +60,10 @@ test: build/greenlua
 
 sanitize: build/greenlua-asan
 	@GREENLUA=build/greenlua-asan ASAN_OPTIONS=detect_leaks=1 sh spec/run.sh
+
+# Long runs kept out of `make test` (spec/soak/*_spec.lua; CI may run them).
+soak: build/greenlua
+	@GREENLUA=build/greenlua PER_FILE_LIMIT=1200 sh spec/run.sh spec/soak/*_spec.lua
 
 bench: build/greenlua
 	@sh scripts/bench/run.sh

@@ -3,6 +3,8 @@
 # thread stays inside one file), under busted's TAP output, and end with the
 # one summary line CI reads: "N passed, M failed".
 # usage: GREENLUA=build/greenlua sh spec/run.sh [spec files...]
+# With no files: spec/*_spec.lua (the soak specs in spec/soak/ run only when
+# named, as `make soak` does).
 GREENLUA=${GREENLUA:-build/greenlua}
 BUSTED=${BUSTED:-/usr/bin/busted}
 PER_FILE_LIMIT=${PER_FILE_LIMIT:-180}
