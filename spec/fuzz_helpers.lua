@@ -58,7 +58,7 @@ local function sorted_keys(t)
 end
 
 local function oneline(s, max)
-  s = tostring(s):gsub("[%c]", function(c) return c == "\n" and "\\n" or "?" end)
+  s = tostring(s):gsub("[^\32-\126]", function(c) return c == "\n" and "\\n" or "?" end)
   if #s > (max or 160) then s = s:sub(1, max or 160) .. "..." end
   return s
 end
@@ -69,6 +69,7 @@ end
 
 local green, core
 local TIMEOUT
+local LOG  -- the progress log (unbuffered)
 local NOOP = function() end
 
 -- Describes a value for a call's description: short and deterministic
@@ -114,6 +115,7 @@ function E:get(name)
   local obj = self.objects[name]
   if obj ~= nil and k.spent and k.spent(obj) then obj = nil end
   if obj == nil then
+    LOG:write("O ", name, "\n")
     obj = k.make(self)
     self.objects[name] = obj
   end
@@ -337,8 +339,13 @@ kind("tls_listener", "tls", "socket", function(env)
   return l
 end, sock_spent)
 kind("tls_accepted", "tls", "socket", function(env)
-  local l = env:track(assert(green.listen("127.0.0.1", 0)))
-  assert(green.wrap_ssl(l, server_opts()))
+  -- one wrapped listener for them all (loading the certificate is slow)
+  local l = env.tls_accept_listener
+  if not l or core.is_closed(l) then
+    l = assert(green.listen("127.0.0.1", 0))
+    assert(green.wrap_ssl(l, server_opts()))
+    env.tls_accept_listener = l
+  end
   local _, port = l:getsockname()
   local c = env:track(assert(green.connect("127.0.0.1", port, { timeout = 5 })))
   -- the client handshakes (in its own thread) once the accepted side does
@@ -350,9 +357,7 @@ kind("tls_accepted", "tls", "socket", function(env)
       end
     end
   end)
-  local s = env:track(assert(l:accept()))
-  l:close()
-  return s
+  return env:track(assert(l:accept()))
 end, sock_spent)
 kind("tls_closed", "tls", "socket", function(env)
   local s = tls_client(env)
@@ -706,19 +711,23 @@ end
 -- arguments (values and their names). Built lazily, described at run time.
 local function build_calls(area, funcs)
   local calls = {}
-  local function add(c) c.id = #calls + 1; calls[#calls + 1] = c end
+  local function add(c)
+    c.id = #calls + 1
+    c.group = c.owner .. c.sep .. c.name .. "#" .. c.pos
+    calls[#calls + 1] = c
+  end
   local pal = PALETTE
   local MANY = { 60, 250, 5000 }
 
   -- arguments: `pre` (a function giving the leading values, e.g. self, and
   -- their names), then the template's values with position i replaced.
   local function variants(owner, sep, name, fn, pre, tpl, self_kind)
-    add({ owner = owner, sep = sep, name = name, fn = fn, self_kind = self_kind,
+    add({ owner = owner, sep = sep, name = name, fn = fn, self_kind = self_kind, pos = "none",
       build = function() local a, n = pre(); return a, n end })
     for i = 1, 3 do
       if i == 1 or tpl then
         for _, entry in ipairs(pal) do
-          add({ owner = owner, sep = sep, name = name, fn = fn, self_kind = self_kind,
+          add({ owner = owner, sep = sep, name = name, fn = fn, self_kind = self_kind, pos = "arg" .. i,
             build = function(env)
               local a, n = pre()
               local t = tpl and tpl(env) or A()
@@ -737,7 +746,7 @@ local function build_calls(area, funcs)
       end
     end
     for _, count in ipairs(MANY) do
-      add({ owner = owner, sep = sep, name = name, fn = fn, self_kind = self_kind,
+      add({ owner = owner, sep = sep, name = name, fn = fn, self_kind = self_kind, pos = "many",
         build = function(env)
           local a, n = pre()
           local t = tpl and tpl(env) or A()
@@ -770,9 +779,9 @@ local function build_calls(area, funcs)
       for _, m in ipairs(object_functions(mt)) do
         if not done_bad_self[m.fn] then
           done_bad_self[m.fn] = true
-          add({ owner = mtname, sep = ".", name = m.name, fn = m.fn, build = no_pre })
+          add({ owner = mtname, sep = ".", name = m.name, fn = m.fn, pos = "none", build = no_pre })
           for _, entry in ipairs(pal) do
-            add({ owner = mtname, sep = ".", name = m.name, fn = m.fn, build = function()
+            add({ owner = mtname, sep = ".", name = m.name, fn = m.fn, pos = "self", build = function()
               return A(palette_value(entry)), { entry[1] }
             end })
           end
@@ -793,14 +802,18 @@ end
 
 -------------------------------------------------------------- running
 
-local LOG
 local function log(...)
   LOG:write(table.concat({ ... }, " "), "\n")
 end
 
--- Errors that are control flow, not misuse.
+-- Errors that are control flow or the palette's own, not misuse: kill and
+-- Timeout, queue.Full/Empty, a thread's or an event's error handed back,
+-- errors raised by the palette's callbacks.
 local function is_control(err)
-  return err == green.GreenThreadExit or green.is_timeout(err)
+  if err == green.GreenThreadExit or green.is_timeout(err) then return true end
+  if err == green.queue.Full or err == green.queue.Empty then return true end
+  if type(err) ~= "string" then return true end
+  return err:find("fuzz", 1, true) ~= nil
 end
 
 -- The function name a misuse error should carry.
@@ -873,14 +886,16 @@ local function reap(all)
   end
 end
 
-local function load_skips()
-  local path = os.getenv("FUZZ_SKIP_FILE")
+local function load_lines(var)
+  local path = os.getenv(var)
   local list = {}
   if path and path ~= "" then
     for line in slurp(path):gmatch("[^\n]+") do list[#list + 1] = line end
   end
   return list
 end
+
+local skip_groups = {}
 
 local function run_one(c, skips, serial)
   E.used = {}
@@ -902,10 +917,14 @@ local function run_one(c, skips, serial)
       return
     end
   end
-  log("S", c.id, desc)
+  if skip_groups[c.group] or skip_groups[c.owner .. c.sep .. c.name .. "#*"] then return end
+  log("S", c.id, c.group, desc)
   local box = {}
   local deadline = green.now() + TIMEOUT + 2
   local gt = green.spawn(call_thread, c.fn, args, box, deadline)
+  green.sleep(0)
+  -- once more: threads the call spawned run their first slice now, so a
+  -- crash there is still logged under this call
   green.sleep(0)
   local p = { gt = gt, id = c.id, call = c, box = box, deadline = deadline }
   if gt:dead() then
@@ -967,12 +986,15 @@ function F.main()
 
   local calls = build_calls(area, funcs)
   log("COUNT", #calls)
-  local skips = load_skips()
+  local skips = load_lines("FUZZ_SKIP_FILE")
+  skip_groups = {}
+  for _, g in ipairs(load_lines("FUZZ_SKIP_GROUPS")) do skip_groups[g] = true end
   local only = tonumber(os.getenv("FUZZ_ONLY_CALL") or "")
   local from = tonumber(os.getenv("FUZZ_FROM") or "") or 1
+  local to = tonumber(os.getenv("FUZZ_TO") or "") or math.huge
   local last_owner
   for _, c in ipairs(calls) do
-    if (only and c.id == only) or (not only and c.id >= from) then
+    if (only and c.id == only) or (not only and c.id >= from and c.id <= to) then
       local owner = c.owner .. c.name
       if owner ~= last_owner then
         -- a new callable: fresh palette objects, and old sockets closed
@@ -995,7 +1017,8 @@ function F.main()
   E.objects = {}
   collectgarbage()
   collectgarbage()
-  green.sleep(0.05)
+  -- a short run (one call, a range) waits for what it armed (a spawn_after)
+  green.sleep((only or to < math.huge) and 0.3 or 0.05)
   log("DONE", #calls)
 end
 
@@ -1031,19 +1054,26 @@ function F.signature(stderr, rc)
     break
   end
   if not sig.where and ub_where then sig.where = ub_where end
+  if not sig.where then  -- no frame in host/: the first named one (Lua's own, libuv's)
+    for fn, module in stderr:gmatch("#%d+ 0x%x+ in ([%w_]+) %(?([^%s%)]*)") do
+      sig.where = ("%s (%s)"):format(fn, (module:match("[^/]+$") or module))
+      break
+    end
+  end
   return sig
 end
 
 -- Parse a driver log: the last call started, what was pending, stats.
 function F.parse_log(text)
-  local r = { started = {}, ended = {}, blocked = {}, names = {}, hangs = {}, skipped = {},
+  local r = { group = {}, started = {}, ended = {}, blocked = {}, names = {}, hangs = {}, skipped = {},
     setup = {}, uncovered = {} }
   for line in text:gmatch("[^\n]+") do
     local tag, rest = line:match("^(%S+) ?(.*)$")
     if tag == "S" then
-      local id, desc = rest:match("^(%d+) (.*)$")
+      local id, group, desc = rest:match("^(%d+) (%S+) (.*)$")
       id = tonumber(id)
       r.started[id] = desc
+      r.group[id] = group
       r.last_started = id
       r.last_line = "S"
     elseif tag == "E" then
@@ -1097,9 +1127,11 @@ function F.run_driver(opts)
     "FUZZ_CERTS=" .. sh_quote(opts.certs or ""),
     "FUZZ_TMP=" .. sh_quote(opts.tmp),
     "FUZZ_SKIP_FILE=" .. sh_quote(opts.skip_file or ""),
+    "FUZZ_SKIP_GROUPS=" .. sh_quote(opts.skip_groups or ""),
     "UBSAN_OPTIONS=" .. sh_quote("print_stacktrace=1:" .. (os.getenv("UBSAN_OPTIONS") or "")),
   }
   if opts.only then env[#env + 1] = "FUZZ_ONLY_CALL=" .. opts.only end
+  if opts.to then env[#env + 1] = "FUZZ_TO=" .. opts.to end
   if os.getenv("FUZZ_TIMEOUT") then env[#env + 1] = "FUZZ_TIMEOUT=" .. sh_quote(os.getenv("FUZZ_TIMEOUT")) end
   local cmd = ("cd %s && env %s %s -e %s"):format(sh_quote(opts.cwd), table.concat(env, " "),
     sh_quote(opts.greenlua), sh_quote('require("spec.fuzz_helpers").main()'))
@@ -1139,8 +1171,20 @@ end
 -- { crashes = {{id, desc, kind, where, alone = bool|nil, pending = {...}}},
 --   hangs, names (misuse error stats), count, skipped, setup, runs }.
 function F.run_area(opts)
-  local result = { crashes = {}, hangs = {}, names = {}, skipped = {}, setup = {}, runs = 0 }
+  local result = { crashes = {}, hangs = {}, names = {}, skipped = {}, setup = {}, runs = 0,
+    groups_cut = {} }
   local from = 1
+  -- a group (one function, one argument position) that crashed twice is
+  -- not tried further: its values are likely to crash the same way
+  local group_limit = opts.group_limit or 2
+  local group_crashes, cut, fn_groups = {}, {}, {}
+  opts.skip_groups = os.tmpname()
+  local function write_cut()
+    local f = assert(io.open(opts.skip_groups, "w"))
+    for g in pairs(cut) do f:write(g, "\n") end
+    f:close()
+  end
+  write_cut()
   local max_crashes = opts.max_crashes or 40
   for _ = 1, max_crashes + 1 do
     result.runs = result.runs + 1
@@ -1173,10 +1217,33 @@ function F.run_area(opts)
     for i = 1, math.min(#crash.pending, 4) do
       crash.pending_desc[i] = ("#%d %s"):format(crash.pending[i], log.started[crash.pending[i]])
     end
-    if id and not opts.no_confirm then
+    local group = id and log.group[id]
+    crash.group = group
+    if group then group_crashes[group] = (group_crashes[group] or 0) + 1 end
+    if group and group_crashes[group] >= group_limit and not cut[group] then
+      cut[group] = true
+      result.groups_cut[#result.groups_cut + 1] = group
+      write_cut()
+    end
+    -- a function that crashed the same way in two positions: cut all of it
+    local fname = group and group:match("^(.*)#")
+    if fname and sig.where then
+      local key = fname .. " " .. sig.where
+      fn_groups[key] = fn_groups[key] or {}
+      fn_groups[key][group] = true
+      local n = 0
+      for _ in pairs(fn_groups[key]) do n = n + 1 end
+      if n >= 2 and not cut[fname .. "#*"] then
+        cut[fname .. "#*"] = true
+        result.groups_cut[#result.groups_cut + 1] = fname .. "#*"
+        write_cut()
+      end
+    end
+    if id and not opts.no_confirm and group_crashes[group] == 1 then
       local o2 = {}
       for k, v in pairs(opts) do o2[k] = v end
       o2.only = id
+      o2.skip_groups = ""  -- the call itself may be in a group cut just now
       o2.stall = math.min(opts.stall or 20, 10)
       local rc2, text2, err2, stalled2 = F.run_driver(o2)
       crash.alone = died(rc2, text2, err2, stalled2)
@@ -1184,10 +1251,51 @@ function F.run_area(opts)
         crash.where = F.signature(err2, rc2).where
       end
     end
+    if crash.alone == false then
+      -- not alone: a call before it may have left the damage (a thread it
+      -- spawned, a handle it freed); the first that crashes alone is named
+      local candidates = {}
+      for pid = id - 1, math.max(1, id - 6), -1 do
+        if log.started[pid] then candidates[#candidates + 1] = pid end
+      end
+      for _, pid in ipairs(crash.pending) do
+        if #candidates < 12 and pid < id - 6 then candidates[#candidates + 1] = pid end
+      end
+      local function probe(o3)
+        for k, v in pairs(opts) do if o3[k] == nil then o3[k] = v end end
+        o3.stall = 10
+        o3.skip_groups = ""
+        local rc3, text3, err3, stalled3 = F.run_driver(o3)
+        return died(rc3, text3, err3, stalled3), F.signature(err3, rc3)
+      end
+      for _, pid in ipairs(candidates) do
+        local dead, sig3 = probe({ only = pid })
+        if dead then
+          crash.culprit = ("#%d %s"):format(pid, log.started[pid])
+          crash.culprit_sig = sig3
+          break
+        end
+      end
+      if not crash.culprit then
+        -- bisect: the latest start s for which calls s..id still crash
+        local lo, hi = from, id  -- invariant: running lo..id crashes (it did)
+        if probe({ from = lo, to = id }) then
+          while lo < hi do
+            local mid = (lo + hi + 1) // 2
+            if probe({ from = mid, to = id }) then lo = mid else hi = mid - 1 end
+          end
+          local dead, sig3 = probe({ only = lo })
+          crash.culprit = ("#%d %s%s"):format(lo, log.started[lo] or "?",
+            dead and "" or (" (not alone either: calls #%d..#%d crash together)"):format(lo, id))
+          crash.culprit_sig = sig3
+        end
+      end
+    end
     result.crashes[#result.crashes + 1] = crash
     if not id then break end
     from = id + 1
   end
+  os.remove(opts.skip_groups)
   return result
 end
 
@@ -1203,10 +1311,19 @@ function F.format(area, result)
       (#c.pending > 0) and ("\n      pending: " .. table.concat(c.pending_desc, "; ")
         .. (#c.pending > 4 and (" and %d more"):format(#c.pending - 4) or "")) or "")
   end
+  for i, c in ipairs(result.crashes) do
+    if c.culprit then
+      out[#out + 1] = ("  (crash %d: the call that crashes alone is %s: %s at %s)"):format(i, c.culprit,
+        c.culprit_sig.kind or "?", c.culprit_sig.where or "?")
+    end
+  end
   for _, h in ipairs(result.hangs) do
     out[#out + 1] = ("  HANG #%s %s"):format(tostring(h.id), tostring(h.desc))
   end
   for _, s in ipairs(result.setup) do out[#out + 1] = "  SETUP " .. s end
+  for _, g in ipairs(result.groups_cut) do
+    out[#out + 1] = "  (not run further after its crashes: " .. g .. ")"
+  end
   return table.concat(out, "\n")
 end
 
