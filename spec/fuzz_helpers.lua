@@ -21,7 +21,9 @@
 -- a call may block, default 0.2), FUZZ_TMP (a scratch dir).
 local F = {}
 
-F.AREAS = { "threads", "sync", "sockets", "tls", "udp", "console", "other" }
+-- console_tty: the console area again, on a pseudo-terminal (libedit's
+-- line editing is another path through console.c).
+F.AREAS = { "threads", "sync", "sockets", "tls", "udp", "console", "console_tty", "other" }
 
 ------------------------------------------------------------------ utils
 
@@ -99,32 +101,64 @@ end
 local KINDS = {}
 local KIND_ORDER = {}
 
-local function kind(name, area, group, make, spent)
-  KINDS[name] = { name = name, area = area, group = group, make = make, spent = spent }
+local function kind(name, area, group, make, spent, fixed)
+  KINDS[name] = { name = name, area = area, group = group, make = make, spent = spent, fixed = fixed }
   KIND_ORDER[#KIND_ORDER + 1] = name
 end
 
 -- E: the objects of the running area. E:get(kind) gives the current object
--- of a kind, made on demand; E:spend(kind) drops it (the next get makes a
--- new one). Sockets made are kept to be closed later (never left to __gc
--- alone: that is fuzzed on purpose, not by accident).
-local E = { objects = {}, sockets = {}, used = {}, keep = {} }
+-- of a kind: a spare one (lent to a call that blocked, given back when it
+-- ended) or a new one. E:spend(kind) drops the current one; E:lend(kind)
+-- takes it away from later calls until E:give_back. Sockets made are kept
+-- to be closed later (never left to __gc alone: that is fuzzed on purpose,
+-- not by accident).
+local E = { objects = {}, spares = {}, sockets = {}, used = {}, keep = {} }
+
+local function usable(k, obj)
+  return obj ~= nil and not (k.spent and k.spent(obj))
+end
 
 function E:get(name)
   local k = assert(KINDS[name], name)
   local obj = self.objects[name]
-  if obj ~= nil and k.spent and k.spent(obj) then obj = nil end
+  if not usable(k, obj) then
+    obj = nil
+    local spares = self.spares[name] or {}
+    while #spares > 0 and obj == nil do
+      local o = table.remove(spares)
+      if usable(k, o) then obj = o end
+    end
+  end
   if obj == nil then
     LOG:write("O ", name, "\n")
+    local t0 = green.now()
     obj = k.make(self)
-    self.objects[name] = obj
+    self.make_seconds = (self.make_seconds or 0) + green.now() - t0
   end
+  self.objects[name] = obj
   self.used[name] = true
+  -- a socket's timeout is the one setting that outlives a call: clear it,
+  -- so that every call gets to block (and meet its Timeout)
+  if k.group == "socket" or k.group == "udp" then pcall(obj.settimeout, obj, nil) end
   return obj
 end
 
 function E:spend(name)
-  self.objects[name] = nil
+  if not KINDS[name].fixed then self.objects[name] = nil end
+end
+
+function E:lend(name)
+  local obj = self.objects[name]
+  if obj ~= nil and not KINDS[name].fixed then
+    self.objects[name] = nil
+    return obj
+  end
+end
+
+function E:give_back(name, obj)
+  local spares = self.spares[name] or {}
+  self.spares[name] = spares
+  spares[#spares + 1] = obj
 end
 
 function E:track(sock)
@@ -132,12 +166,29 @@ function E:track(sock)
   return sock
 end
 
--- Close what was made so far (between callables; a call still blocked on
--- one of them wakes up with "closed", which is fair game too).
+-- Close what was made so far (at the end; a call still blocked on one of
+-- them wakes up with "closed", which is fair game too).
 function E:close_sockets()
   local list = self.sockets
   self.sockets = {}
   for _, s in ipairs(list) do pcall(s.close, s) end
+end
+
+-- Close the sockets nothing holds any more (neither a kind's current
+-- object, nor a spare, nor one lent to a blocked call in `busy`): between
+-- callables, so that descriptors do not pile up.
+function E:close_unused(busy)
+  local held = {}
+  for _, obj in pairs(self.objects) do held[obj] = true end
+  for _, list in pairs(self.spares) do
+    for _, obj in ipairs(list) do held[obj] = true end
+  end
+  for obj in pairs(busy) do held[obj] = true end
+  local keep = {}
+  for _, s in ipairs(self.sockets) do
+    if held[s] then keep[#keep + 1] = s else pcall(s.close, s) end
+  end
+  self.sockets = keep
 end
 
 local function sock_spent(s) return core.is_closed(s) end
@@ -195,7 +246,7 @@ kind("timeout_never", "threads", "timeout", function()
 end)
 kind("local", "threads", "local", function() return green.Local() end)
 kind("waitq", "threads", "waitq", function() return core.WaitQueue() end)
-kind("thread_exit", "threads", "error", function() return green.GreenThreadExit end)
+kind("thread_exit", "threads", "error", function() return green.GreenThreadExit end, nil, true)
 
 -- sync area
 kind("event", "sync", "event", function() return green.Event() end)
@@ -230,8 +281,8 @@ kind("priority_queue_bad_less", "sync", "queue", function()
   q:put(1)
   return q
 end)
-kind("queue_full_error", "sync", "error", function() return green.queue.Full end)
-kind("queue_empty_error", "sync", "error", function() return green.queue.Empty end)
+kind("queue_full_error", "sync", "error", function() return green.queue.Full end, nil, true)
+kind("queue_empty_error", "sync", "error", function() return green.queue.Empty end, nil, true)
 kind("semaphore", "sync", "sem", function() return green.Semaphore(1) end)
 kind("semaphore_empty", "sync", "sem", function() return green.Semaphore(0) end)
 kind("bounded_semaphore", "sync", "sem", function() return green.BoundedSemaphore(1) end)
@@ -273,19 +324,19 @@ kind("tcp_closed", "sockets", "socket", function(env)
   local c = tcp_pair(env)
   c:close()
   return c
-end)
+end, nil, true)
 kind("tcp_listener_closed", "sockets", "socket", function(env)
   local l = env:track(assert(green.listen("127.0.0.1", 0)))
   l:close()
   return l
-end)
+end, nil, true)
 kind("unix_listener", "sockets", "socket", function(env)
   return env:track(assert(green.listen_unix(tmp_path("l"))))
 end, sock_spent)
 kind("unix_client", "sockets", "socket", function(env) return (unix_pair(env)) end, sock_spent)
 kind("unix_server", "sockets", "socket", function(env) return select(2, unix_pair(env)) end, sock_spent)
 
-kind("stop_serve", "sockets", "error", function() return green.StopServe end)
+kind("stop_serve", "sockets", "error", function() return green.StopServe end, nil, true)
 
 -- tls area
 local function certs()
@@ -363,7 +414,7 @@ kind("tls_closed", "tls", "socket", function(env)
   local s = tls_client(env)
   s:close()
   return s
-end)
+end, nil, true)
 
 -- udp area
 kind("udp_bound", "udp", "udp", function(env)
@@ -374,7 +425,7 @@ kind("udp_closed", "udp", "udp", function(env)
   local u = env:track(assert(green.udp({ host = "127.0.0.1", port = 0 })))
   u:close()
   return u
-end)
+end, nil, true)
 
 -------------------------------------------------------------- bad values
 
@@ -421,7 +472,10 @@ local PALETTE_KINDS = { tcp_listener = true, tcp_listener_closed = true, udp_bou
 
 -- Fresh palette objects for the next callable.
 local function refresh_palette()
-  for name in pairs(PALETTE_KINDS) do E:spend(name) end
+  for name in pairs(PALETTE_KINDS) do
+    E:spend(name)
+    E.spares[name] = nil
+  end
 end
 
 local function palette_value(entry)
@@ -809,23 +863,30 @@ end
 -- Errors that are control flow or the palette's own, not misuse: kill and
 -- Timeout, queue.Full/Empty, a thread's or an event's error handed back,
 -- errors raised by the palette's callbacks.
+local PALETTE_VALUES = {}
+
 local function is_control(err)
   if err == green.GreenThreadExit or green.is_timeout(err) then return true end
   if err == green.queue.Full or err == green.queue.Empty then return true end
-  if type(err) ~= "string" then return true end
-  return err:find("fuzz", 1, true) ~= nil
+  if err ~= nil and PALETTE_VALUES[err] then return true end  -- a bad value raised back (kill, send_exception)
+  local ok, text = pcall(tostring, err)
+  return ok and type(text) == "string" and text:find("fuzz", 1, true) ~= nil
 end
+
+local RUNAWAY = "fuzz: runaway call ended by the harness"
 
 -- The function name a misuse error should carry.
 local function expected_name(c)
   return (c.name:gsub("^__", ""))
 end
 
-local MUTATORS = { close = true, __close = true, __gc = true, shutdown = true, kill = true,
-  cancel = true, wait = true, send = true, send_exception = true, reset = true,
-  set = true, set_exception = true, resize = true, put = true, put_nowait = true,
-  get = true, get_nowait = true, acquire = true, release = true, start = true,
-  handshake = true, settimeout = true, accept = true, receive = true, recv = true }
+-- Methods whose success changes their self for good in a way `spent`
+-- does not see (a socket that is closed is seen): the next call gets a
+-- fresh self.
+local MUTATORS = { __gc = true, shutdown = true, kill = true, cancel = true,
+  send_exception = true, reset = true, set = true, set_exception = true, resize = true,
+  put = true, put_nowait = true, get = true, get_nowait = true, acquire = true,
+  release = true, start = true }
 
 -- A count hook that ends a Lua loop running past the call's deadline (a
 -- call stuck in C cannot be ended: the supervisor's stall watchdog is for it).
@@ -833,7 +894,7 @@ local function arm_runaway_hook(deadline)
   local me = coroutine.running()
   debug.sethook(function()
     if coroutine.running() == me and green.now() > deadline then
-      error("fuzz: runaway call ended by the harness", 0)
+      error(RUNAWAY, 0)
     end
   end, "", 100000)
 end
@@ -850,7 +911,12 @@ local MAX_PENDING = 48
 
 local function finish(p, outcome)
   log("E", p.id, outcome)
+  for _, l in ipairs(p.lent or {}) do E:give_back(l[1], l[2]) end
   local r = p.box.r
+  if r and not r[1] and r[2] == RUNAWAY then
+    log("H", p.id, "a Lua loop ran past its Timeout; ended by the harness's count hook")
+    if p.call.self_kind then E:spend(p.call.self_kind) end  -- its state is suspect now
+  end
   if r and not r[1] and not is_control(r[2]) then
     local err = r[2]
     local named = type(err) == "string" and err:find(expected_name(p.call), 1, true) ~= nil
@@ -936,12 +1002,18 @@ local function run_one(c, skips, serial)
     else
       pending[#pending + 1] = p
     end
-    -- whatever it blocks on is busy now: later calls get fresh objects
-    for name in pairs(E.used) do E:spend(name) end
+    -- whatever it blocks on is busy now: later calls get other objects
+    p.lent = {}
+    for name in pairs(E.used) do
+      local obj = E:lend(name)
+      if obj ~= nil then p.lent[#p.lent + 1] = { name, obj } end
+    end
   end
   -- a call that may have changed its self (closed it, drained it) and did
   -- not fail: the next call gets a fresh one
-  if MUTATORS[c.name] and c.self_kind and (not box.r or box.r[1]) then E:spend(c.self_kind) end
+  local mutator = MUTATORS[c.name] or (c.name == "send" and KINDS[c.self_kind or ""]
+    and KINDS[c.self_kind].group == "event")
+  if mutator and c.self_kind and (not box.r or box.r[1]) then E:spend(c.self_kind) end
 end
 
 function F.main()
@@ -952,6 +1024,9 @@ function F.main()
   LOG = assert(io.open(assert(os.getenv("FUZZ_LOG"), "FUZZ_LOG not set"), "a"))
   LOG:setvbuf("no")
   PALETTE = palette_list()
+  for _, entry in ipairs(PALETTE) do
+    if entry[2] ~= nil and entry[2] == entry[2] then PALETTE_VALUES[entry[2]] = true end
+  end
   local funcs, all_c, metas = surface()
 
   if area == "coverage" then
@@ -984,7 +1059,7 @@ function F.main()
     return
   end
 
-  local calls = build_calls(area, funcs)
+  local calls = build_calls(area == "console_tty" and "console" or area, funcs)
   log("COUNT", #calls)
   local skips = load_lines("FUZZ_SKIP_FILE")
   skip_groups = {}
@@ -1001,13 +1076,17 @@ function F.main()
         last_owner = owner
         reap(false)
         refresh_palette()
-        if #pending == 0 then E:close_sockets() end
+        local busy = {}
+        for _, p in ipairs(pending) do
+          for _, l in ipairs(p.lent or {}) do busy[l[2]] = true end
+        end
+        E:close_unused(busy)
       end
       run_one(c, skips, only ~= nil)
       reap(false)
       if c.id % 64 == 0 then
         collectgarbage()
-        log("G", c.id)
+        log("G", c.id, ("%.2f"):format(green.now()))
       end
     end
   end
@@ -1019,6 +1098,7 @@ function F.main()
   collectgarbage()
   -- a short run (one call, a range) waits for what it armed (a spawn_after)
   green.sleep((only or to < math.huge) and 0.3 or 0.05)
+  log("T", ("objects made in %.2f s"):format(E.make_seconds or 0))
   log("DONE", #calls)
 end
 
@@ -1030,7 +1110,8 @@ end
 -- report's first line): where it crashed.
 function F.signature(stderr, rc)
   local sig = {}
-  local kind = stderr:match("ERROR: AddressSanitizer: ([%w%-_]+)")
+  local kind = stderr:match("ERROR: AddressSanitizer: ([^\n]-) on ")
+    or stderr:match("ERROR: AddressSanitizer: ([%w%-_]+)")
     or (stderr:find("LeakSanitizer", 1, true) and "leak")
   local ub_where, ub_what = stderr:match("(host/[%w_/%.]+:%d+):%d+: runtime error: ([^\n]+)")
   if ub_where then
@@ -1090,8 +1171,8 @@ function F.parse_log(text)
           internal = internal == "1", fname = fname, msg = msg }
       end
     elseif tag == "H" then
-      local id = tonumber(rest:match("^%d+"))
-      r.hangs[#r.hangs + 1] = { id = id }
+      local id, why = rest:match("^(%d+) ?(.*)$")
+      r.hangs[#r.hangs + 1] = { id = tonumber(id), why = why }
     elseif tag == "K" then
       r.skipped[#r.skipped + 1] = rest
     elseif tag == "X" then
@@ -1133,8 +1214,12 @@ function F.run_driver(opts)
   if opts.only then env[#env + 1] = "FUZZ_ONLY_CALL=" .. opts.only end
   if opts.to then env[#env + 1] = "FUZZ_TO=" .. opts.to end
   if os.getenv("FUZZ_TIMEOUT") then env[#env + 1] = "FUZZ_TIMEOUT=" .. sh_quote(os.getenv("FUZZ_TIMEOUT")) end
+  local tty = opts.area == "console_tty"
+  if tty then env[#env + 1] = "TERM=xterm" end
   local cmd = ("cd %s && env %s %s -e %s"):format(sh_quote(opts.cwd), table.concat(env, " "),
     sh_quote(opts.greenlua), sh_quote('require("spec.fuzz_helpers").main()'))
+  -- on a terminal, the driver's stderr is the terminal too: script's output
+  if tty then cmd = ("script -qfec %s /dev/null"):format(sh_quote(cmd)) end
   local h = bg(cmd)
   local stall = opts.stall or 20
   local last_size, last_change = -1, green_.now()
@@ -1150,7 +1235,7 @@ function F.run_driver(opts)
   end
   local stalled = rc == nil
   local text = slurp(log)
-  local err = slurp(h.err_path, 1 << 20)
+  local err = slurp(tty and h.out_path or h.err_path, 1 << 20)
   h:stop()
   os.remove(log)
   return rc, text, err, stalled
@@ -1171,8 +1256,10 @@ end
 -- { crashes = {{id, desc, kind, where, alone = bool|nil, pending = {...}}},
 --   hangs, names (misuse error stats), count, skipped, setup, runs }.
 function F.run_area(opts)
+  local green_ = require "green"
+  local started = green_.now()
   local result = { crashes = {}, hangs = {}, names = {}, skipped = {}, setup = {}, runs = 0,
-    groups_cut = {} }
+    groups_cut = {}, probes = 0 }
   local from = 1
   -- a group (one function, one argument position) that crashed twice is
   -- not tried further: its values are likely to crash the same way
@@ -1186,6 +1273,10 @@ function F.run_area(opts)
   end
   write_cut()
   local max_crashes = opts.max_crashes or 40
+  -- a time budget: past it, no more resuming or bisecting (the spec file
+  -- must end within spec/run.sh's limit even on a host full of crashes)
+  local budget_end = started + (opts.budget or 100)
+  local function time_left() return budget_end - green_.now() end
   for _ = 1, max_crashes + 1 do
     result.runs = result.runs + 1
     local o = {}
@@ -1196,7 +1287,7 @@ function F.run_area(opts)
     result.count = result.count or log.count
     for _, n in ipairs(log.names) do result.names[#result.names + 1] = n end
     for _, h in ipairs(log.hangs) do
-      result.hangs[#result.hangs + 1] = { id = h.id, desc = log.started[h.id] }
+      result.hangs[#result.hangs + 1] = { id = h.id, desc = log.started[h.id], why = h.why }
     end
     for _, s in ipairs(log.skipped) do result.skipped[#result.skipped + 1] = s end
     for _, s in ipairs(log.setup) do result.setup[#result.setup + 1] = s end
@@ -1239,12 +1330,13 @@ function F.run_area(opts)
         write_cut()
       end
     end
-    if id and not opts.no_confirm and group_crashes[group] == 1 then
+    if id and not opts.no_confirm and group_crashes[group] == 1 and time_left() > 10 then
       local o2 = {}
       for k, v in pairs(opts) do o2[k] = v end
       o2.only = id
       o2.skip_groups = ""  -- the call itself may be in a group cut just now
       o2.stall = math.min(opts.stall or 20, 10)
+      result.probes = result.probes + 1
       local rc2, text2, err2, stalled2 = F.run_driver(o2)
       crash.alone = died(rc2, text2, err2, stalled2)
       if crash.alone and not crash.where and not stalled2 then
@@ -1265,10 +1357,12 @@ function F.run_area(opts)
         for k, v in pairs(opts) do if o3[k] == nil then o3[k] = v end end
         o3.stall = 10
         o3.skip_groups = ""
+        result.probes = result.probes + 1
         local rc3, text3, err3, stalled3 = F.run_driver(o3)
         return died(rc3, text3, err3, stalled3), F.signature(err3, rc3)
       end
       for _, pid in ipairs(candidates) do
+        if time_left() < 10 then break end
         local dead, sig3 = probe({ only = pid })
         if dead then
           crash.culprit = ("#%d %s"):format(pid, log.started[pid])
@@ -1276,11 +1370,11 @@ function F.run_area(opts)
           break
         end
       end
-      if not crash.culprit then
+      if not crash.culprit and time_left() > 40 then
         -- bisect: the latest start s for which calls s..id still crash
         local lo, hi = from, id  -- invariant: running lo..id crashes (it did)
         if probe({ from = lo, to = id }) then
-          while lo < hi do
+          while lo < hi and time_left() > 5 do
             local mid = (lo + hi + 1) // 2
             if probe({ from = mid, to = id }) then lo = mid else hi = mid - 1 end
           end
@@ -1294,16 +1388,22 @@ function F.run_area(opts)
     result.crashes[#result.crashes + 1] = crash
     if not id then break end
     from = id + 1
+    if time_left() < 5 then
+      result.budget_cut = from
+      break
+    end
   end
   os.remove(opts.skip_groups)
+  result.seconds = green_.now() - started
   return result
 end
 
 -- A readable report of an area's result.
 function F.format(area, result)
   local out = {}
-  out[#out + 1] = ("area %s: %s calls, %d driver runs, %d crash(es), %d hang(s)")
-    :format(area, tostring(result.count), result.runs, #result.crashes, #result.hangs)
+  out[#out + 1] = ("area %s: %s calls, %d driver runs (+%d probes), %.1f s, %d crash(es), %d hang(s)")
+    :format(area, tostring(result.count), result.runs, result.probes, result.seconds or 0,
+      #result.crashes, #result.hangs)
   for _, c in ipairs(result.crashes) do
     out[#out + 1] = ("  CRASH #%s %s\n      %s at %s%s%s"):format(tostring(c.id), c.desc,
       c.kind or "?", c.where or "?",
@@ -1318,9 +1418,12 @@ function F.format(area, result)
     end
   end
   for _, h in ipairs(result.hangs) do
-    out[#out + 1] = ("  HANG #%s %s"):format(tostring(h.id), tostring(h.desc))
+    out[#out + 1] = ("  HANG #%s %s\n      %s"):format(tostring(h.id), tostring(h.desc), h.why or "")
   end
   for _, s in ipairs(result.setup) do out[#out + 1] = "  SETUP " .. s end
+  if result.budget_cut then
+    out[#out + 1] = ("  (time budget spent: calls from #%d on were not run)"):format(result.budget_cut)
+  end
   for _, g in ipairs(result.groups_cut) do
     out[#out + 1] = "  (not run further after its crashes: " .. g .. ")"
   end
