@@ -209,7 +209,8 @@ end
 
 local function tmp_path(tag)
   E.seq = (E.seq or 0) + 1
-  return ("%s/%s%d"):format(os.getenv("FUZZ_TMP") or "/tmp", tag, E.seq)
+  -- the pid: a run resumed after a crash must not meet the last one's files
+  return ("%s/%s%d.%d"):format(os.getenv("FUZZ_TMP") or "/tmp", tag, core.getpid(), E.seq)
 end
 
 -- threads area
@@ -243,6 +244,9 @@ kind("timeout_cancelled", "threads", "timeout", function()
 end)
 kind("timeout_never", "threads", "timeout", function()
   return held_in_thread(function() return green.Timeout(nil) end)
+end)
+kind("timeout_huge", "threads", "timeout", function()
+  return held_in_thread(function() return green.Timeout(1e300) end)
 end)
 kind("local", "threads", "local", function() return green.Local() end)
 kind("waitq", "threads", "waitq", function() return core.WaitQueue() end)
@@ -620,11 +624,16 @@ local METHOD_TEMPLATES = {
 --    corrupt nothing but leave the runner waiting for ever, so it is called
 --    only from a call thread, which is what happens anyway.
 local SKIP_FUNCS = { ["os.exit"] = true }
+--  * require(<1 MB string>): stock Lua's searchers build some 10 MB of
+--    file names and messages (7 s under ASan); none of greenlua's C runs.
 local function skipped_call(name, args)
-  if name == "green.core.set_link_runner" then
-    return type(args[1]) == "function"
+  if name == "green.core.set_link_runner" and type(args[1]) == "function" then
+    return "replaces the link runner"
   end
-  return false
+  if name == "_G.require" and type(args[1]) == "string" and #args[1] > 4096 then
+    return "stock searchers, slow"
+  end
+  return nil
 end
 
 -------------------------------------------------------- the surface
@@ -763,6 +772,9 @@ end
 
 -- A call: id, area, a description, the function, and a builder of its
 -- arguments (values and their names). Built lazily, described at run time.
+local KIND_MT = { socket = "green.Socket", udp = "green.UdpSocket" }
+local TRUES  -- 70010 trues, to copy argument lists from
+
 local function build_calls(area, funcs)
   local calls = {}
   local function add(c)
@@ -771,7 +783,10 @@ local function build_calls(area, funcs)
     calls[#calls + 1] = c
   end
   local pal = PALETTE
-  local MANY = { 60, 250, 5000 }
+  -- 60 and 250: past LUA_MINSTACK; 70000: past an unsigned short (a count
+  -- kept in 16 bits wraps) and far past any stack a C function may assume
+  local MANY = { 60, 250, 70000 }
+  TRUES = TRUES or table.pack(table.unpack(setmetatable({}, { __index = function() return true end }), 1, 70010))
 
   -- arguments: `pre` (a function giving the leading values, e.g. self, and
   -- their names), then the template's values with position i replaced.
@@ -802,13 +817,14 @@ local function build_calls(area, funcs)
     for _, count in ipairs(MANY) do
       add({ owner = owner, sep = sep, name = name, fn = fn, self_kind = self_kind, pos = "many",
         build = function(env)
-          local a, n = pre()
+          local head, n = pre()
           local t = tpl and tpl(env) or A()
-          for j = 1, t.n do a[#n + 1] = t[j]; n[#n + 1] = describe(t[j]) end
+          for j = 1, t.n do head[#n + 1] = t[j]; n[#n + 1] = describe(t[j]) end
           local base = #n
-          for j = 1, count do a[base + j] = true end
+          -- preallocated (growing a table one key at a time is slow under ASan)
+          local a = table.pack(table.unpack(TRUES, 1, base + count))
+          for j = 1, base do a[j] = head[j] end
           n[#n + 1] = ("true x%d"):format(count)
-          a.n = base + count
           return a, n
         end })
     end
@@ -823,12 +839,31 @@ local function build_calls(area, funcs)
   end
 
   -- methods: each function once with bad selves, then per kind with a valid self
+  -- a socket's metatable is in the registry: no need to make one (a TLS
+  -- socket costs a handshake) just to list its methods
+  local function kind_mt(kname)
+    local k = KINDS[kname]
+    local mt = KIND_MT[k.group] and debug.getregistry()[KIND_MT[k.group]]
+    if type(mt) ~= "table" then mt = debug.getmetatable(E:get(kname)) end
+    return mt
+  end
+  -- bad selves are tried in the area of the first kind with the function
+  -- (the sockets area has them for TLS sockets too)
   local done_bad_self = {}
   for _, kname in ipairs(KIND_ORDER) do
     local k = KINDS[kname]
+    if k.area ~= area and k.area ~= "other" then
+      local mt = kind_mt(kname)
+      if type(mt) == "table" then
+        for _, m in ipairs(object_functions(mt)) do done_bad_self[m.fn] = true end
+      end
+    end
+    if k.area == area then break end
+  end
+  for _, kname in ipairs(KIND_ORDER) do
+    local k = KINDS[kname]
     if k.area == area then
-      local obj = E:get(kname)
-      local mt = debug.getmetatable(obj)
+      local mt = kind_mt(kname)
       local mtname = (type(mt) == "table" and rawget(mt, "__name")) or k.group
       for _, m in ipairs(object_functions(mt)) do
         if not done_bad_self[m.fn] then
@@ -910,7 +945,7 @@ local pending = {}   -- calls still blocked: {gt, id, deadline}
 local MAX_PENDING = 48
 
 local function finish(p, outcome)
-  log("E", p.id, outcome)
+  log("E", p.id, outcome, ("%.3f"):format(green.now()))
   for _, l in ipairs(p.lent or {}) do E:give_back(l[1], l[2]) end
   local r = p.box.r
   if r and not r[1] and r[2] == RUNAWAY then
@@ -973,8 +1008,9 @@ local function run_one(c, skips, serial)
   end
   local desc = c.owner .. c.sep .. c.name .. "(" .. table.concat(names, ", ") .. ")"
   c.desc = desc
-  if skipped_call(c.owner .. "." .. c.name, args) then
-    log("K", c.id, desc, "(skipped: ends the run)")
+  local why = skipped_call(c.owner .. "." .. c.name, args)
+  if why then
+    log("K", c.id, desc, "(skipped: " .. why .. ")")
     return
   end
   for _, s in ipairs(skips) do
@@ -983,7 +1019,11 @@ local function run_one(c, skips, serial)
       return
     end
   end
-  if skip_groups[c.group] or skip_groups[c.owner .. c.sep .. c.name .. "#*"] then return end
+  if skip_groups[c.group] or skip_groups[c.owner .. c.sep .. c.name .. "#*"]
+    or skip_groups[c.owner:gsub("%[.-%]", "[*]") .. c.sep .. c.name .. "#" .. c.pos] then
+    return
+  end
+  LOG:write(("T %.3f\n"):format(green.now()))
   log("S", c.id, c.group, desc)
   local box = {}
   local deadline = green.now() + TIMEOUT + 2
@@ -1084,7 +1124,7 @@ function F.main()
       end
       run_one(c, skips, only ~= nil)
       reap(false)
-      if c.id % 64 == 0 then
+      if c.id % 256 == 0 then
         collectgarbage()
         log("G", c.id, ("%.2f"):format(green.now()))
       end
@@ -1264,7 +1304,7 @@ function F.run_area(opts)
   -- a group (one function, one argument position) that crashed twice is
   -- not tried further: its values are likely to crash the same way
   local group_limit = opts.group_limit or 2
-  local group_crashes, cut, fn_groups = {}, {}, {}
+  local group_crashes, cut, fn_groups, kind_groups = {}, {}, {}, {}
   opts.skip_groups = os.tmpname()
   local function write_cut()
     local f = assert(io.open(opts.skip_groups, "w"))
@@ -1310,27 +1350,10 @@ function F.run_area(opts)
     end
     local group = id and log.group[id]
     crash.group = group
-    if group then group_crashes[group] = (group_crashes[group] or 0) + 1 end
-    if group and group_crashes[group] >= group_limit and not cut[group] then
-      cut[group] = true
-      result.groups_cut[#result.groups_cut + 1] = group
-      write_cut()
-    end
-    -- a function that crashed the same way in two positions: cut all of it
-    local fname = group and group:match("^(.*)#")
-    if fname and sig.where then
-      local key = fname .. " " .. sig.where
-      fn_groups[key] = fn_groups[key] or {}
-      fn_groups[key][group] = true
-      local n = 0
-      for _ in pairs(fn_groups[key]) do n = n + 1 end
-      if n >= 2 and not cut[fname .. "#*"] then
-        cut[fname .. "#*"] = true
-        result.groups_cut[#result.groups_cut + 1] = fname .. "#*"
-        write_cut()
-      end
-    end
-    if id and not opts.no_confirm and group_crashes[group] == 1 and time_left() > 10 then
+    -- counted per group and crash site: another site in the same group is news
+    local site = sig.where or sig.kind
+    local gkey = group and (group .. " " .. tostring(site))
+    if id and not opts.no_confirm and not group_crashes[gkey] and time_left() > 10 then
       local o2 = {}
       for k, v in pairs(opts) do o2[k] = v end
       o2.only = id
@@ -1341,6 +1364,45 @@ function F.run_area(opts)
       crash.alone = died(rc2, text2, err2, stalled2)
       if crash.alone and not crash.where and not stalled2 then
         crash.where = F.signature(err2, rc2).where
+      end
+    end
+    -- cuts count only crashes that the call makes alone: a call that merely
+    -- met earlier damage says nothing about its group
+    if gkey and crash.alone ~= false then
+      group_crashes[gkey] = (group_crashes[gkey] or 0) + 1
+      if gkey and group_crashes[gkey] >= group_limit and not cut[group] then
+        cut[group] = true
+        result.groups_cut[#result.groups_cut + 1] = group
+        write_cut()
+      end
+      -- a function that crashed the same way in two positions: cut all of it
+      -- and a method that crashed the same way for two kinds of self: cut
+      -- that position for every kind
+      local generic = group and group:find("%[") and group:gsub("%[.-%]", "[*]")
+      if generic then
+        local key = generic .. " " .. tostring(site)
+        kind_groups[key] = kind_groups[key] or {}
+        kind_groups[key][group] = true
+        local n = 0
+        for _ in pairs(kind_groups[key]) do n = n + 1 end
+        if n >= 2 and not cut[generic] then
+          cut[generic] = true
+          result.groups_cut[#result.groups_cut + 1] = generic
+          write_cut()
+        end
+      end
+      local fname = group and group:match("^(.*)#")
+      if fname and site then
+        local key = fname .. " " .. site
+        fn_groups[key] = fn_groups[key] or {}
+        fn_groups[key][group] = true
+        local n = 0
+        for _ in pairs(fn_groups[key]) do n = n + 1 end
+        if n >= 2 and not cut[fname .. "#*"] then
+          cut[fname .. "#*"] = true
+          result.groups_cut[#result.groups_cut + 1] = fname .. "#*"
+          write_cut()
+        end
       end
     end
     if crash.alone == false then

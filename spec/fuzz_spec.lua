@@ -60,7 +60,7 @@ local jobs = {}  -- area -> Event sent (ok, result) when the area is done
 
 -- The whole file must end within spec/run.sh's limit (180 s) even when the
 -- host is full of crashes: the areas share this many seconds.
-local FILE_BUDGET = 150
+local FILE_BUDGET = 120
 
 local function report(text)
   io.stderr:write(text, "\n")
@@ -116,11 +116,6 @@ describe("argument fuzz", function()
   end)
 
   teardown(function()
-    local list = {}
-    for _, area in ipairs(F.AREAS) do
-      if results[area] then list[#list + 1] = results[area] end
-    end
-    if #list > 0 then report(F.name_report(list)) end
     if cleanup_tmp then cleanup_tmp() end
   end)
 
@@ -145,6 +140,18 @@ describe("argument fuzz", function()
       end)
     end
   end
+
+  it("misuse errors name the function the user called (a report, not yet a failure)", function()
+    local list = {}
+    for _, area in ipairs(F.AREAS) do
+      if results[area] then list[#list + 1] = results[area] end
+    end
+    local text, total, named = F.name_report(list)
+    report(text)
+    -- not asserted yet: most C misuse errors read "bad argument #1 to '?'"
+    -- when called through pcall; the core and io helpers name them in issue 8
+    assert.is_true(named <= total)
+  end)
 
   if selected("exit") then
     -- os.exit ends the process, so each value gets a process of its own:
