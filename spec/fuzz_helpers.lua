@@ -470,6 +470,12 @@ local function palette_list()
 end
 
 local PALETTE
+-- One bad value of each sort, for the second and third arguments.
+local CORE_PALETTE = {}
+for _, name in ipairs({ "nil", "true", "-1", "1.5", "nan", "maxinteger", "1e300", "''", "1MB",
+  "'\\0'", "{}", "index_error_table", "function", "io.stdout", "tcp_listener", "queue" }) do
+  CORE_PALETTE[name] = true
+end
 local PALETTE_KINDS = { tcp_listener = true, tcp_listener_closed = true, udp_bound = true,
   queue = true, thread_sleeping = true, timeout_cancelled = true, semaphore = true,
   event = true, waitq = true }
@@ -790,12 +796,17 @@ local function build_calls(area, funcs)
 
   -- arguments: `pre` (a function giving the leading values, e.g. self, and
   -- their names), then the template's values with position i replaced.
-  local function variants(owner, sep, name, fn, pre, tpl, self_kind)
+  -- positions 2 and 3 get one bad value of each sort (FUZZ_FULL=1: all)
+  local core_pal = {}
+  for _, entry in ipairs(pal) do
+    if CORE_PALETTE[entry[1]] or os.getenv("FUZZ_FULL") == "1" then core_pal[#core_pal + 1] = entry end
+  end
+  local function variants(owner, sep, name, fn, pre, tpl, self_kind, no_many)
     add({ owner = owner, sep = sep, name = name, fn = fn, self_kind = self_kind, pos = "none",
       build = function() local a, n = pre(); return a, n end })
     for i = 1, 3 do
       if i == 1 or tpl then
-        for _, entry in ipairs(pal) do
+        for _, entry in ipairs(i == 1 and pal or core_pal) do
           add({ owner = owner, sep = sep, name = name, fn = fn, self_kind = self_kind, pos = "arg" .. i,
             build = function(env)
               local a, n = pre()
@@ -814,7 +825,7 @@ local function build_calls(area, funcs)
         end
       end
     end
-    for _, count in ipairs(MANY) do
+    for _, count in ipairs(no_many and {} or MANY) do
       add({ owner = owner, sep = sep, name = name, fn = fn, self_kind = self_kind, pos = "many",
         build = function(env)
           local head, n = pre()
@@ -849,7 +860,7 @@ local function build_calls(area, funcs)
   end
   -- bad selves are tried in the area of the first kind with the function
   -- (the sockets area has them for TLS sockets too)
-  local done_bad_self = {}
+  local done_bad_self, done_many = {}, {}
   for _, kname in ipairs(KIND_ORDER) do
     local k = KINDS[kname]
     if k.area ~= area and k.area ~= "other" then
@@ -880,7 +891,9 @@ local function build_calls(area, funcs)
           env = env or E
           return { env:get(kname), n = 1 }, { "self" }
         end
-        variants(mtname .. "[" .. kname .. "]", ":", m.name, m.fn, pre, tpl, kname)
+        -- many arguments: once per function (with its first kind of self)
+        variants(mtname .. "[" .. kname .. "]", ":", m.name, m.fn, pre, tpl, kname, done_many[m.fn])
+        done_many[m.fn] = true
       end
     end
   end
@@ -1433,8 +1446,10 @@ function F.run_area(opts)
         end
       end
       if not crash.culprit and time_left() > 40 then
-        -- bisect: the latest start s for which calls s..id still crash
-        local lo, hi = from, id  -- invariant: running lo..id crashes (it did)
+        -- bisect: the latest start s for which calls s..id still crash,
+        -- within the 400 calls before it (what lingers after a call, a timer
+        -- or a thread it armed, shows up within a second or so)
+        local lo, hi = math.max(from, id - 400), id  -- if lo..id crashes, the invariant holds
         if probe({ from = lo, to = id }) then
           while lo < hi and time_left() > 5 do
             local mid = (lo + hi + 1) // 2
