@@ -3,8 +3,9 @@
 ** a bounded queue (past it new ones are dropped, as a full kernel buffer
 ** would); receivefrom takes them in order. sendto sends at once when the
 ** kernel takes the datagram and waits for libuv otherwise.
-** Opened as part of "green.core" as core.udp_open(ip, port) (ip nil: bind
-** lazily on the first send); the Lua half adds name resolution.
+** Opened as part of "green.core" as core.udp_open(ip, port, reuse_addr)
+** (ip nil: bind lazily on the first send); the Lua half adds name
+** resolution. SO_REUSEADDR only when asked: a port in use is an error.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -269,7 +270,7 @@ static int l_tostring(lua_State *L) {
   return 1;
 }
 
-/* udp_open([ip, port]) -> socket, or nil, err */
+/* udp_open([ip, port [, reuse_addr]]) -> socket, or nil, err */
 static int l_udp_open(lua_State *L) {
   struct sockaddr_storage at;
   int bind = !lua_isnoneornil(L, 1);
@@ -279,6 +280,7 @@ static int l_udp_open(lua_State *L) {
     if (gl_parse_address(luaL_checkstring(L, 1), (int)port, &at) != 0)
       return luaL_argerror(L, 1, "not a numeric address");
   }
+  unsigned flags = lua_toboolean(L, 3) ? UV_UDP_REUSEADDR : 0;
   gl_udp *u = lua_newuserdatauv(L, sizeof *u, 0);
   memset(u, 0, sizeof *u);
   u->timeout = -1;
@@ -292,7 +294,7 @@ static int l_udp_open(lua_State *L) {
   }
   io->owner = u;
   u->io = io;
-  if (bind && (err = uv_udp_bind(&io->h, (struct sockaddr *)&at, UV_UDP_REUSEADDR)) != 0) {
+  if (bind && (err = uv_udp_bind(&io->h, (struct sockaddr *)&at, flags)) != 0) {
     release(u);
     return gl_sock_fail(L, err);
   }

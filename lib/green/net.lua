@@ -84,13 +84,14 @@ function core.SocketMethods.lines(sock)
   end
 end
 
--- green.udp(opts) -> a UDP socket (opts.host, opts.port bind it), or nil, err
+-- green.udp(opts) -> a UDP socket (opts.host, opts.port bind it), or nil,
+-- err. SO_REUSEADDR only with opts.reuse_addr.
 function net.udp(opts)
   opts = check_opts(opts, "udp")
   if opts.host == nil and opts.port == nil then return core.udp_open() end
   local addrs, err = core.getaddrinfo(ANY[opts.host or "*"] or opts.host)
   if not addrs then return nil, err end
-  return core.udp_open(addrs[1], opts.port or 0)
+  return core.udp_open(addrs[1], opts.port or 0, opts.reuse_addr and true or false)
 end
 
 -- u:sendto(data, host, port): host may be a name.
