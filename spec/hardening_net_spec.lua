@@ -57,3 +57,47 @@ describe("green.udp binds", function()
     b:close()
   end)
 end)
+
+describe("Unix socket paths", function()
+  after_each(N.run_deferred)
+  local dir, rm = helpers.tmpdir()
+  teardown(rm)
+
+  -- A path of exactly n bytes in dir.
+  local function path_of(n)
+    local base = dir .. "/"
+    return base .. ("p"):rep(n - #base)
+  end
+
+  it("a path longer than sun_path returns nil, 'name too long' and binds nothing", function()
+    local long = path_of(200)
+    local l, err = green.listen_unix(long)
+    if l then l:close() end
+    assert.is_nil(l)
+    assert.equal("name too long", err)
+    local cut = long:sub(1, 107)
+    assert.is_nil(io.open(cut, "r"), "bound the truncated path " .. cut)
+    assert.is_nil(io.open(long:sub(1, 108), "r"))
+    local c, cerr = green.connect_unix(long)
+    assert.is_nil(c)
+    assert.equal("name too long", cerr)
+    assert.same({ nil, "name too long" }, { green.listen_unix(path_of(108)) })
+  end)
+
+  it("the longest path that fits (107 bytes) works", function()
+    local p = path_of(107)
+    local l = assert(green.listen_unix(p))
+    N.defer(function() l:close() end)
+    local c = assert(green.connect_unix(p))
+    c:close()
+  end)
+
+  it("a path with a zero byte returns nil, err and binds nothing", function()
+    local p = dir .. "/zero"
+    local l, err = green.listen_unix(p .. "\0tail")
+    if l then l:close() end
+    assert.is_nil(l)
+    assert.equal("invalid argument", err)
+    assert.is_nil(io.open(p, "r"))
+  end)
+end)

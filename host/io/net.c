@@ -2,12 +2,15 @@
 ** net.c: making sockets: name resolution through libuv's resolver (never
 ** blocking the process), TCP and Unix listen and connect. The Lua half
 ** (lib/green/net.lua) composes these into green.listen, green.connect, ...
+** A Unix path is a C string to the kernel: one with a zero byte, or longer
+** than sun_path, returns nil, err instead of being cut.
 */
 #define _GNU_SOURCE  /* struct ucred */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <lauxlib.h>
 #include "io/socket.h"
@@ -41,6 +44,15 @@ static int check_port(lua_State *L, int idx) {
   lua_Integer port = luaL_checkinteger(L, idx);
   luaL_argcheck(L, port >= 0 && port <= 65535, idx, "port out of range");
   return (int)port;
+}
+
+/* A Unix socket path at 'idx': 0, or why the kernel cannot take it whole. */
+static int check_path(lua_State *L, int idx, const char **path) {
+  size_t len;
+  *path = luaL_checklstring(L, idx, &len);
+  if (strlen(*path) != len) return UV_EINVAL;
+  if (len >= sizeof(((struct sockaddr_un *)0)->sun_path)) return UV_ENAMETOOLONG;
+  return 0;
 }
 
 static void parse_or_raise(lua_State *L, int idx, int port, struct sockaddr_storage *ss) {
@@ -208,8 +220,10 @@ static int l_tcp_connect(lua_State *L) {
 
 /* unix_connect(path [, timeout]) -> sock | nil, err */
 static int l_unix_connect(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path;
+  int bad = check_path(L, 1, &path);
   double timeout = gl_opt_timeout(L, 2);
+  if (bad) return gl_sock_fail(L, bad);
   gl_check_block(L, "connect_unix");
   lua_settop(L, 2);
   gl_sock *s = gl_sock_new(L, GL_PIPE, AF_UNSPEC);
@@ -248,9 +262,11 @@ static int l_tcp_listen(lua_State *L) {
 /* unix_listen(path, backlog [, mode]) -> sock | nil, err. With a mode, the
 ** socket file is created with it (umask), so it is never open wider. */
 static int l_unix_listen(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path;
+  int bad = check_path(L, 1, &path);
   int backlog = (int)luaL_optinteger(L, 2, 128);
   int mode = (int)luaL_optinteger(L, 3, -1);
+  if (bad) return gl_sock_fail(L, bad);
   lua_settop(L, 3);
   gl_sock *s = gl_sock_new(L, GL_PIPE, AF_UNSPEC);
   mode_t old = 0;

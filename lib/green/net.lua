@@ -62,7 +62,8 @@ function net.connect(host, port, opts)
   return nil, err
 end
 
--- green.listen_unix(path, opts): opts.backlog, opts.mode (e.g. 384 = 0600)
+-- green.listen_unix(path, opts): opts.backlog, opts.mode (e.g. 384 = 0600).
+-- A path the kernel cannot take whole (longer than sun_path) returns nil, err.
 function net.listen_unix(path, opts)
   opts = check_opts(opts, "listen_unix")
   return core.unix_listen(path, opts.backlog or 128, opts.mode)
