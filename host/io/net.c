@@ -1,18 +1,23 @@
 /*
 ** net.c: making sockets: name resolution through libuv's resolver (never
-** blocking the process), TCP and Unix listen and connect. The Lua half
-** (lib/green/net.lua) composes these into green.listen, green.connect, ...
-** A Unix path is a C string to the kernel: one with a zero byte, or longer
-** than sun_path, returns nil, err instead of being cut.
+** blocking the process; see net.h), TCP and Unix listen and connect. The
+** Lua half (lib/green/net.lua) composes these into green.listen,
+** green.connect, ...: it checks the user's arguments and names the user's
+** function in its errors; the checks here keep direct calls safe.
+** Paths and names are C strings to the kernel: one with a zero byte, or a
+** Unix path longer than sun_path, returns nil, err instead of being cut.
 */
 #define _GNU_SOURCE  /* struct ucred */
+#include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <lauxlib.h>
+#include "io/net.h"
 #include "io/socket.h"
 
 /* ----------------------------------------------------------- addresses */
@@ -40,10 +45,21 @@ int gl_push_address(lua_State *L, const struct sockaddr *sa) {
   return 2;
 }
 
-static int check_port(lua_State *L, int idx) {
-  lua_Integer port = luaL_checkinteger(L, idx);
+int gl_check_port(lua_State *L, int idx) {
+  int isnum;
+  lua_Integer port = lua_tointegerx(L, idx, &isnum);
+  if (lua_type(L, idx) != LUA_TNUMBER) luaL_typeerror(L, idx, "integer port");
+  if (!isnum) luaL_argerror(L, idx, "number has no integer representation");
   luaL_argcheck(L, port >= 0 && port <= 65535, idx, "port out of range");
   return (int)port;
+}
+
+/* An optional integer argument in [lo, hi], else 'dflt'. */
+static int opt_int_range(lua_State *L, int idx, int dflt, int lo, int hi, const char *msg) {
+  if (lua_isnoneornil(L, idx)) return dflt;
+  lua_Integer v = luaL_checkinteger(L, idx);
+  luaL_argcheck(L, v >= lo && v <= hi, idx, msg);
+  return (int)v;
 }
 
 /* A Unix socket path at 'idx': 0, or why the kernel cannot take it whole. */
@@ -75,6 +91,8 @@ static void dns_free(dns_req *r) {
   free(r);
 }
 
+/* libuv's answer, or its note that the request was cancelled. A request
+** whose caller stopped waiting frees itself here. */
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   dns_req *r = (dns_req *)req;
   r->status = status;
@@ -85,78 +103,132 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     return;
   }
   lua_pushnil(gl_H.L);
-  gl_wake_one(gl_H.L, &r->waiter);
+  gl_wake_one(gl_H.L, &r->waiter);  /* nobody there if its deadline woke it first */
 }
 
-/* Frame: 1 host, 2 the dns_req. */
-static int resolved_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)status, (void)ctx;
-  dns_req *r = lua_touserdata(L, 2);
-  lua_settop(L, 2);
-  if (r->status) {
-    int err = r->status;
+/* The caller stops waiting: an answered request goes now, an unanswered
+** one when libuv is done with it (at once if no resolver thread took it
+** yet: uv_cancel then answers UV_EAI_CANCELED). */
+static void abandon(dns_req *r) {
+  if (r->done) {
     dns_free(r);
+    return;
+  }
+  r->abandoned = 1;
+  uv_cancel((uv_req_t *)&r->req);
+}
+
+/* Killed or timed out by a Timeout: the request is under the tag and value. */
+static void resolve_cancel(lua_State *L) {
+  abandon(lua_touserdata(L, -3));
+}
+
+int gl_resolve(lua_State *L, const char *what, const char *host, int family,
+               int socktype, double seconds, lua_KFunction k) {
+  gl_check_block(L, what);  /* before starting what nobody could wait for */
+  dns_req *r = calloc(1, sizeof *r);
+  if (r == NULL) return gl_sock_fail(L, UV_ENOMEM);
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = family;
+  hints.ai_socktype = socktype;
+  /* Unspecified: only families this host has addresses in. For a socket of
+  ** one family that filter would only drop what it can use (loopback). */
+  hints.ai_flags = family == AF_UNSPEC ? AI_ADDRCONFIG : family == AF_INET6 ? AI_V4MAPPED : 0;
+  int err = uv_getaddrinfo(gl_H.loop, &r->req, on_resolved, host, NULL, &hints);
+  if (err) {
+    free(r);
     return gl_sock_fail(L, err);
   }
-  lua_newtable(L);
-  lua_newtable(L);  /* seen */
+  lua_pushlightuserdata(L, r);
+  return gl_block_cancel(L, what, &r->waiter, seconds, k, resolve_cancel);
+}
+
+struct addrinfo *gl_resolved(lua_State *L, int *err) {
+  int timedout = lua_touserdata(L, -2) == GL_TIMEDOUT;
+  dns_req *r = lua_touserdata(L, -3);
+  lua_pop(L, 3);
+  if (timedout) {
+    abandon(r);
+    *err = UV_ETIMEDOUT;
+    return NULL;
+  }
+  assert(r->done);  /* only on_resolved wakes its waiter */
+  struct addrinfo *res = r->res;
+  *err = r->status ? r->status : res ? 0 : UV_EAI_NONAME;
+  r->res = NULL;
+  dns_free(r);
+  if (*err && res) {
+    uv_freeaddrinfo(res);
+    res = NULL;
+  }
+  return res;
+}
+
+int gl_opt_family(lua_State *L, int idx) {
+  static const char *const names[] = {"inet", "inet6", NULL};
+  if (lua_isnoneornil(L, idx)) return AF_UNSPEC;
+  return luaL_checkoption(L, idx, NULL, names) == 0 ? AF_INET : AF_INET6;
+}
+
+/* A numeric host asked for in 'family', answered without the resolver, as
+** getaddrinfo would: an IPv4 address maps into IPv6, not the reverse. */
+static int push_numeric(lua_State *L, int idx, int numeric, int family) {
+  if (family == AF_INET && numeric == AF_INET6) return gl_sock_fail(L, UV_EAI_ADDRFAMILY);
+  lua_createtable(L, 1, 0);
+  if (family == AF_INET6 && numeric == AF_INET) {
+    lua_pushliteral(L, "::ffff:");
+    lua_pushvalue(L, idx);
+    lua_concat(L, 2);
+  } else {
+    lua_pushvalue(L, idx);
+  }
+  lua_rawseti(L, -2, 1);
+  return 1;
+}
+
+/* Frame: 1 host, then what gl_resolve pushed. */
+static int getaddrinfo_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  int err;
+  struct addrinfo *res = gl_resolved(L, &err);
+  if (res == NULL) return gl_sock_fail(L, err);
+  lua_settop(L, 1);
+  lua_newtable(L);  /* 2: the addresses */
+  lua_newtable(L);  /* 3: those seen */
   int n = 0;
-  for (struct addrinfo *a = r->res; a; a = a->ai_next) {
+  for (struct addrinfo *a = res; a; a = a->ai_next) {
     if (a->ai_family != AF_INET && a->ai_family != AF_INET6) continue;
     gl_push_address(L, a->ai_addr);
     lua_pop(L, 1);                    /* the port */
     lua_pushvalue(L, -1);
-    if (lua_rawget(L, 4) != LUA_TNIL) {
+    if (lua_rawget(L, 3) != LUA_TNIL) {
       lua_pop(L, 2);
       continue;
     }
     lua_pop(L, 1);
     lua_pushvalue(L, -1);
     lua_pushboolean(L, 1);
-    lua_rawset(L, 4);
-    lua_rawseti(L, 3, ++n);
+    lua_rawset(L, 3);
+    lua_rawseti(L, 2, ++n);
   }
-  dns_free(r);
-  lua_pop(L, 1);
+  uv_freeaddrinfo(res);
+  lua_settop(L, 2);
   return 1;
 }
 
-/* Interrupted: a pending request frees itself when libuv answers. */
-static void resolved_cancel(lua_State *L) {
-  dns_req *r = lua_touserdata(L, 2);
-  if (r->done) dns_free(r);
-  else {
-    r->abandoned = 1;
-    uv_cancel((uv_req_t *)&r->req);
-  }
-}
-
-/* getaddrinfo(host) -> array of address strings, or nil, err */
+/* getaddrinfo(host [, family [, timeout]]) -> array of address strings, or
+** nil, err. A numeric host comes back as it is, without switching. */
 static int l_getaddrinfo(lua_State *L) {
-  const char *host = luaL_checkstring(L, 1);
+  size_t len;
+  const char *host = luaL_checklstring(L, 1, &len);
+  int family = gl_opt_family(L, 2);
+  double timeout = gl_opt_timeout(L, 3);
+  if (strlen(host) != len) return gl_sock_fail(L, UV_EAI_NONAME);  /* a zero byte names nothing */
   struct sockaddr_storage ss;
-  if (gl_parse_address(host, 0, &ss) == 0) {   /* numeric already */
-    lua_createtable(L, 1, 0);
-    lua_pushvalue(L, 1);
-    lua_rawseti(L, -2, 1);
-    return 1;
-  }
-  gl_check_block(L, "getaddrinfo");
-  dns_req *r = calloc(1, sizeof *r);
-  if (r == NULL) return gl_sock_fail(L, UV_ENOMEM);
-  struct addrinfo hints;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_ADDRCONFIG;
-  int err = uv_getaddrinfo(gl_H.loop, &r->req, on_resolved, host, NULL, &hints);
-  if (err) {
-    free(r);
-    return gl_sock_fail(L, err);
-  }
+  if (gl_parse_address(host, 0, &ss) == 0) return push_numeric(L, 1, ss.ss_family, family);
   lua_settop(L, 1);
-  lua_pushlightuserdata(L, r);
-  return gl_block_cancel(L, "getaddrinfo", &r->waiter, -1, resolved_k, resolved_cancel);
+  return gl_resolve(L, "getaddrinfo", host, family, SOCK_STREAM, timeout, getaddrinfo_k);
 }
 
 /* ---------------------------------------------------------- connecting */
@@ -200,11 +272,11 @@ static int await_connect(lua_State *L, gl_sock *s, double timeout) {
 /* tcp_connect(ip, port [, timeout [, bind_ip, bind_port]]) -> sock | nil, err */
 static int l_tcp_connect(lua_State *L) {
   struct sockaddr_storage to, from;
-  int port = check_port(L, 2);
+  int port = gl_check_port(L, 2);
   parse_or_raise(L, 1, port, &to);
   double timeout = gl_opt_timeout(L, 3);
   int bind = !lua_isnoneornil(L, 4);
-  if (bind) parse_or_raise(L, 4, (int)luaL_optinteger(L, 5, 0), &from);
+  if (bind) parse_or_raise(L, 4, lua_isnoneornil(L, 5) ? 0 : gl_check_port(L, 5), &from);
   gl_check_block(L, "connect");
   lua_settop(L, 5);
   gl_sock *s = gl_sock_new(L, GL_TCP, AF_UNSPEC);
@@ -233,23 +305,30 @@ static int l_unix_connect(lua_State *L) {
 
 /* ----------------------------------------------------------- listening */
 
-/* tcp_listen(ip, port, backlog, reuse_port) -> sock | nil, err */
+/* SO_REUSEPORT must be set before bind, so the socket is made here rather
+** than by libuv's bind; either way a failure (too many open files) is
+** returned, not raised. */
+static int open_reuseport(gl_sock *s, int family) {
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return uv_translate_sys_error(errno);
+  int on = 1;
+  int err = setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0
+              ? uv_translate_sys_error(errno) : 0;
+  if (err == 0) err = uv_tcp_open(&s->io->h.tcp, fd);
+  if (err) close(fd);
+  return err;
+}
+
+/* tcp_listen(ip, port [, backlog [, reuse_port]]) -> sock | nil, err */
 static int l_tcp_listen(lua_State *L) {
   struct sockaddr_storage at;
-  int port = check_port(L, 2);
+  int port = gl_check_port(L, 2);
   parse_or_raise(L, 1, port, &at);
-  int backlog = (int)luaL_optinteger(L, 3, 128);
+  int backlog = opt_int_range(L, 3, 128, 0, INT_MAX, "backlog out of range");
   int reuse_port = lua_toboolean(L, 4);
   lua_settop(L, 4);
-  gl_sock *s = gl_sock_new(L, GL_TCP, at.ss_family);
-  int err = 0;
-  if (reuse_port) {
-    uv_os_fd_t fd;
-    int on = 1;
-    err = uv_fileno(&s->io->h.handle, &fd);
-    if (err == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0)
-      err = uv_translate_sys_error(errno);
-  }
+  gl_sock *s = gl_sock_new(L, GL_TCP, AF_UNSPEC);
+  int err = reuse_port ? open_reuseport(s, at.ss_family) : 0;
   if (err == 0) err = uv_tcp_bind(&s->io->h.tcp, (struct sockaddr *)&at, 0);
   if (err == 0) err = gl_sock_listen(s, backlog);
   if (err) {
@@ -259,13 +338,13 @@ static int l_tcp_listen(lua_State *L) {
   return 1;
 }
 
-/* unix_listen(path, backlog [, mode]) -> sock | nil, err. With a mode, the
-** socket file is created with it (umask), so it is never open wider. */
+/* unix_listen(path [, backlog [, mode]]) -> sock | nil, err. With a mode,
+** the socket file is created with it (umask), so it is never open wider. */
 static int l_unix_listen(lua_State *L) {
   const char *path;
   int bad = check_path(L, 1, &path);
-  int backlog = (int)luaL_optinteger(L, 2, 128);
-  int mode = (int)luaL_optinteger(L, 3, -1);
+  int backlog = opt_int_range(L, 2, 128, 0, INT_MAX, "backlog out of range");
+  int mode = opt_int_range(L, 3, -1, 0, 0777, "mode out of range (0 to 0777)");
   if (bad) return gl_sock_fail(L, bad);
   lua_settop(L, 3);
   gl_sock *s = gl_sock_new(L, GL_PIPE, AF_UNSPEC);
@@ -308,8 +387,12 @@ static int l_getpid(lua_State *L) {
 
 /* chmod(path, mode) -> true, or nil, err */
 static int l_chmod(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
-  if (chmod(path, (mode_t)luaL_checkinteger(L, 2)) < 0)
+  const char *path;
+  int bad = check_path(L, 1, &path);
+  lua_Integer mode = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, mode >= 0 && mode <= 07777, 2, "mode out of range");
+  if (bad == UV_EINVAL) return gl_sock_fail(L, bad);
+  if (chmod(path, (mode_t)mode) < 0)
     return gl_sock_fail(L, uv_translate_sys_error(errno));
   lua_pushboolean(L, 1);
   return 1;

@@ -1,0 +1,36 @@
+/*
+** net.h: name resolution for the socket modules (net.c, udp.c), and the
+** argument checks they share.
+**
+** A lookup runs on libuv's resolver threads and blocks only the calling
+** green thread, at most until its deadline. A running getaddrinfo cannot be
+** cancelled: a caller that stops waiting (deadline, kill, Timeout) leaves
+** the request behind, and the request frees itself when its answer comes.
+*/
+#ifndef GL_NET_H
+#define GL_NET_H
+
+#include <lua.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+/* Resolve the name 'host' for a socket of 'family' (AF_UNSPEC, AF_INET,
+** AF_INET6) and 'socktype'. Pushes the request (a light userdata) on top
+** of the caller's frame and blocks at most 'seconds' (< 0: no limit); the
+** thread continues in 'k', where gl_resolved takes the answer. With
+** AF_INET6, IPv4-only names come back as IPv4-mapped addresses. */
+int gl_resolve(lua_State *L, const char *what, const char *host, int family,
+               int socktype, double seconds, lua_KFunction k);
+
+/* In gl_resolve's continuation: pop the resume tag, its value and the
+** request. Returns the answer (free it with uv_freeaddrinfo), or NULL with
+** *err set (a libuv code: UV_ETIMEDOUT at the deadline). */
+struct addrinfo *gl_resolved(lua_State *L, int *err);
+
+/* An address family argument: nil -> AF_UNSPEC, "inet", "inet6". */
+int gl_opt_family(lua_State *L, int idx);
+
+/* A port argument: an integer (an integral float too) in 0..65535. */
+int gl_check_port(lua_State *L, int idx);
+
+#endif
