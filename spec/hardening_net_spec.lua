@@ -435,3 +435,43 @@ try("udp", green.udp, { host = "127.0.0.1", port = 0 })
                   udp = "too many open files" }, t, H.show(r))
   end)
 end)
+
+describe("the binary's linking", function()
+  local function capture(cmd)
+    local p = assert(io.popen(cmd .. " 2>&1"))
+    local s = p:read("a")
+    local ok = p:close()
+    return s, ok
+  end
+  local OPENSSL = { "SSL_", "EVP_", "OPENSSL_", "ossl_", "OSSL_", "X509", "BIO_", "ERR_",
+                    "CRYPTO_", "ASN1_", "BN_", "EC_", "RSA_", "PEM_", "i2d_", "d2i_", "TLS_" }
+
+  it("exports Lua's API and no other function: no gl_* and no OpenSSL symbol", function()
+    local out, ok = capture("nm -D --defined-only " .. H.quote(H.bin))
+    assert.is_truthy(ok, out)
+    local lua_api = {}
+    for typ, name in out:gmatch("%x+ (%a) ([%w_@%.]+)") do
+      local base = name:gsub("@.*", "")
+      assert.is_nil(base:find("^gl_"), name)
+      for _, prefix in ipairs(OPENSSL) do
+        assert.is_nil(base:find("^" .. prefix), name .. " is exported")
+      end
+      if base:find("^lua_") or base:find("^luaL_") or base:find("^luaopen_") then
+        lua_api[base] = true
+      else
+        -- what else is there: copy-relocated data of shared libraries (stdout, ...)
+        assert.is_nil(typ:find("[TtWi]"), "function " .. name .. " is exported")
+      end
+    end
+    for _, name in ipairs({ "lua_pushinteger", "luaL_checklstring", "luaL_newstate", "luaopen_base" }) do
+      assert.is_true(lua_api[name] or false, name .. " is not exported (C modules need it)\n" .. out)
+    end
+  end)
+
+  it("links OpenSSL as shared libraries (libssl, libcrypto)", function()
+    local out, ok = capture("readelf -d " .. H.quote(H.bin))
+    assert.is_truthy(ok, out)
+    assert.matches("NEEDED%)%s+Shared library: %[libssl%.so", out)
+    assert.matches("NEEDED%)%s+Shared library: %[libcrypto%.so", out)
+  end)
+end)
