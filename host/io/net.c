@@ -45,36 +45,88 @@ int gl_push_address(lua_State *L, const struct sockaddr *sa) {
   return 2;
 }
 
-int gl_check_port(lua_State *L, int idx) {
+/* ------------------------------------------------------ argument checks */
+
+int gl_net_argerror(lua_State *L, int arg, const char *fn, const char *msg) {
+  lua_Debug ar;
+  if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.namewhat
+      && strcmp(ar.namewhat, "method") == 0 && --arg == 0)
+    return luaL_error(L, "calling '%s' on bad self (%s)", fn, msg);
+  return luaL_error(L, "bad argument #%d to '%s' (%s)", arg, fn, msg);
+}
+
+int gl_net_typeerror(lua_State *L, int arg, const char *fn, const char *tname) {
+  const char *got;
+  if (luaL_getmetafield(L, arg, "__name") == LUA_TSTRING) got = lua_tostring(L, -1);
+  else if (lua_type(L, arg) == LUA_TLIGHTUSERDATA) got = "light userdata";
+  else got = luaL_typename(L, arg);
+  return gl_net_argerror(L, arg, fn, lua_pushfstring(L, "%s expected, got %s", tname, got));
+}
+
+const char *gl_net_checkstring(lua_State *L, int arg, const char *fn, size_t *len) {
+  const char *s = lua_tolstring(L, arg, len);
+  if (s == NULL) gl_net_typeerror(L, arg, fn, "string");
+  return s;
+}
+
+lua_Integer gl_net_checkinteger(lua_State *L, int arg, const char *fn) {
   int isnum;
-  lua_Integer port = lua_tointegerx(L, idx, &isnum);
-  if (lua_type(L, idx) != LUA_TNUMBER) luaL_typeerror(L, idx, "integer port");
-  if (!isnum) luaL_argerror(L, idx, "number has no integer representation");
-  luaL_argcheck(L, port >= 0 && port <= 65535, idx, "port out of range");
+  lua_Integer v = lua_tointegerx(L, arg, &isnum);
+  if (!isnum) {
+    if (lua_type(L, arg) == LUA_TNUMBER) gl_net_argerror(L, arg, fn, "number has no integer representation");
+    else gl_net_typeerror(L, arg, fn, "integer");
+  }
+  return v;
+}
+
+double gl_net_opttimeout(lua_State *L, int arg, const char *fn) {
+  if (lua_isnoneornil(L, arg)) return -1;
+  if (lua_type(L, arg) != LUA_TNUMBER) gl_net_typeerror(L, arg, fn, "number");
+  double t = lua_tonumber(L, arg);
+  if (t != t) gl_net_argerror(L, arg, fn, "timeout is NaN");
+  return t > 0 ? t : 0;
+}
+
+int gl_check_port(lua_State *L, int arg, const char *fn) {
+  if (lua_type(L, arg) != LUA_TNUMBER) gl_net_typeerror(L, arg, fn, "integer port");
+  lua_Integer port = gl_net_checkinteger(L, arg, fn);
+  if (port < 0 || port > 65535) gl_net_argerror(L, arg, fn, "port out of range");
   return (int)port;
 }
 
+int gl_opt_family(lua_State *L, int arg, const char *fn) {
+  if (lua_isnoneornil(L, arg)) return AF_UNSPEC;
+  const char *f = lua_type(L, arg) == LUA_TSTRING ? lua_tostring(L, arg) : "";
+  if (strcmp(f, "inet") == 0) return AF_INET;
+  if (strcmp(f, "inet6") == 0) return AF_INET6;
+  return gl_net_argerror(L, arg, fn, "\"inet\" or \"inet6\" expected");
+}
+
 /* An optional integer argument in [lo, hi], else 'dflt'. */
-static int opt_int_range(lua_State *L, int idx, int dflt, int lo, int hi, const char *msg) {
-  if (lua_isnoneornil(L, idx)) return dflt;
-  lua_Integer v = luaL_checkinteger(L, idx);
-  luaL_argcheck(L, v >= lo && v <= hi, idx, msg);
+static int opt_int_range(lua_State *L, int arg, const char *fn, int dflt, int lo, int hi,
+                         const char *msg) {
+  if (lua_isnoneornil(L, arg)) return dflt;
+  lua_Integer v = gl_net_checkinteger(L, arg, fn);
+  if (v < lo || v > hi) gl_net_argerror(L, arg, fn, msg);
   return (int)v;
 }
 
-/* A Unix socket path at 'idx': 0, or why the kernel cannot take it whole. */
-static int check_path(lua_State *L, int idx, const char **path) {
+/* A Unix socket path at 'arg': 0, or why the kernel cannot take it whole. */
+static int check_path(lua_State *L, int arg, const char *fn, const char **path) {
   size_t len;
-  *path = luaL_checklstring(L, idx, &len);
+  if (lua_type(L, arg) != LUA_TSTRING) gl_net_typeerror(L, arg, fn, "string");
+  *path = lua_tolstring(L, arg, &len);
   if (strlen(*path) != len) return UV_EINVAL;
   if (len >= sizeof(((struct sockaddr_un *)0)->sun_path)) return UV_ENAMETOOLONG;
   return 0;
 }
 
-static void parse_or_raise(lua_State *L, int idx, int port, struct sockaddr_storage *ss) {
-  const char *ip = luaL_checkstring(L, idx);
+static void parse_or_raise(lua_State *L, int arg, const char *fn, int port,
+                           struct sockaddr_storage *ss) {
+  if (lua_type(L, arg) != LUA_TSTRING) gl_net_typeerror(L, arg, fn, "string");
+  const char *ip = lua_tostring(L, arg);
   if (gl_parse_address(ip, port, ss) != 0)
-    luaL_argerror(L, idx, lua_pushfstring(L, "not a numeric address: '%s'", ip));
+    gl_net_argerror(L, arg, fn, lua_pushfstring(L, "not a numeric address: '%s'", ip));
 }
 
 /* ---------------------------------------------------------- resolution */
@@ -165,12 +217,6 @@ struct addrinfo *gl_resolved(lua_State *L, int *err) {
   return res;
 }
 
-int gl_opt_family(lua_State *L, int idx) {
-  static const char *const names[] = {"inet", "inet6", NULL};
-  if (lua_isnoneornil(L, idx)) return AF_UNSPEC;
-  return luaL_checkoption(L, idx, NULL, names) == 0 ? AF_INET : AF_INET6;
-}
-
 /* A numeric host asked for in 'family', answered without the resolver, as
 ** getaddrinfo would: an IPv4 address maps into IPv6, not the reverse. */
 static int push_numeric(lua_State *L, int idx, int numeric, int family) {
@@ -221,9 +267,10 @@ static int getaddrinfo_k(lua_State *L, int status, lua_KContext ctx) {
 ** nil, err. A numeric host comes back as it is, without switching. */
 static int l_getaddrinfo(lua_State *L) {
   size_t len;
-  const char *host = luaL_checklstring(L, 1, &len);
-  int family = gl_opt_family(L, 2);
-  double timeout = gl_opt_timeout(L, 3);
+  if (lua_type(L, 1) != LUA_TSTRING) gl_net_typeerror(L, 1, "getaddrinfo", "string");
+  const char *host = lua_tolstring(L, 1, &len);
+  int family = gl_opt_family(L, 2, "getaddrinfo");
+  double timeout = gl_net_opttimeout(L, 3, "getaddrinfo");
   if (strlen(host) != len) return gl_sock_fail(L, UV_EAI_NONAME);  /* a zero byte names nothing */
   struct sockaddr_storage ss;
   if (gl_parse_address(host, 0, &ss) == 0) return push_numeric(L, 1, ss.ss_family, family);
@@ -272,11 +319,11 @@ static int await_connect(lua_State *L, gl_sock *s, double timeout) {
 /* tcp_connect(ip, port [, timeout [, bind_ip, bind_port]]) -> sock | nil, err */
 static int l_tcp_connect(lua_State *L) {
   struct sockaddr_storage to, from;
-  int port = gl_check_port(L, 2);
-  parse_or_raise(L, 1, port, &to);
-  double timeout = gl_opt_timeout(L, 3);
+  int port = gl_check_port(L, 2, "tcp_connect");
+  parse_or_raise(L, 1, "tcp_connect", port, &to);
+  double timeout = gl_net_opttimeout(L, 3, "tcp_connect");
   int bind = !lua_isnoneornil(L, 4);
-  if (bind) parse_or_raise(L, 4, lua_isnoneornil(L, 5) ? 0 : gl_check_port(L, 5), &from);
+  if (bind) parse_or_raise(L, 4, "tcp_connect", lua_isnoneornil(L, 5) ? 0 : gl_check_port(L, 5, "tcp_connect"), &from);
   gl_check_block(L, "connect");
   lua_settop(L, 5);
   gl_sock *s = gl_sock_new(L, GL_TCP, AF_UNSPEC);
@@ -293,8 +340,8 @@ static int l_tcp_connect(lua_State *L) {
 /* unix_connect(path [, timeout]) -> sock | nil, err */
 static int l_unix_connect(lua_State *L) {
   const char *path;
-  int bad = check_path(L, 1, &path);
-  double timeout = gl_opt_timeout(L, 2);
+  int bad = check_path(L, 1, "unix_connect", &path);
+  double timeout = gl_net_opttimeout(L, 2, "unix_connect");
   if (bad) return gl_sock_fail(L, bad);
   gl_check_block(L, "connect_unix");
   lua_settop(L, 2);
@@ -322,9 +369,9 @@ static int open_reuseport(gl_sock *s, int family) {
 /* tcp_listen(ip, port [, backlog [, reuse_port]]) -> sock | nil, err */
 static int l_tcp_listen(lua_State *L) {
   struct sockaddr_storage at;
-  int port = gl_check_port(L, 2);
-  parse_or_raise(L, 1, port, &at);
-  int backlog = opt_int_range(L, 3, 128, 0, INT_MAX, "backlog out of range");
+  int port = gl_check_port(L, 2, "tcp_listen");
+  parse_or_raise(L, 1, "tcp_listen", port, &at);
+  int backlog = opt_int_range(L, 3, "tcp_listen", 128, 0, INT_MAX, "backlog out of range");
   int reuse_port = lua_toboolean(L, 4);
   lua_settop(L, 4);
   gl_sock *s = gl_sock_new(L, GL_TCP, AF_UNSPEC);
@@ -342,9 +389,9 @@ static int l_tcp_listen(lua_State *L) {
 ** the socket file is created with it (umask), so it is never open wider. */
 static int l_unix_listen(lua_State *L) {
   const char *path;
-  int bad = check_path(L, 1, &path);
-  int backlog = opt_int_range(L, 2, 128, 0, INT_MAX, "backlog out of range");
-  int mode = opt_int_range(L, 3, -1, 0, 0777, "mode out of range (0 to 0777)");
+  int bad = check_path(L, 1, "unix_listen", &path);
+  int backlog = opt_int_range(L, 2, "unix_listen", 128, 0, INT_MAX, "backlog out of range");
+  int mode = opt_int_range(L, 3, "unix_listen", -1, 0, 0777, "mode out of range (0 to 0777)");
   if (bad) return gl_sock_fail(L, bad);
   lua_settop(L, 3);
   gl_sock *s = gl_sock_new(L, GL_PIPE, AF_UNSPEC);
@@ -388,9 +435,9 @@ static int l_getpid(lua_State *L) {
 /* chmod(path, mode) -> true, or nil, err */
 static int l_chmod(lua_State *L) {
   const char *path;
-  int bad = check_path(L, 1, &path);
-  lua_Integer mode = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, mode >= 0 && mode <= 07777, 2, "mode out of range");
+  int bad = check_path(L, 1, "chmod", &path);
+  int mode = opt_int_range(L, 2, "chmod", -1, 0, 07777, "mode out of range");
+  if (mode < 0) gl_net_typeerror(L, 2, "chmod", "integer");
   if (bad == UV_EINVAL) return gl_sock_fail(L, bad);
   if (chmod(path, (mode_t)mode) < 0)
     return gl_sock_fail(L, uv_translate_sys_error(errno));

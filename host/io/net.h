@@ -27,10 +27,21 @@ int gl_resolve(lua_State *L, const char *what, const char *host, int family,
 ** *err set (a libuv code: UV_ETIMEDOUT at the deadline). */
 struct addrinfo *gl_resolved(lua_State *L, int *err);
 
-/* An address family argument: nil -> AF_UNSPEC, "inet", "inet6". */
-int gl_opt_family(lua_State *L, int idx);
-
-/* A port argument: an integer (an integral float too) in 0..65535. */
-int gl_check_port(lua_State *L, int idx);
+/* Argument checks whose errors name 'fn', the function the user called,
+** even where Lua cannot tell it (a call through pcall, a metamethod fetched
+** by hand): never '?' nor green.core.x. As with luaL_argerror, a method
+** call counts its arguments after self. */
+int gl_net_argerror(lua_State *L, int arg, const char *fn, const char *msg);
+int gl_net_typeerror(lua_State *L, int arg, const char *fn, const char *tname);
+/* A string (or a number, as luaL_checklstring takes). */
+const char *gl_net_checkstring(lua_State *L, int arg, const char *fn, size_t *len);
+/* An integer; an integral float counts. */
+lua_Integer gl_net_checkinteger(lua_State *L, int arg, const char *fn);
+/* An optional timeout: nil -> -1 (none), else seconds >= 0; NaN raises. */
+double gl_net_opttimeout(lua_State *L, int arg, const char *fn);
+/* An address family: nil -> AF_UNSPEC, "inet", "inet6". */
+int gl_opt_family(lua_State *L, int arg, const char *fn);
+/* A port: an integer in 0..65535. */
+int gl_check_port(lua_State *L, int arg, const char *fn);
 
 #endif

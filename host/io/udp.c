@@ -59,13 +59,16 @@ static char recv_area[65536];
 ** also keeps the length within libuv's unsigned int buffers. */
 #define DATAGRAM_MAX 65535
 
-static gl_udp *to_udp(lua_State *L, int idx) {
-  if (gl_udata_meta(L, idx) != udp_mt) luaL_typeerror(L, idx, "UDP socket");
-  return lua_touserdata(L, idx);
+/* The UDP socket at 1 for the method or metamethod 'fn', raising if it is
+** something else. */
+static gl_udp *to_udp(lua_State *L, const char *fn) {
+  if (gl_udata_meta(L, 1) != udp_mt) gl_net_typeerror(L, 1, fn, "UDP socket");
+  return lua_touserdata(L, 1);
 }
 
+/* ...and open. */
 static gl_udp *check_udp(lua_State *L, const char *what) {
-  gl_udp *u = to_udp(L, 1);
+  gl_udp *u = to_udp(L, what);
   if (u->io == NULL) luaL_error(L, "%s: the socket is closed", what);
   return u;
 }
@@ -156,8 +159,8 @@ static int receivefrom_k(lua_State *L, int status, lua_KContext ctx) {
 /* u:receivefrom([max]) -> data, ip, port */
 static int l_receivefrom(lua_State *L) {
   gl_udp *u = check_udp(L, "receivefrom");
-  lua_Integer max = luaL_optinteger(L, 2, 65536);
-  luaL_argcheck(L, max > 0, 2, "must be positive");
+  lua_Integer max = lua_isnoneornil(L, 2) ? 65536 : gl_net_checkinteger(L, 2, "receivefrom");
+  if (max <= 0) gl_net_argerror(L, 2, "receivefrom", "must be positive");
   lua_settop(L, 1);
   lua_pushinteger(L, max);
   lua_pushnumber(L, gl_deadline(u->timeout));
@@ -276,10 +279,10 @@ static int sendto_resolved_k(lua_State *L, int status, lua_KContext ctx) {
 static int l_sendto(lua_State *L) {
   gl_udp *u = check_udp(L, "sendto");
   size_t n, hlen;
-  luaL_checklstring(L, 2, &n);
-  if (lua_type(L, 3) != LUA_TSTRING) luaL_typeerror(L, 3, "string");  /* 127 is no host */
+  gl_net_checkstring(L, 2, "sendto", &n);
+  if (lua_type(L, 3) != LUA_TSTRING) gl_net_typeerror(L, 3, "sendto", "string");  /* 127 is no host */
   const char *host = lua_tolstring(L, 3, &hlen);
-  int port = gl_check_port(L, 4);
+  int port = gl_check_port(L, 4, "sendto");
   lua_settop(L, 4);
   lua_pushnumber(L, gl_deadline(u->timeout));
   if (n > DATAGRAM_MAX) return gl_sock_fail(L, UV_EMSGSIZE);
@@ -312,7 +315,7 @@ static void release(gl_udp *u) {
 }
 
 static int l_close(lua_State *L) {
-  gl_udp *u = to_udp(L, 1);
+  gl_udp *u = to_udp(L, "close");
   if (u->io == NULL) return 0;
   u->closed = 1;
   while (u->readers.head) {
@@ -328,7 +331,7 @@ static int l_close(lua_State *L) {
 }
 
 static int l_gc(lua_State *L) {
-  release(to_udp(L, 1));
+  release(to_udp(L, "__gc"));
   return 0;
 }
 
@@ -349,16 +352,20 @@ static int l_getsockname(lua_State *L) {
 
 /* u:settimeout(seconds): per operation; nil (or negative) for none */
 static int l_settimeout(lua_State *L) {
-  gl_udp *u = to_udp(L, 1);
-  double t = lua_isnoneornil(L, 2) ? -1 : luaL_checknumber(L, 2);
-  luaL_argcheck(L, t == t, 2, "timeout is NaN");
+  gl_udp *u = to_udp(L, "settimeout");
+  double t = -1;
+  if (!lua_isnoneornil(L, 2)) {
+    if (lua_type(L, 2) != LUA_TNUMBER) gl_net_typeerror(L, 2, "settimeout", "number");
+    t = lua_tonumber(L, 2);
+    if (t != t) gl_net_argerror(L, 2, "settimeout", "timeout is NaN");
+  }
   u->timeout = t < 0 ? -1 : t;
   lua_pushboolean(L, 1);
   return 1;
 }
 
 static int l_tostring(lua_State *L) {
-  gl_udp *u = to_udp(L, 1);
+  gl_udp *u = to_udp(L, "__tostring");
   lua_pushfstring(L, "udp socket (%s)", u->io ? "open" : "closed");
   return 1;
 }
@@ -368,9 +375,10 @@ static int l_udp_open(lua_State *L) {
   struct sockaddr_storage at;
   int bind = !lua_isnoneornil(L, 1);
   if (bind) {
-    int port = lua_isnoneornil(L, 2) ? 0 : gl_check_port(L, 2);
-    if (gl_parse_address(luaL_checkstring(L, 1), port, &at) != 0)
-      return luaL_argerror(L, 1, "not a numeric address");
+    int port = lua_isnoneornil(L, 2) ? 0 : gl_check_port(L, 2, "udp_open");
+    if (lua_type(L, 1) != LUA_TSTRING) gl_net_typeerror(L, 1, "udp_open", "string");
+    if (gl_parse_address(lua_tostring(L, 1), port, &at) != 0)
+      return gl_net_argerror(L, 1, "udp_open", "not a numeric address");
   }
   unsigned flags = lua_toboolean(L, 3) ? UV_UDP_REUSEADDR : 0;
   gl_udp *u = lua_newuserdatauv(L, sizeof *u, 0);

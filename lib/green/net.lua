@@ -61,6 +61,12 @@ local function check_family(family, what, n, field)
   return family
 end
 
+local function check_socket(sock, what, n)
+  if not pcall(core.is_closed, sock) then  -- it raises for anything but a socket
+    bad(n, what, "socket expected, got " .. type(sock))
+  end
+end
+
 -- green.getaddrinfo(host [, family [, timeout]]) -> array of address
 -- strings, or nil, err. family "inet" or "inet6" asks for that family only
 -- (IPv4 addresses come back IPv4-mapped in "inet6").
@@ -220,6 +226,7 @@ Ending.__tostring = function(e) return "serve ending: " .. tostring(e.err) end
 -- a handler ends serve by raising it (StopServe: serve returns); closing the
 -- listening socket makes serve return.
 function net.serve(sock, handle, concurrency)
+  check_socket(sock, "serve", 1)
   concurrency = concurrency or 1000
   if type(handle) ~= "function" and not (getmetatable(handle) or {}).__call then
     error(("bad argument #2 to 'serve' (function expected, got %s)"):format(type(handle)), 2)
