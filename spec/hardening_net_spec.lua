@@ -352,6 +352,7 @@ describe("argument checks", function()
     raises("bad argument #2 to 'udp_open'", core.udp_open, "127.0.0.1", 0.5)
     raises("bad argument #3 to 'unix_listen'", core.unix_listen, "/nonexistent/x", 1, 4096)
     raises("bad argument #2 to 'getaddrinfo'", core.getaddrinfo, "localhost", 6)
+    raises("bad argument #1 to 'peer_uid' %(socket expected, got FILE%*%)", core.peer_uid, io.stdout)
   end)
 
   it("a backlog larger than an int is taken as the largest", function()

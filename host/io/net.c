@@ -409,6 +409,8 @@ static int l_unix_listen(lua_State *L) {
 
 /* peer_uid(sock) -> the user id of a Unix socket's peer, or nil, err */
 static int l_peer_uid(lua_State *L) {
+  /* checked here first so the error names peer_uid (socket.c's metatable name) */
+  if (luaL_testudata(L, 1, "green.Socket") == NULL) gl_net_typeerror(L, 1, "peer_uid", "socket");
   gl_sock *s = gl_sock_check(L, 1, "peer_uid");
   uv_os_fd_t fd;
   struct ucred cred;
