@@ -224,6 +224,22 @@ say("after_kill", addrs and addrs[1])
   end)
 end)
 
+describe("lookups still running at exit", function()
+  local script = [[
+local green = require "green"
+local u = assert(green.udp({ host = "127.0.0.1", port = 0 }))
+for _ = 1, 3 do green.spawn(green.getaddrinfo, "localhost") end
+green.spawn(u.sendto, u, "x", "localhost", 9)
+green.sleep(0)
+-- main ends while they run on the resolver threads: they answer after lua_close
+local t = os.clock() + 0.01
+while os.clock() < t do end
+]]
+  it("answer harmlessly after the Lua state is closed (a use after free under ASan before)", function()
+    for _ = 1, 5 do clean(child(script)) end
+  end)
+end)
+
 describe("Unix socket paths", function()
   after_each(N.run_deferred)
   local dir, rm = helpers.tmpdir()

@@ -138,6 +138,15 @@ typedef struct dns_req {
   struct addrinfo *res;
 } dns_req;
 
+/* The waiting thread's hold on its request: a userdata in its frame. When
+** it is collected without having taken the answer (lua_close at exit, with
+** the lookup still running), the request is abandoned, so a late answer
+** never touches a closed Lua state. */
+#define DNS_GUARD_MT "green.dns_request"
+typedef struct dns_guard {
+  dns_req *r;  /* NULL once the answer was taken or the request abandoned */
+} dns_guard;
+
 static void dns_free(dns_req *r) {
   if (r->res) uv_freeaddrinfo(r->res);
   free(r);
@@ -170,14 +179,33 @@ static void abandon(dns_req *r) {
   uv_cancel((uv_req_t *)&r->req);
 }
 
-/* Killed or timed out by a Timeout: the request is under the tag and value. */
+/* Take the request from the guard at 'idx' (NULL if it has none any more). */
+static dns_req *take(lua_State *L, int idx) {
+  dns_guard *g = luaL_testudata(L, idx, DNS_GUARD_MT);
+  dns_req *r = g ? g->r : NULL;
+  if (g) g->r = NULL;
+  return r;
+}
+
+static int guard_gc(lua_State *L) {
+  if (luaL_testudata(L, 1, DNS_GUARD_MT) == NULL) gl_net_typeerror(L, 1, "__gc", "DNS request");
+  dns_req *r = take(L, 1);
+  if (r) abandon(r);
+  return 0;
+}
+
+/* Killed or timed out by a Timeout: the guard is under the tag and value. */
 static void resolve_cancel(lua_State *L) {
-  abandon(lua_touserdata(L, -3));
+  dns_req *r = take(L, -3);
+  if (r) abandon(r);
 }
 
 int gl_resolve(lua_State *L, const char *what, const char *host, int family,
                int socktype, double seconds, lua_KFunction k) {
   gl_check_block(L, what);  /* before starting what nobody could wait for */
+  dns_guard *g = lua_newuserdatauv(L, sizeof *g, 0);
+  g->r = NULL;
+  luaL_setmetatable(L, DNS_GUARD_MT);
   dns_req *r = calloc(1, sizeof *r);
   if (r == NULL) return gl_sock_fail(L, UV_ENOMEM);
   struct addrinfo hints;
@@ -192,14 +220,18 @@ int gl_resolve(lua_State *L, const char *what, const char *host, int family,
     free(r);
     return gl_sock_fail(L, err);
   }
-  lua_pushlightuserdata(L, r);
+  g->r = r;
   return gl_block_cancel(L, what, &r->waiter, seconds, k, resolve_cancel);
 }
 
 struct addrinfo *gl_resolved(lua_State *L, int *err) {
   int timedout = lua_touserdata(L, -2) == GL_TIMEDOUT;
-  dns_req *r = lua_touserdata(L, -3);
+  dns_req *r = take(L, -3);
   lua_pop(L, 3);
+  if (r == NULL) {  /* its guard was collected by hand (debug library) */
+    *err = UV_ECANCELED;
+    return NULL;
+  }
   if (timedout) {
     abandon(r);
     *err = UV_ETIMEDOUT;
@@ -455,4 +487,10 @@ void gl_open_net(lua_State *L) {
     {"chmod", l_chmod}, {NULL, NULL}
   };
   luaL_setfuncs(L, functions, 0);
+  luaL_newmetatable(L, DNS_GUARD_MT);
+  lua_pushcfunction(L, guard_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");  /* getmetatable(guard) is false */
+  lua_pop(L, 1);
 }

@@ -15,15 +15,16 @@
 #include <sys/socket.h>
 
 /* Resolve the name 'host' for a socket of 'family' (AF_UNSPEC, AF_INET,
-** AF_INET6) and 'socktype'. Pushes the request (a light userdata) on top
-** of the caller's frame and blocks at most 'seconds' (< 0: no limit); the
-** thread continues in 'k', where gl_resolved takes the answer. With
-** AF_INET6, IPv4-only names come back as IPv4-mapped addresses. */
+** AF_INET6) and 'socktype'. Pushes the request's guard (a userdata) on
+** top of the caller's frame and blocks at most 'seconds' (< 0: no limit);
+** the thread continues in 'k', where gl_resolved takes the answer. With
+** AF_INET6, IPv4-only names come back as IPv4-mapped addresses. May return
+** at once instead (nil, err pushed), e.g. out of memory. */
 int gl_resolve(lua_State *L, const char *what, const char *host, int family,
                int socktype, double seconds, lua_KFunction k);
 
 /* In gl_resolve's continuation: pop the resume tag, its value and the
-** request. Returns the answer (free it with uv_freeaddrinfo), or NULL with
+** request's guard. Returns the answer (free it with uv_freeaddrinfo), or NULL with
 ** *err set (a libuv code: UV_ETIMEDOUT at the deadline). */
 struct addrinfo *gl_resolved(lua_State *L, int *err);
 
