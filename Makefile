@@ -10,15 +10,16 @@ DEBS := build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libssl-dev li
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra
 DEPCFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# Lua is linked statically and its symbols exported (-Wl,-E), as Debian's own
-# lua5.4 does: calls into it skip the shared library's PLT (10-15% on the hot
-# paths), and C modules such as busted's load against the same copy.
-# OpenSSL is linked statically too: loading and relocating the shared
-# libcrypto doubled the start-up time. The price: after a Debian OpenSSL
-# security update, rebuild (make clean all).
+# Lua is linked statically and only its API exported (vendor/lua.dynlist,
+# as Debian's own lua5.4 exports it): calls into it skip the shared
+# library's PLT (10-15% on the hot paths), and C modules such as busted's
+# load against the same copy. OpenSSL is the shared libssl/libcrypto, so a
+# Debian security update reaches greenlua without a rebuild, and a C module
+# that links libssl.so (LuaSec) shares that one copy: none of OpenSSL's
+# symbols (nor greenlua's own gl_*) is exported from the binary.
 LIBDIR = $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)
-DEPLIBS = -Wl,-E $(LIBDIR)/liblua5.4.a $(LIBDIR)/libssl.a $(LIBDIR)/libcrypto.a \
-  $(shell pkg-config --libs libuv libedit 2>/dev/null) -lm -ldl -lpthread
+DEPLIBS = -Wl,--dynamic-list=vendor/lua.dynlist $(LIBDIR)/liblua5.4.a \
+  $(shell pkg-config --libs openssl libuv libedit 2>/dev/null) -lm -ldl -lpthread
 
 SRC := $(wildcard host/*.c host/*/*.c)
 LIB := $(wildcard lib/green/*.lua)
@@ -45,10 +46,10 @@ build/.deps:
 build/lualib_data.c: vendor/embed.lua $(LIB) | build/.deps
 	lua5.4 vendor/embed.lua $@ $(LIB)
 
-build/greenlua: $(SRC) $(HDR) build/lualib_data.c Makefile | build/.deps
+build/greenlua: $(SRC) $(HDR) build/lualib_data.c vendor/lua.dynlist Makefile | build/.deps
 	$(CC) $(CFLAGS) $(WARN) -iquote host $(DEPCFLAGS) -o $@ $(SRC) build/lualib_data.c $(DEPLIBS)
 
-build/greenlua-asan: $(SRC) $(HDR) build/lualib_data.c Makefile | build/.deps
+build/greenlua-asan: $(SRC) $(HDR) build/lualib_data.c vendor/lua.dynlist Makefile | build/.deps
 	$(CC) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	  $(WARN) -iquote host $(DEPCFLAGS) -o $@ $(SRC) build/lualib_data.c $(DEPLIBS)
 

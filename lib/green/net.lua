@@ -5,72 +5,168 @@ local core = require "green.core"
 
 local net = {}
 
--- green.getaddrinfo(host) -> array of address strings, or nil, err
-net.getaddrinfo = core.getaddrinfo
+-- Argument checks, called straight from the user-facing functions: they
+-- raise at the user's call (level 4 from bad) and name that function.
+local function bad(n, what, msg)
+  error(("bad argument #%d to '%s' (%s)"):format(n, what, msg), 4)
+end
 
-local ANY = { ["*"] = "0.0.0.0", [""] = "0.0.0.0" }
-
-local function check_opts(opts, what)
+local function check_opts(opts, what, n)
   if opts ~= nil and type(opts) ~= "table" then
-    error(("bad argument #3 to '%s' (table expected, got %s)"):format(what, type(opts)), 3)
+    bad(n or 3, what, "table expected, got " .. type(opts))
   end
   return opts or {}
 end
 
-local function check_port(port, what, n)
-  if math.type(port) ~= "integer" then
-    error(("bad argument #%d to '%s' (integer port expected, got %s)")
-      :format(n or 2, what, math.type(port) or type(port)), 3)
+local function check_string(s, what, n, field)
+  if type(s) ~= "string" then
+    bad(n, what, (field and field .. ": " or "") .. "string expected, got " .. type(s))
   end
+end
+
+-- An integer (an integral float too) in [lo, hi], or nil when optional.
+local function check_int(v, what, n, field, lo, hi, optional)
+  if v == nil and optional then return nil end
+  local prefix = field and field .. ": " or ""
+  if type(v) ~= "number" then
+    bad(n, what, prefix .. "integer expected, got " .. type(v))
+  end
+  local i = math.tointeger(v)
+  if not i then bad(n, what, prefix .. "number has no integer representation") end
+  if i < lo or i > hi then bad(n, what, prefix .. "out of range") end
+  return i
+end
+
+local function check_port(port, what, n, field, optional)
+  if port == nil and optional then return nil end
+  if type(port) == "number" and math.tointeger(port) and (port < 0 or port > 65535) then
+    bad(n, what, (field and field .. ": " or "") .. "port out of range")
+  end
+  return check_int(port, what, n, field, 0, 65535)
+end
+
+local function check_timeout(t, what, n, field)
+  if t ~= nil and (type(t) ~= "number" or t ~= t) then
+    bad(n, what, (field and field .. ": " or "") .. "number expected, got "
+      .. (t ~= t and "NaN" or type(t)))
+  end
+  return t
+end
+
+local function check_family(family, what, n, field)
+  if family ~= nil and family ~= "inet" and family ~= "inet6" then
+    bad(n, what, (field and field .. ": " or "") .. '"inet" or "inet6" expected, got '
+      .. tostring(family))
+  end
+  return family
+end
+
+local function check_socket(sock, what, n)
+  if not pcall(core.is_closed, sock) then  -- it raises for anything but a socket
+    bad(n, what, "socket expected, got " .. type(sock))
+  end
+end
+
+-- green.getaddrinfo(host [, family [, timeout]]) -> array of address
+-- strings, or nil, err. family "inet" or "inet6" asks for that family only
+-- (IPv4 addresses come back IPv4-mapped in "inet6").
+function net.getaddrinfo(host, family, timeout)
+  check_string(host, "getaddrinfo", 1)
+  check_family(family, "getaddrinfo", 2)
+  check_timeout(timeout, "getaddrinfo", 3)
+  return core.getaddrinfo(host, family, timeout)
+end
+
+local function time_left(deadline)
+  return deadline and math.max(0, deadline - core.now())
+end
+
+local ANY = { ["*"] = true, [""] = true }
+
+-- The one address a name stands for where a socket is made for it (listen,
+-- a UDP or connect bind): in 'family' if given, else its first IPv4
+-- address if it has one (where "localhost" is ::1 first, 127.0.0.1 is what
+-- clients and IPv4 peers expect), else its first address.
+local function bind_address(host, family, left)
+  if ANY[host] then return family == "inet6" and "::" or "0.0.0.0" end
+  local addrs, err = core.getaddrinfo(host, family, left)
+  if not addrs then return nil, err end
+  if not family then
+    for _, a in ipairs(addrs) do
+      if not a:find(":", 1, true) then return a end
+    end
+  end
+  return addrs[1]
+end
+
+local function family_of(ip)
+  return ip:find(":", 1, true) and "inet6" or "inet"
 end
 
 -- green.listen(host, port, opts) -> listening socket, or nil, err
 function net.listen(host, port, opts)
-  if type(host) ~= "string" then
-    error(("bad argument #1 to 'listen' (string expected, got %s)"):format(type(host)), 2)
-  end
-  check_port(port, "listen")
-  opts = check_opts(opts, "listen")
-  local addrs, err = core.getaddrinfo(ANY[host] or host)
-  if not addrs then return nil, err end
+  check_string(host, "listen", 1)
+  port = check_port(port, "listen", 2)
+  opts = check_opts(opts, "listen", 3)
+  local backlog = check_int(opts.backlog, "listen", 3, "opts.backlog", 0, math.maxinteger, true)
+  local family = check_family(opts.family, "listen", 3, "opts.family")
   if opts.reuse_addr == false then
     return nil, "reuse_addr = false is not supported (libuv always sets SO_REUSEADDR)"
   end
-  return core.tcp_listen(addrs[1], port, opts.backlog or 128, opts.reuse_port)
+  local ip, err = bind_address(host, family)
+  if not ip then return nil, err end
+  return core.tcp_listen(ip, port, backlog and math.min(backlog, 0x7fffffff) or 128, opts.reuse_port)
 end
 
--- green.connect(host, port, opts) -> socket, or nil, err. Each address of
--- host is tried in turn within opts.timeout.
+-- green.connect(host, port, opts) -> socket, or nil, err. opts.timeout
+-- bounds it all: name resolution and each address of host tried in turn.
+-- With opts.bind, host is resolved in the bind address's family.
 function net.connect(host, port, opts)
-  if type(host) ~= "string" then
-    error(("bad argument #1 to 'connect' (string expected, got %s)"):format(type(host)), 2)
+  check_string(host, "connect", 1)
+  port = check_port(port, "connect", 2)
+  opts = check_opts(opts, "connect", 3)
+  local timeout = check_timeout(opts.timeout, "connect", 3, "opts.timeout")
+  local family = check_family(opts.family, "connect", 3, "opts.family")
+  local bind = opts.bind
+  local bind_port
+  if bind ~= nil then
+    if type(bind) ~= "table" then bad(3, "connect", "opts.bind: table expected, got " .. type(bind)) end
+    check_string(bind[1], "connect", 3, "opts.bind[1]")
+    bind_port = check_port(bind[2], "connect", 3, "opts.bind[2]", true) or 0
   end
-  check_port(port, "connect")
-  opts = check_opts(opts, "connect")
-  local deadline = opts.timeout and core.now() + opts.timeout
-  local bind_host, bind_port = nil, nil
-  if opts.bind then bind_host, bind_port = opts.bind[1], opts.bind[2] or 0 end
-  local addrs, err = core.getaddrinfo(host)
+  local deadline = timeout and core.now() + timeout
+  local bind_ip, err
+  if bind then
+    bind_ip, err = bind_address(bind[1], family, time_left(deadline))
+    if not bind_ip then return nil, err end
+    family = family_of(bind_ip)
+  end
+  local addrs
+  addrs, err = core.getaddrinfo(host, family, time_left(deadline))
   if not addrs then return nil, err end
   for _, ip in ipairs(addrs) do
-    local left = deadline and math.max(0, deadline - core.now())
     local sock
-    sock, err = core.tcp_connect(ip, port, left, bind_host, bind_port)
+    sock, err = core.tcp_connect(ip, port, time_left(deadline), bind_ip, bind_port)
     if sock then return sock end
     if err == "timeout" then break end
   end
   return nil, err
 end
 
--- green.listen_unix(path, opts): opts.backlog, opts.mode (e.g. 384 = 0600)
+-- green.listen_unix(path, opts): opts.backlog, opts.mode (e.g. 384 = 0600).
+-- A path the kernel cannot take whole (longer than sun_path) returns nil, err.
 function net.listen_unix(path, opts)
-  opts = check_opts(opts, "listen_unix")
-  return core.unix_listen(path, opts.backlog or 128, opts.mode)
+  check_string(path, "listen_unix", 1)
+  opts = check_opts(opts, "listen_unix", 2)
+  local backlog = check_int(opts.backlog, "listen_unix", 2, "opts.backlog", 0, math.maxinteger, true)
+  local mode = check_int(opts.mode, "listen_unix", 2, "opts.mode", 0, 511, true)
+  return core.unix_listen(path, backlog and math.min(backlog, 0x7fffffff) or 128, mode)
 end
 
 function net.connect_unix(path, opts)
-  opts = check_opts(opts, "connect_unix")
-  return core.unix_connect(path, opts.timeout)
+  check_string(path, "connect_unix", 1)
+  opts = check_opts(opts, "connect_unix", 2)
+  return core.unix_connect(path, check_timeout(opts.timeout, "connect_unix", 2, "opts.timeout"))
 end
 
 -- sock:lines(): an iterator over lines (CR stripped); a last line without
@@ -84,24 +180,18 @@ function core.SocketMethods.lines(sock)
   end
 end
 
--- green.udp(opts) -> a UDP socket (opts.host, opts.port bind it), or nil, err
+-- green.udp(opts) -> a UDP socket (opts.host, opts.port bind it), or nil,
+-- err. SO_REUSEADDR only with opts.reuse_addr. u:sendto (C) resolves a
+-- host name in the socket's family.
 function net.udp(opts)
-  opts = check_opts(opts, "udp")
-  if opts.host == nil and opts.port == nil then return core.udp_open() end
-  local addrs, err = core.getaddrinfo(ANY[opts.host or "*"] or opts.host)
-  if not addrs then return nil, err end
-  return core.udp_open(addrs[1], opts.port or 0)
-end
-
--- u:sendto(data, host, port): host may be a name.
-local raw_sendto = core.UdpMethods.sendto
-function core.UdpMethods.sendto(u, data, host, port)
-  if type(host) ~= "string" then
-    error(("bad argument #2 to 'sendto' (string expected, got %s)"):format(type(host)), 2)
-  end
-  local addrs, err = core.getaddrinfo(host)
-  if not addrs then return nil, err end
-  return raw_sendto(u, data, addrs[1], port)
+  opts = check_opts(opts, "udp", 1)
+  if opts.host ~= nil then check_string(opts.host, "udp", 1, "opts.host") end
+  local port = check_port(opts.port, "udp", 1, "opts.port", true)
+  local family = check_family(opts.family, "udp", 1, "opts.family")
+  if opts.host == nil and port == nil then return core.udp_open() end
+  local ip, err = bind_address(opts.host or "*", family)
+  if not ip then return nil, err end
+  return core.udp_open(ip, port or 0, opts.reuse_addr and true or false)
 end
 
 -- green.wrap_ssl(sock, opts) -> a TLS socket (the same object), or nil, err.
@@ -136,6 +226,7 @@ Ending.__tostring = function(e) return "serve ending: " .. tostring(e.err) end
 -- a handler ends serve by raising it (StopServe: serve returns); closing the
 -- listening socket makes serve return.
 function net.serve(sock, handle, concurrency)
+  check_socket(sock, "serve", 1)
   concurrency = concurrency or 1000
   if type(handle) ~= "function" and not (getmetatable(handle) or {}).__call then
     error(("bad argument #2 to 'serve' (function expected, got %s)"):format(type(handle)), 2)
