@@ -1,0 +1,223 @@
+-- Hardening of the synchronisation primitives (issue 8): queues, events,
+-- semaphores, Timeout, WaitQueue, GreenPool/GreenPile, AsyncResult.
+-- Each describe names the finding it pins; every case failed before its fix.
+local green = require "green"
+local helpers = require "spec.helpers"
+local sync = require "spec.sync_helpers"
+
+local Full, Empty = green.queue.Full, green.queue.Empty
+local settle, spin, is_exit = sync.settle, sync.spin, sync.is_exit
+
+-- Items a queue holds, from its store and its waiting putters, sorted.
+local function contents(q)
+  local items = sync.drain(q)
+  table.sort(items)
+  return items
+end
+
+describe("hardening: sync", function()
+  after_each(helpers.run_deferred)
+
+  describe("a PriorityQueue whose less misbehaves loses nothing", function()
+    -- less raises while `boom` is set
+    local boom
+    local function flaky(a, b)
+      if boom then error("less failed", 0) end
+      return a < b
+    end
+    before_each(function() boom = false end)
+
+    it("a get that takes in a waiting putter's item, less raising", function()
+      local q = green.PriorityQueue(2, flaky)
+      q:put(3)
+      q:put(1)
+      local putter = green.spawn(function() q:put(2) end)
+      settle()
+      assert.equal(1, q:putting())
+      boom = true
+      local ok, err = pcall(q.get, q)
+      assert.is_false(ok)
+      assert.equal("less failed", err)
+      boom = false
+      assert.equal(2, q:qsize())
+      assert.equal(1, q:putting())   -- still waiting: its item is not in
+      assert.is_false(putter:dead())
+      assert.same({ 1, 2, 3 }, { q:get(), q:get(), q:get() })
+      assert.is_true(sync.all_dead({ putter }))
+    end)
+
+    it("get_nowait the same", function()
+      local q = green.PriorityQueue(2, flaky)
+      q:put(5)
+      q:put(6)
+      local putter = green.spawn(function() q:put(4) end)
+      settle()
+      boom = true
+      assert.is_false(pcall(q.get_nowait, q))
+      boom = false
+      assert.same({ 4, 5, 6 }, contents(q))
+      assert.is_true(sync.all_dead({ putter }))
+    end)
+
+    it("a resize that lets putters in, less raising", function()
+      local q = green.PriorityQueue(1, flaky)
+      q:put(1)
+      local putters = {}
+      for i = 2, 4 do putters[#putters + 1] = green.spawn(function() q:put(i) end) end
+      settle()
+      assert.equal(3, q:putting())
+      boom = true
+      assert.is_false(pcall(q.resize, q, 10))
+      boom = false
+      assert.same({ 1, 2, 3, 4 }, contents(q))
+      assert.is_true(sync.all_dead(putters))
+    end)
+
+    it("less that tries to block raises 'cannot block' and loses nothing", function()
+      local sleepy = false
+      local q = green.PriorityQueue(2, function(a, b)
+        if sleepy then green.sleep(0) end
+        return a < b
+      end)
+      q:put(2)
+      q:put(1)
+      local putter = green.spawn(function() q:put(3) end)
+      settle()
+      sleepy = true
+      local ok, err = pcall(q.get, q)
+      sleepy = false
+      assert.is_false(ok)
+      assert.matches("cannot block", tostring(err))
+      assert.same({ 1, 2, 3 }, contents(q))
+      assert.is_true(sync.all_dead({ putter }))
+    end)
+
+    it("less that takes from its own queue raises; each item ends up once", function()
+      local taken = {}
+      local nested = false
+      local q
+      q = green.PriorityQueue(nil, function(a, b)
+        if nested then
+          nested = false
+          taken[#taken + 1] = q:get_nowait()
+        end
+        return a < b
+      end)
+      for _, v in ipairs({ 5, 3, 8, 1, 9, 2 }) do q:put(v) end
+      nested = true
+      local ok, err = pcall(q.get, q)
+      assert.is_false(ok)
+      assert.matches("less function changed the queue", err)
+      nested = true
+      assert.is_false(pcall(q.put, q, 7))
+      local all = contents(q)
+      for _, v in ipairs(taken) do all[#all + 1] = v end
+      table.sort(all)
+      assert.same({ 1, 2, 3, 5, 8, 9 }, all)
+    end)
+
+    it("less that kills the putter it is taking in: the putter's put raises, its item is not in", function()
+      local victim
+      local q = green.PriorityQueue(2, function(a, b)
+        if victim then
+          local v = victim
+          victim = nil
+          v:kill()
+        end
+        return a < b
+      end)
+      q:put(1)
+      q:put(2)
+      local rec = {}
+      local putter = green.spawn(function() rec.ok, rec.err = pcall(q.put, q, 3) end)
+      settle()
+      victim = putter
+      assert.is_false(pcall(q.get, q))
+      assert.is_true(sync.all_dead({ putter }))
+      assert.is_false(rec.ok)
+      assert.is_true(is_exit(rec.err))
+      assert.same({ 1, 2 }, contents(q))
+    end)
+
+    it("a getter handed an item and killed before it runs gives it back though less raises", function()
+      local q = green.PriorityQueue(nil, flaky)
+      local rec = {}
+      local getter = green.spawn(function() rec.ok, rec.err = pcall(q.get, q) end)
+      settle()
+      q:put(10)          -- handed to the getter, which has not run yet
+      q:put(30)
+      q:put(20)
+      boom = true
+      getter:kill()
+      boom = false
+      assert.is_true(getter:dead())
+      assert.is_false(rec.ok)
+      assert.is_true(is_exit(rec.err), tostring(rec.err))   -- the kill, not less's error
+      assert.same({ 10, 20, 30 }, contents(q))
+    end)
+
+    it("the same with a Timeout", function()
+      local q = green.PriorityQueue(nil, flaky)
+      local rec = {}
+      local getter = green.spawn(function()
+        local t <close> = green.Timeout(0.1)
+        rec.ok, rec.err = pcall(q.get, q)
+        rec.timeout = t
+      end)
+      settle()
+      q:put(10)
+      q:put(30)
+      q:put(20)
+      boom = true
+      spin(0.15)         -- the Timeout comes due before the getter runs
+      green.sleep(0)
+      assert.is_true(sync.all_dead({ getter }))
+      boom = false
+      assert.is_false(rec.ok)
+      assert.is_true(rawequal(rec.timeout, rec.err), tostring(rec.err))
+      assert.same({ 10, 20, 30 }, contents(q))
+    end)
+
+    it("the heap stays consistent through puts, gets, putters and resizes", function()
+      local q = green.PriorityQueue(8)
+      local model = {}
+      local seed = 12345
+      local function rand(n)
+        seed = (seed * 1103515245 + 12345) % 2147483648
+        return seed % n
+      end
+      local putters = {}
+      for _ = 1, 400 do
+        local r = rand(10)
+        if r < 5 then
+          local v = rand(1000)
+          model[#model + 1] = v
+          if q:full() then
+            putters[#putters + 1] = green.spawn(function() q:put(v) end)
+          else
+            q:put_nowait(v)
+          end
+        elseif r < 9 and #model > 0 then
+          table.sort(model)
+          -- the lowest of what the store holds; putters' items join as room frees
+          local got = q:get_nowait()
+          for i, v in ipairs(model) do
+            if v == got then table.remove(model, i) break end
+          end
+        else
+          q:resize(4 + rand(12))
+        end
+        settle(1)
+        -- the store is a heap: its items come out in order
+      end
+      q:resize(nil)
+      settle()
+      local out = {}
+      for _ = 1, q:qsize() do out[#out + 1] = q:get_nowait() end
+      for i = 2, #out do assert.is_true(out[i - 1] <= out[i]) end
+      table.sort(model)
+      assert.same(model, out)
+      assert.is_true(sync.all_dead(putters))
+    end)
+  end)
+end)
