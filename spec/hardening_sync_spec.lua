@@ -220,4 +220,106 @@ describe("hardening: sync", function()
       assert.is_true(sync.all_dead(putters))
     end)
   end)
+
+  describe("a channel's put lets the waiting getter run first (eventlet's test_channel_send)", function()
+    local kinds = {
+      Queue = green.Queue, LightQueue = green.LightQueue,
+      LifoQueue = green.LifoQueue, PriorityQueue = green.PriorityQueue,
+    }
+    for name, new in pairs(kinds) do
+      it(name .. "(0): put", function()
+        local channel = new(0)
+        local events = {}
+        local gt = green.spawn(function()
+          table.insert(events, (channel:get()))
+          table.insert(events, (channel:get()))
+        end)
+        events[#events + 1] = "sending"
+        channel:put("hello")
+        events[#events + 1] = "sent hello"
+        channel:put("world")
+        events[#events + 1] = "sent world"
+        assert.same({ "sending", "hello", "sent hello", "world", "sent world" }, events)
+        assert.is_true(sync.all_dead({ gt }))
+      end)
+
+      it(name .. "(0): put_nowait", function()
+        local channel = new(0)
+        local events = {}
+        local gt = green.spawn(function() table.insert(events, (channel:get())) end)
+        settle()
+        channel:put_nowait("hello")
+        events[#events + 1] = "sent hello"
+        assert.same({ "hello", "sent hello" }, events)
+        assert.is_true(sync.all_dead({ gt }))
+      end)
+
+      it(name .. "(1): put with a getter waiting does not yield", function()
+        local q = new(1)
+        local events = {}
+        local gt = green.spawn(function() table.insert(events, (q:get())) end)
+        settle()
+        local s0 = green.stats().switches
+        q:put("x")
+        events[#events + 1] = "sent"
+        assert.equal(s0, green.stats().switches)
+        assert.same({ "sent" }, events)
+        assert.is_true(sync.all_dead({ gt }))
+        assert.same({ "sent", "x" }, events)
+      end)
+    end
+
+    it("the put returns only after the getter ran", function()
+      local channel = green.Queue(0)
+      local events = {}
+      local gt = green.spawn(function() table.insert(events, (channel:get())) end)
+      settle()
+      green.spawn(function() events[#events + 1] = "other" end)  -- ready before the getter
+      channel:put("item")
+      events[#events + 1] = "sent"
+      assert.same({ "other", "item", "sent" }, events)
+      assert.is_true(sync.all_dead({ gt }))
+    end)
+
+    it("where the caller cannot yield, put still hands the item over", function()
+      local channel = green.Queue(0)
+      local got
+      local gt = green.spawn(function() got = channel:get() end)
+      settle()
+      -- a table.sort comparator cannot yield
+      local t = { 2, 1 }
+      local done = false
+      table.sort(t, function(a, b)
+        if not done then
+          done = true
+          channel:put("from sort")
+        end
+        return a < b
+      end)
+      assert.is_true(sync.all_dead({ gt }))
+      assert.equal("from sort", got)
+    end)
+
+    it("a Timeout landing while the put lets the getter run: the item is delivered once", function()
+      local channel = green.Queue(0)
+      local got = {}
+      local gt = green.spawn(function() got[#got + 1] = channel:get() end)
+      settle()
+      local rec = {}
+      local putter = green.spawn(function()
+        local t <close> = green.Timeout(0.1)
+        spin(0.15)       -- due; it fires once the putter switches
+        rec.ok, rec.err = pcall(channel.put, channel, "x")
+        rec.t = t
+      end)
+      assert.is_true(sync.all_dead({ putter, gt }, 2))
+      assert.same({ "x" }, got)
+      -- the putter saw its Timeout (the hub raises it at the switch)
+      assert.is_false(rec.ok)
+      assert.is_true(rawequal(rec.t, rec.err))
+      assert.equal(0, channel:getting())
+      assert.equal(0, channel:putting())
+      assert.is_true(rawequal(Empty, helpers.error_of(channel.get_nowait, channel)))
+    end)
+  end)
 end)

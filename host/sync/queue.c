@@ -369,6 +369,26 @@ static int l_get_nowait(lua_State *L) {
 
 /* ---------------------------------------------------------------- put */
 
+static int sent_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)L, (void)status, (void)ctx;
+  return 0;
+}
+
+/* A channel's put (or put_nowait) meets a waiting getter: hand the item
+** over, then let the getter run before the put returns, as eventlet's put
+** switches to the getter. Where the caller cannot yield, only hand it over. */
+static int channel_send(lua_State *L, gl_queue *q, const char *what) {
+  gl_thread *t = NULL;
+  if (gl_H.current && lua_isyieldable(L))
+    t = gl_check_block(L, what);  /* a Timeout due raises now, before the hand-over */
+  gl_thread *getter = q->getters.head;
+  lua_pushvalue(L, 2);
+  gl_wake(L, getter);
+  q->unfinished++;
+  if (t == NULL) return 0;
+  return gl_yield_behind(L, t, getter, sent_k);
+}
+
 /* Queue the value at 2 if that can be done now. */
 static int try_put(lua_State *L, gl_queue *q) {
   if (q->getters.head) {
@@ -418,6 +438,7 @@ static int l_put(lua_State *L) {
     block = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
     timeout = gl_sync_opttimeout(L, 4, "put");
   }
+  if (q->maxsize == 0 && q->getters.head) return channel_send(L, q, "put");
   if (try_put(L, q)) return 0;
   if (!block) return raise_ref(L, full_ref);
   gl_thread *t = gl_check_block(L, "put");
@@ -432,6 +453,7 @@ static int l_put(lua_State *L) {
 static int l_put_nowait(lua_State *L) {
   gl_queue *q = check_queue(L, "put_nowait");
   check_item(L, "put_nowait");
+  if (q->maxsize == 0 && q->getters.head) return channel_send(L, q, "put_nowait");
   if (try_put(L, q)) return 0;
   return raise_ref(L, full_ref);
 }
