@@ -7,6 +7,8 @@ local sync = require "spec.sync_helpers"
 
 local Full, Empty = green.queue.Full, green.queue.Empty
 local settle, spin, is_exit = sync.settle, sync.spin, sync.is_exit
+-- WaitQueue (the Lua half's wait list) is reachable only through green.core
+local WaitQueue = require("green.core").WaitQueue
 
 -- Items a queue holds, from its store and its waiting putters, sorted.
 local function contents(q)
@@ -320,6 +322,75 @@ describe("hardening: sync", function()
       assert.equal(0, channel:getting())
       assert.equal(0, channel:putting())
       assert.is_true(rawequal(Empty, helpers.error_of(channel.get_nowait, channel)))
+    end)
+  end)
+
+  describe("integral floats are integers; misuse errors name the function called", function()
+    it("sizes and counts given as integral floats work", function()
+      local pool = green.GreenPool(1e3)
+      assert.equal(1000, pool:free())
+      pool:resize(4.0)
+      assert.equal(4, pool:free())
+      assert.equal(2, green.Semaphore(2.0):counter())
+      local b = green.BoundedSemaphore(3.0)
+      assert.equal(3, b:counter())
+      assert.is_true(b:acquire())
+      b:release()
+      assert.has_error(function() b:release() end)
+      local q = green.Queue(10.0)
+      for i = 1, 10 do q:put_nowait(i) end
+      assert.is_true(q:full())
+      q:resize(12.0)
+      assert.is_false(q:full())
+      q = green.Queue(2.0)
+      q:put(1) q:put(2)
+      assert.is_true(q:full())
+      assert.equal(1, green.GreenPile(1.0).pool:free())
+      assert.equal("GreenPool (0 running, 5 free, 0 waiting)", tostring(green.GreenPool("5")))
+    end)
+
+    -- the message of the error fn raised, without the position
+    local function message(fn, ...)
+      local ok, err = pcall(fn, ...)
+      assert.is_false(ok, "did not raise")
+      return (tostring(err):gsub("^[^:]*:%d+: ", ""))
+    end
+    local NOINT = "number has no integer representation"
+
+    it("a non-integral number raises as luaL_checkinteger would, naming the function", function()
+      assert.equal("bad argument #1 to 'GreenPool' (" .. NOINT .. ")", message(green.GreenPool, 2.5))
+      assert.equal("bad argument #1 to 'GreenPile' (" .. NOINT .. ")", message(green.GreenPile, 2.5))
+      assert.equal("bad argument #1 to 'Semaphore' (" .. NOINT .. ")", message(green.Semaphore, 2.5))
+      assert.equal("bad argument #1 to 'BoundedSemaphore' (" .. NOINT .. ")",
+        message(green.BoundedSemaphore, 0 / 0))
+      assert.equal("bad argument #1 to 'Queue' (" .. NOINT .. ")", message(green.Queue, math.huge))
+      assert.equal("bad argument #1 to 'LightQueue' (" .. NOINT .. ")", message(green.LightQueue, 1.5))
+      assert.equal("bad argument #1 to 'LifoQueue' (" .. NOINT .. ")", message(green.LifoQueue, 1.5))
+      assert.equal("bad argument #1 to 'PriorityQueue' (" .. NOINT .. ")",
+        message(green.PriorityQueue, -1.5))
+      local q, pool = green.Queue(), green.GreenPool(2)
+      assert.equal("bad argument #1 to 'resize' (" .. NOINT .. ")", message(function() q:resize(2.5) end))
+      assert.equal("bad argument #2 to 'resize' (" .. NOINT .. ")", message(q.resize, q, 2.5))
+      assert.equal("bad argument #1 to 'resize' (" .. NOINT .. ")", message(function() pool:resize(2.5) end))
+      assert.equal("bad argument #1 to 'GreenPool' (number expected, got table)", message(green.GreenPool, {}))
+      assert.equal("bad argument #1 to 'Semaphore' (number expected, got boolean)", message(green.Semaphore, true))
+      assert.equal("bad argument #1 to 'GreenPool' (must not be negative)", message(green.GreenPool, -1))
+    end)
+
+    it("called through pcall or from C, errors still name the function, never an internal path", function()
+      local q, sem, evt = green.Queue(), green.Semaphore(), green.Event()
+      local cases = {
+        { "Queue", green.Queue, "x" }, { "Semaphore", green.Semaphore, "x" },
+        { "put", q.put, q }, { "get", q.get, q, true, "soon" }, { "get", q.get, io.stdout },
+        { "acquire", sem.acquire, q }, { "acquire", sem.acquire, sem, true, {} },
+        { "wait", evt.wait, evt, "x" }, { "send", evt.send, sem }, { "resize", q.resize, q, 1.5 },
+        { "join", q.join, green.LightQueue() }, { "task_done", q.task_done, sem },
+        { "wait", WaitQueue().wait, q }, { "wake", WaitQueue().wake, {} },
+      }
+      for _, c in ipairs(cases) do
+        local msg = message(c[2], table.unpack(c, 3))
+        assert.equal(c[1], msg:match("^bad argument #%d+ to '([^']*)'"), msg)
+      end
     end)
   end)
 end)

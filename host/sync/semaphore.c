@@ -4,6 +4,7 @@
 */
 #include <lauxlib.h>
 #include "core/hub.h"
+#include "sync/args.h"
 #include "sync/semaphore.h"
 
 #define SEM_MT "green.Semaphore"
@@ -17,8 +18,8 @@ typedef struct gl_sem {
 static int sem_mt_ref = LUA_NOREF;
 static const void *sem_mt;
 
-static gl_sem *check_sem(lua_State *L) {
-  if (gl_udata_meta(L, 1) != sem_mt) luaL_typeerror(L, 1, "Semaphore");
+static gl_sem *check_sem(lua_State *L, const char *fname) {
+  if (gl_udata_meta(L, 1) != sem_mt) gl_sync_typeerror(L, 1, fname, "Semaphore");
   return lua_touserdata(L, 1);
 }
 
@@ -44,9 +45,9 @@ static void acquire_cancel(lua_State *L) {
 
 /* sem:acquire([blocking [, timeout]]) */
 static int l_acquire(lua_State *L) {
-  gl_sem *s = check_sem(L);
+  gl_sem *s = check_sem(L, "acquire");
   int blocking = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
-  double timeout = gl_opt_timeout(L, 3);
+  double timeout = gl_sync_opttimeout(L, 3, "acquire");
   if (s->counter > 0) {
     s->counter--;
     lua_pushboolean(L, 1);
@@ -61,7 +62,7 @@ static int l_acquire(lua_State *L) {
 }
 
 static int l_release(lua_State *L) {
-  gl_sem *s = check_sem(L);
+  gl_sem *s = check_sem(L, "release");
   if (s->bound >= 0 && s->counter >= s->bound)
     return luaL_error(L, "release: BoundedSemaphore released too many times");
   give(L, s);
@@ -69,32 +70,32 @@ static int l_release(lua_State *L) {
 }
 
 static int l_locked(lua_State *L) {
-  lua_pushboolean(L, check_sem(L)->counter <= 0);
+  lua_pushboolean(L, check_sem(L, "locked")->counter <= 0);
   return 1;
 }
 
 static int l_counter(lua_State *L) {
-  lua_pushinteger(L, check_sem(L)->counter);
+  lua_pushinteger(L, check_sem(L, "counter")->counter);
   return 1;
 }
 
 static int l_balance(lua_State *L) {
-  gl_sem *s = check_sem(L);
+  gl_sem *s = check_sem(L, "balance");
   lua_pushinteger(L, s->counter - (lua_Integer)s->waiters.n);
   return 1;
 }
 
 static int l_tostring(lua_State *L) {
-  gl_sem *s = check_sem(L);
+  gl_sem *s = check_sem(L, "__tostring");
   lua_pushfstring(L, "%s (counter %I, %I waiting)",
                   s->bound >= 0 ? "BoundedSemaphore" : "Semaphore",
                   s->counter, (lua_Integer)s->waiters.n);
   return 1;
 }
 
-static int new_sem(lua_State *L, int bounded) {
-  lua_Integer n = luaL_optinteger(L, 1, 1);
-  luaL_argcheck(L, n >= 0, 1, "must not be negative");
+static int new_sem(lua_State *L, int bounded, const char *fname) {
+  lua_Integer n = gl_sync_optinteger(L, 1, fname, 1);
+  if (n < 0) gl_sync_argerror(L, 1, fname, "must not be negative");
   gl_sem *s = lua_newuserdatauv(L, sizeof *s, 0);
   *s = (gl_sem){ .counter = n, .bound = bounded ? n : -1 };
   lua_rawgeti(L, LUA_REGISTRYINDEX, sem_mt_ref);
@@ -102,8 +103,8 @@ static int new_sem(lua_State *L, int bounded) {
   return 1;
 }
 
-static int l_Semaphore(lua_State *L) { return new_sem(L, 0); }
-static int l_BoundedSemaphore(lua_State *L) { return new_sem(L, 1); }
+static int l_Semaphore(lua_State *L) { return new_sem(L, 0, "Semaphore"); }
+static int l_BoundedSemaphore(lua_State *L) { return new_sem(L, 1, "BoundedSemaphore"); }
 
 void gl_open_semaphore(lua_State *L) {
   static const luaL_Reg methods[] = {

@@ -14,13 +14,28 @@ local function check_callable(fn, what)
   end
 end
 
+-- The name of v's type as Lua's own argument errors give it.
+local function typename(v)
+  local mt = getmetatable(v)
+  local name = type(mt) == "table" and rawget(mt, "__name")
+  return type(name) == "string" and name or type(v)
+end
+
+local function argerror(arg, what, msg)
+  error(("bad argument #%d to '%s' (%s)"):format(arg, what, msg), 4)
+end
+
+-- A pool size, as luaL_checkinteger takes it (integral floats and numeric
+-- strings too), not negative; nil is the default.
 local function check_size(size, what)
   if size == nil then return 1000 end
-  if math.type(size) ~= "integer" or size < 0 then
-    error(("bad argument #1 to '%s' (non-negative integer expected, got %s)")
-      :format(what, tostring(size)), 3)
+  local n = math.tointeger(size)
+  if n == nil then
+    argerror(1, what, tonumber(size) and "number has no integer representation"
+      or "number expected, got " .. typename(size))
   end
-  return size
+  if n < 0 then argerror(1, what, "must not be negative") end
+  return n
 end
 
 --------------------------------------------------------------- GreenPool
@@ -229,7 +244,11 @@ GreenPile.__index = GreenPile
 GreenPile.__name = "green.GreenPile"
 
 local function new_pile(size_or_pool)
-  local pool = getmetatable(size_or_pool) == GreenPool and size_or_pool or new_pool(size_or_pool)
+  local pool = size_or_pool
+  if getmetatable(pool) ~= GreenPool then
+    check_size(size_or_pool, "GreenPile")
+    pool = new_pool(size_or_pool)
+  end
   return setmetatable({ pool = pool, jobs = {}, first = 1, last = 0 }, GreenPile)
 end
 
