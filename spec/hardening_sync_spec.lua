@@ -10,6 +10,24 @@ local settle, spin, is_exit = sync.settle, sync.spin, sync.is_exit
 -- WaitQueue (the Lua half's wait list) is reachable only through green.core
 local WaitQueue = require("green.core").WaitQueue
 
+-- Run `code` in a fresh greenlua (through a file: chunks keep their lines),
+-- killed after `limit` seconds (default 10). Returns stdout, stderr, exit code.
+local function run_script(code, limit)
+  local path, out, err = os.tmpname(), os.tmpname(), os.tmpname()
+  helpers.write(path, code)
+  local cmd = ("timeout -k 2 %d '%s' '%s' >'%s' 2>'%s'"):format(limit or 10, helpers.greenlua(), path, out, err)
+  local _, _, rc = os.execute(cmd)
+  local function slurp(f)
+    local h = io.open(f, "rb")
+    local text = h and h:read("a") or ""
+    if h then h:close() end
+    os.remove(f)
+    return text
+  end
+  os.remove(path)
+  return slurp(out), slurp(err), rc
+end
+
 -- Items a queue holds, from its store and its waiting putters, sorted.
 local function contents(q)
   local items = sync.drain(q)
@@ -391,6 +409,120 @@ describe("hardening: sync", function()
         local msg = message(c[2], table.unpack(c, 3))
         assert.equal(c[1], msg:match("^bad argument #%d+ to '([^']*)'"), msg)
       end
+    end)
+  end)
+
+  describe("no loop is bounded by a user's number", function()
+    it("GreenPool:resize to and from math.maxinteger returns at once", function()
+      local out, err, rc = run_script([[
+        local green = require "green"
+        local pool = green.GreenPool(1)
+        local gate = green.Event()
+        pool:spawn(function() gate:wait() end)
+        local waiting = green.spawn(function() pool:spawn(function() end) end)
+        green.sleep(0)
+        assert(pool:waiting() == 1)
+        pool:resize(math.maxinteger)
+        for _ = 1, 5 do green.sleep(0) end
+        assert(waiting:dead() and pool:waiting() == 0 and pool:running() == 1)
+        assert(pool:free() == math.maxinteger - 1, pool:free())
+        pool:resize(0)
+        assert(pool:free() == 0)
+        gate:send()
+        pool:waitall()
+        assert(pool:free() == 0 and pool:running() == 0)
+        pool:resize(2)
+        assert(pool:free() == 2)
+        local big = green.GreenPool(math.maxinteger)
+        big:resize(0)
+        big:resize(math.maxinteger)
+        assert(big:free() == math.maxinteger)
+        print("ok")
+      ]])
+      assert.equal("ok\n", out, err)
+      assert.equal(0, rc)
+    end)
+
+    it("a Semaphore at math.maxinteger refuses a release instead of overflowing", function()
+      local sem = green.Semaphore(math.maxinteger)
+      local ok, err = pcall(sem.release, sem)
+      assert.is_false(ok)
+      assert.matches("overflow", err)
+      assert.equal(math.maxinteger, sem:counter())
+      assert.is_true(sem:acquire())
+      sem:release()
+      assert.equal(math.maxinteger, sem:counter())
+      local b = green.BoundedSemaphore(math.maxinteger)
+      assert.is_false(pcall(b.release, b))
+      assert.equal(math.maxinteger, b:counter())
+    end)
+
+    it("queues take math.maxinteger and negative sizes", function()
+      local q = green.Queue(math.maxinteger)
+      for i = 1, 3 do q:put(i) end
+      assert.is_false(q:full())
+      q:resize(math.mininteger)      -- negative: unbounded
+      assert.is_false(q:full())
+      q:resize(1)
+      assert.is_true(q:full())
+      q:resize(math.maxinteger)
+      assert.same({ 1, 2, 3 }, sync.drain(q))
+      assert.has_error(function() green.Semaphore(-1) end)
+      assert.has_error(function() green.Semaphore(math.mininteger) end)
+      assert.has_error(function() green.GreenPool(-1) end)
+      assert.has_error(function() green.GreenPool(4):resize(-1) end)
+      for _, bad in ipairs({ 0 / 0, math.huge, -math.huge, 1e300 }) do
+        assert.has_error(function() green.Queue(bad) end)
+        assert.has_error(function() green.Semaphore(bad) end)
+        assert.has_error(function() green.GreenPool(bad) end)
+        assert.has_error(function() q:resize(bad) end)
+      end
+    end)
+
+    it("a NaN or negative timeout expires at once, in every wait", function()
+      local q, sem, evt, wq = green.Queue(), green.Semaphore(0), green.Event(), WaitQueue()
+      local full = green.Queue(0)
+      local tq = green.Queue()
+      tq:put(1)
+      for _, t in ipairs({ 0 / 0, -1, -math.huge, 0 }) do
+        assert.is_true(rawequal(Empty, helpers.error_of(q.get, q, true, t)))
+        assert.is_true(rawequal(Full, helpers.error_of(full.put, full, "x", true, t)))
+        assert.is_false(sem:acquire(true, t))
+        assert.equal(0, select("#", evt:wait(t)))
+        assert.is_false(wq:wait(t))
+        assert.is_false(tq:join(t))
+        assert.is_nil(sem:guard(t))
+      end
+      assert.equal(0, full:putting())
+      assert.equal(0, q:getting())
+    end)
+
+    it("an infinite timeout waits without arming a timer", function()
+      local q, sem, evt, wq = green.Queue(), green.Semaphore(0), green.Event(), WaitQueue()
+      local full = green.Queue(0)
+      local tq = green.Queue()
+      tq:put(1)
+      local timers = green.stats().timers
+      local results = {}
+      local gts = {
+        green.spawn(function() results.get = q:get(true, math.huge) end),
+        green.spawn(function() full:put("x", true, math.huge); results.put = true end),
+        green.spawn(function() results.acquire = sem:acquire(true, math.huge) end),
+        green.spawn(function() results.wait = evt:wait(math.huge) end),
+        green.spawn(function() results.wq = wq:wait(math.huge) end),
+        green.spawn(function() results.join = tq:join(math.huge) end),
+      }
+      settle()
+      assert.equal(timers, green.stats().timers)
+      q:put(1)
+      assert.equal("x", full:get())
+      sem:release()
+      evt:send("v")
+      wq:wake()
+      tq:get()
+      tq:task_done()
+      assert.is_true(sync.all_dead(gts))
+      assert.same({ get = 1, put = true, acquire = true, wait = "v", wq = true, join = true }, results)
     end)
   end)
 end)

@@ -23,13 +23,18 @@ static gl_sem *check_sem(lua_State *L, const char *fname) {
   return lua_touserdata(L, 1);
 }
 
-static void give(lua_State *L, gl_sem *s) {
+/* Hand a permit to the first waiter, else count it. Returns 0, changing
+** nothing, if the counter is at its largest value. */
+static int give(lua_State *L, gl_sem *s) {
   if (s->waiters.head) {
     lua_pushboolean(L, 1);   /* a value: an interrupted receiver hands it back */
     gl_wake(L, s->waiters.head);
-  } else {
+  } else if (s->counter < LUA_MAXINTEGER) {
     s->counter++;
+  } else {
+    return 0;
   }
+  return 1;
 }
 
 static int acquire_k(lua_State *L, int status, lua_KContext ctx) {
@@ -38,9 +43,10 @@ static int acquire_k(lua_State *L, int status, lua_KContext ctx) {
   return 1;
 }
 
-/* Interrupted after it was handed the permit: pass it on. */
+/* Interrupted after it was handed the permit: pass it on (a counter at
+** its largest value cannot tell one more permit anyway). */
 static void acquire_cancel(lua_State *L) {
-  if (lua_touserdata(L, -2) == GL_WOKEN) give(L, lua_touserdata(L, 1));
+  if (lua_touserdata(L, -2) == GL_WOKEN) (void)give(L, lua_touserdata(L, 1));
 }
 
 /* sem:acquire([blocking [, timeout]]) */
@@ -65,8 +71,34 @@ static int l_release(lua_State *L) {
   gl_sem *s = check_sem(L, "release");
   if (s->bound >= 0 && s->counter >= s->bound)
     return luaL_error(L, "release: BoundedSemaphore released too many times");
-  give(L, s);
+  if (!give(L, s)) return luaL_error(L, "release: the counter would overflow");
   return 0;
+}
+
+/* core.semaphore_adjust(sem, delta), GreenPool:resize's: delta > 0
+** releases that many permits at once (to waiters first); delta < 0 takes
+** up to -delta free permits without waiting. Returns how many of them it
+** could not take (0 for a release). Bounded only by the waiters, never by
+** delta: resize(math.maxinteger) is one addition. */
+static int l_adjust(lua_State *L) {
+  gl_sem *s = check_sem(L, "semaphore_adjust");
+  lua_Integer delta = gl_sync_checkinteger(L, 2, "semaphore_adjust");
+  if (s->bound >= 0) return gl_sync_argerror(L, 1, "semaphore_adjust", "bounded");
+  if (delta >= 0) {
+    lua_Integer woken = (lua_Integer)s->waiters.n < delta ? (lua_Integer)s->waiters.n : delta;
+    if (delta - woken > LUA_MAXINTEGER - s->counter)
+      return luaL_error(L, "resize: the counter would overflow");
+    for (lua_Integer i = 0; i < woken; i++) give(L, s);
+    s->counter += delta - woken;
+    lua_pushinteger(L, 0);
+  } else if (delta == LUA_MININTEGER) {
+    return gl_sync_argerror(L, 2, "semaphore_adjust", "out of range");
+  } else {
+    lua_Integer taken = s->counter < -delta ? s->counter : -delta;
+    s->counter -= taken;
+    lua_pushinteger(L, -delta - taken);
+  }
+  return 1;
 }
 
 static int l_locked(lua_State *L) {
@@ -115,6 +147,8 @@ void gl_open_semaphore(lua_State *L) {
   lua_setfield(L, -2, "Semaphore");
   lua_pushcfunction(L, l_BoundedSemaphore);
   lua_setfield(L, -2, "BoundedSemaphore");
+  lua_pushcfunction(L, l_adjust);
+  lua_setfield(L, -2, "semaphore_adjust");
   luaL_newmetatable(L, SEM_MT);
   luaL_newlib(L, methods);
   lua_pushvalue(L, -1);

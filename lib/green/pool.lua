@@ -2,7 +2,7 @@
 -- Semaphore for the slots and a Queue for results in input order.
 local core = require "green.core"
 
-local spawn, getcurrent = core.spawn, core.getcurrent
+local spawn, getcurrent, semaphore_adjust = core.spawn, core.getcurrent, core.semaphore_adjust
 local pack, unpack = table.pack, table.unpack
 local error, type, getmetatable, setmetatable, select = error, type, getmetatable, setmetatable, select
 
@@ -114,11 +114,9 @@ function GreenPool:resize(n)
   if delta > 0 then
     local paid = math.min(delta, self.debt)
     self.debt = self.debt - paid
-    for _ = 1, delta - paid do self.slots:release() end
-  else
-    for _ = 1, -delta do
-      if not self.slots:acquire(false) then self.debt = self.debt + 1 end
-    end
+    if delta > paid then semaphore_adjust(self.slots, delta - paid) end
+  elseif delta < 0 then
+    self.debt = self.debt + semaphore_adjust(self.slots, delta)
   end
 end
 
