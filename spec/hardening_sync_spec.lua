@@ -512,6 +512,7 @@ describe("hardening: sync", function()
         green.spawn(function() results.wq = wq:wait(math.huge) end),
         green.spawn(function() results.join = tq:join(math.huge) end),
       }
+      helpers.defer(function() helpers.killall(gts) end)
       settle()
       assert.equal(timers, green.stats().timers)
       q:put(1)
@@ -523,6 +524,85 @@ describe("hardening: sync", function()
       tq:task_done()
       assert.is_true(sync.all_dead(gts))
       assert.same({ get = 1, put = true, acquire = true, wait = "v", wq = true, join = true }, results)
+    end)
+  end)
+
+  describe("Timeout: defined for every number, every method checks its argument", function()
+    it("Timeout(math.huge) never fires and arms no timer", function()
+      local timers = green.stats().timers
+      local t <close> = green.Timeout(math.huge)
+      assert.equal(timers, green.stats().timers)
+      assert.is_false(t:pending())
+      assert.equal(math.huge, t.seconds)
+      assert.equal("Timeout: never", tostring(t))
+      t:start()
+      assert.is_false(t:pending())
+      green.sleep(0.01)
+    end)
+
+    it("Timeout(1e300) is armed (the hub bounds its deadline) and prints sanely", function()
+      local t <close> = green.Timeout(1e300)
+      assert.is_true(t:pending())
+      assert.equal(1e300, t.seconds)
+      assert.equal("Timeout: 1e+300 seconds", tostring(t))
+      green.sleep(0.01)
+      t:cancel()
+      assert.is_false(t:pending())
+      local big <close> = green.Timeout(2 ^ 60)
+      assert.equal("Timeout: 1.1529215046068e+18 seconds", tostring(big))
+      local exact <close> = green.Timeout(2 ^ 53)
+      assert.equal("Timeout: 9007199254740992 seconds", tostring(exact))
+    end)
+
+    it("NaN and negative seconds fire at the next block", function()
+      for _, s in ipairs({ 0 / 0, -1, -math.huge }) do
+        local t <close> = green.Timeout(s)
+        assert.equal(0, t.seconds)
+        assert.equal("Timeout: 0 seconds", tostring(t))
+        local ok, err = pcall(green.sleep, 1)
+        assert.is_false(ok)
+        assert.is_true(rawequal(t, err))
+      end
+      for s, text in pairs({ [1] = "Timeout: 1 second", [0.25] = "Timeout: 0.25 seconds" }) do
+        local t <close> = green.Timeout(s)
+        assert.equal(text, tostring(t))
+      end
+      assert.equal("Timeout: never", tostring(green.Timeout()))
+    end)
+
+    it("every method and metamethod raises, naming itself, on a wrong argument", function()
+      local t <close> = green.Timeout(5)
+      local mt = getmetatable(t)
+      local methods = mt.__index(t, "start") and { "start", "cancel", "pending" }
+      local bad = { io.stdout, green.Queue(), 1, "x", {}, true, print, coroutine.create(print) }
+      for _, v in ipairs(bad) do
+        for _, name in ipairs(methods) do
+          local ok, err = pcall(t[name], v)
+          assert.is_false(ok)
+          assert.matches("bad argument #1 to '" .. name .. "' %(Timeout expected", err)
+        end
+        for _, name in ipairs({ "__tostring", "__index", "__close" }) do
+          local ok, err = pcall(mt[name], v, "seconds")
+          assert.is_false(ok)
+          assert.matches("bad argument #1 to '" .. name .. "' %(Timeout expected", err)
+        end
+      end
+      local ok, err = pcall(t.start)
+      assert.is_false(ok)
+      assert.matches("got no value", err)
+      assert.is_true(t:pending())   -- none of it touched t
+      assert.is_nil(t[1])
+      assert.is_nil(t[true])
+      assert.equal(5, t.seconds)
+      for _, v in ipairs({ "x", {}, true }) do
+        ok, err = pcall(green.Timeout, v)
+        assert.is_false(ok)
+        assert.matches("bad argument #1 to 'Timeout' %(number expected", err)
+      end
+      local three <close> = green.Timeout("3")
+      assert.equal(3, three.seconds)
+      assert.is_false(green.is_timeout(io.stdout))
+      assert.is_false(green.is_timeout())
     end)
   end)
 end)
