@@ -605,4 +605,154 @@ describe("hardening: sync", function()
       assert.is_false(green.is_timeout())
     end)
   end)
+
+  describe("every function and metamethod checks its arguments", function()
+    local Timeout = green.Timeout
+    -- values nothing here takes as self
+    local function bad_values()
+      local list = {
+        false, true, 0, -1, math.maxinteger, math.mininteger, math.huge, -math.huge, 0 / 0,
+        2 ^ 63, "", ("x"):rep(1e6), {}, setmetatable({}, { __index = function() error("no") end }),
+        print, function() end, coroutine.create(function() end), io.stdout,
+        setmetatable({}, { __name = "Fake" }),
+      }
+      list.n = #list + 1
+      list[list.n] = nil   -- and nil itself, last
+      return list
+    end
+
+    -- kind -> constructor, and the kinds whose methods accept it
+    local kinds = {
+      Queue = function() return green.Queue(2) end,
+      LightQueue = function() return green.LightQueue(2) end,
+      LifoQueue = function() return green.LifoQueue(2) end,
+      PriorityQueue = function() return green.PriorityQueue(2) end,
+      Semaphore = function() return green.Semaphore(1) end,
+      BoundedSemaphore = function() return green.BoundedSemaphore(1) end,
+      Event = function() return green.Event() end,
+      WaitQueue = function() return WaitQueue() end,
+      Timeout = function() return Timeout(nil) end,
+    }
+    local family = {
+      Queue = "queue", LightQueue = "queue", LifoQueue = "queue", PriorityQueue = "queue",
+      Semaphore = "sem", BoundedSemaphore = "sem", Event = "event", WaitQueue = "wq", Timeout = "timeout",
+    }
+
+    -- every callable reachable from an object: its methods and metamethods
+    local function callables(obj)
+      local mt = getmetatable(obj)
+      local list = {}
+      for k, v in pairs(mt) do
+        if type(v) == "function" then list[#list + 1] = { k, v } end
+      end
+      local index = mt.__index
+      if type(index) == "table" then
+        for k, v in pairs(index) do
+          if type(v) == "function" then list[#list + 1] = { k, v } end
+        end
+      else
+        for _, k in ipairs({ "start", "cancel", "pending" }) do list[#list + 1] = { k, obj[k] } end
+      end
+      table.sort(list, function(a, b) return a[1] < b[1] end)
+      return list
+    end
+
+    it("a wrong self raises a Lua error naming the function, for every type", function()
+      local checked = 0
+      for kind, new in pairs(kinds) do
+        local obj = new()
+        local others = bad_values()
+        for other, make in pairs(kinds) do
+          if family[other] ~= family[kind] then others[#others + 1] = make() end
+        end
+        for _, entry in ipairs(callables(obj)) do
+          local name, fn = entry[1], entry[2]
+          if name ~= "guard" then   -- Lua, checked below
+            for i = 1, others.n + 1 do
+              local v = others[i]
+              if i <= others.n or v ~= nil then
+                local ok, err = pcall(fn, v, 1, 2)
+                assert.is_false(ok, kind .. "." .. name .. " took " .. tostring(v))
+                assert.equal(name, tostring(err):match("^bad argument #1 to '([^']*)'"),
+                  kind .. "." .. name .. ": " .. tostring(err))
+                checked = checked + 1
+              end
+            end
+          end
+        end
+      end
+      assert.is_true(checked > 1500, checked)
+      -- task_done and join are a Queue's, not a LightQueue's
+      local q, light = green.Queue(), green.LightQueue()
+      for _, name in ipairs({ "task_done", "join" }) do
+        local err = helpers.error_of(q[name], light)
+        assert.matches("bad argument #1 to '" .. name .. "' %(Queue expected, got green.LightQueue%)", err)
+      end
+      for _, e in ipairs({ Full, Empty }) do
+        local err = helpers.error_of(getmetatable(e).__tostring, 5)
+        assert.matches("bad argument #1 to '__tostring' %(table expected, got number%)", err)
+      end
+    end)
+
+    it("wrong values in the other arguments raise or are taken, never crash", function()
+      local gts, calls = {}, 0
+      for kind, new in pairs(kinds) do
+        for _, entry in ipairs(callables(new())) do
+          local name = entry[1]
+          for pos = 2, 4 do
+            local values = bad_values()
+            for i = 1, values.n do
+              local obj = new()
+              local args = { obj, "item", false, 0 }
+              args[pos] = values[i]
+              calls = calls + 1
+              gts[#gts + 1] = green.spawn(function()
+                local t <close> = green.Timeout(0.05)
+                pcall(obj[name] or getmetatable(obj)[name], table.unpack(args, 1, 4))
+              end)
+            end
+          end
+        end
+      end
+      settle(3)
+      assert.is_true(sync.all_dead(gts, 5))
+      assert.is_true(calls > 1000, calls)
+    end)
+
+    it("the Lua classes check self and arguments too, naming the method", function()
+      local pool, pile, result = green.GreenPool(2), green.GreenPile(2), green.AsyncResult()
+      local sem = green.Semaphore(1)
+      local guard = sem:guard()
+      local classes = {
+        { pool, { "spawn", "spawn_n", "waitall", "running", "free", "waiting", "resize", "imap", "starmap", "__tostring" } },
+        { pile, { "spawn", "next", "results", "__tostring" } },
+        { result, { "set", "set_exception", "get", "ready", "successful", "__tostring" } },
+        { guard, { "__close" } },
+      }
+      for _, c in ipairs(classes) do
+        local mt = getmetatable(c[1])
+        for _, name in ipairs(c[2]) do
+          local fn = mt[name] or mt.__index[name]
+          for _, v in ipairs({ io.stdout, {}, 1, "s", green.Queue(), pool, pile, result }) do
+            if getmetatable(v) ~= mt then
+              local err = helpers.error_of(fn, v, function() end)
+              assert.equal(name, tostring(err):match("bad argument #1 to '([^']*)'"), name .. ": " .. tostring(err))
+            end
+          end
+        end
+      end
+      local function msg(fn, ...) return tostring(helpers.error_of(fn, ...)) end
+      assert.matches("bad argument #1 to 'spawn' %(function expected, got number%)", msg(pool.spawn, pool, 1))
+      assert.matches("bad argument #1 to 'spawn_n' %(function expected, got table%)", msg(pool.spawn_n, pool, {}))
+      assert.matches("bad argument #1 to 'spawn' %(function expected, got nil%)", msg(pile.spawn, pile))
+      assert.matches("bad argument #1 to 'get' %(number expected, got table%)", msg(result.get, result, {}))
+      assert.matches("bad argument #1 to 'guard' %(Semaphore expected, got FILE%*%)", msg(sem.guard, io.stdout))
+      assert.matches("bad argument #1 to 'guard' %(number expected, got table%)", msg(sem.guard, sem, {}))
+      assert.equal(0, sem:counter())
+      -- a guard releases once, however often it is closed
+      getmetatable(guard).__close(guard)
+      getmetatable(guard).__close(guard)
+      assert.equal(1, sem:counter())
+    end)
+  end)
 end)

@@ -6,14 +6,6 @@ local spawn, getcurrent, semaphore_adjust = core.spawn, core.getcurrent, core.se
 local pack, unpack = table.pack, table.unpack
 local error, type, getmetatable, setmetatable, select = error, type, getmetatable, setmetatable, select
 
-local function check_callable(fn, what)
-  if type(fn) == "function" then return end
-  local mt = getmetatable(fn)
-  if not (mt and mt.__call) then
-    error(("bad argument #1 to '%s' (function expected, got %s)"):format(what, type(fn)), 3)
-  end
-end
-
 -- The name of v's type as Lua's own argument errors give it.
 local function typename(v)
   local mt = getmetatable(v)
@@ -23,6 +15,24 @@ end
 
 local function argerror(arg, what, msg)
   error(("bad argument #%d to '%s' (%s)"):format(arg, what, msg), 4)
+end
+
+-- Raise unless fn can be called (a function, or a value whose metatable has
+-- __call).
+local function check_callable(fn, what)
+  if type(fn) == "function" then return end
+  local mt = getmetatable(fn)
+  if not (type(mt) == "table" and rawget(mt, "__call")) then
+    argerror(1, what, "function expected, got " .. typename(fn))
+  end
+end
+
+-- Raise unless self is an object of 'class' (methods may be called on
+-- anything: getmetatable(pool).spawn(io.stdout)).
+local function check_self(self, class, what)
+  if getmetatable(self) ~= class then
+    argerror(1, what, class.__name:sub(7) .. " expected, got " .. typename(self))
+  end
 end
 
 -- A pool size, as luaL_checkinteger takes it (integral floats and numeric
@@ -77,6 +87,7 @@ end
 -- spawning into its own full pool would wait for itself: it runs fn inline
 -- instead (as eventlet does), and gets back a thread that has ended.
 function GreenPool:spawn(fn, ...)
+  check_self(self, GreenPool, "spawn")
   check_callable(fn, "spawn")
   if self.members[getcurrent()] and self.slots:locked() then
     return core.finished(fn(...))
@@ -91,23 +102,36 @@ end
 
 -- pool:spawn_n(fn, ...): the same without a handle.
 function GreenPool:spawn_n(fn, ...)
+  check_self(self, GreenPool, "spawn_n")
+  check_callable(fn, "spawn_n")
   self:spawn(fn, ...)
 end
 
 function GreenPool:waitall()
+  check_self(self, GreenPool, "waitall")
   if self.members[getcurrent()] then
     error("waitall: a member of the pool would wait for itself", 2)
   end
   while self.count > 0 do self.idle:wait() end
 end
 
-function GreenPool:running() return self.count end
-function GreenPool:free() return math.max(0, self.slots:counter()) end
-function GreenPool:waiting() return self.slots:counter() - self.slots:balance() end
+function GreenPool:running()
+  check_self(self, GreenPool, "running")
+  return self.count
+end
+function GreenPool:free()
+  check_self(self, GreenPool, "free")
+  return math.max(0, self.slots:counter())
+end
+function GreenPool:waiting()
+  check_self(self, GreenPool, "waiting")
+  return self.slots:counter() - self.slots:balance()
+end
 
 -- pool:resize(n): more slots free waiting spawners at once; fewer retire
 -- slots as members end (running members are never interrupted).
 function GreenPool:resize(n)
+  check_self(self, GreenPool, "resize")
   n = check_size(n, "resize")
   local delta = n - self.size
   self.size = n
@@ -194,6 +218,7 @@ end
 -- i up to the shortest array, results in input order; an error in fn is
 -- raised when its result is reached.
 function GreenPool:imap(fn, ...)
+  check_self(self, GreenPool, "imap")
   check_callable(fn, "imap")
   local lists = pack(...)
   local count = lists.n == 0 and 0 or math.huge
@@ -221,6 +246,7 @@ end
 
 -- for i, ... in pool:starmap(fn, arglists): fn(unpack(arglists[i])).
 function GreenPool:starmap(fn, arglists)
+  check_self(self, GreenPool, "starmap")
   check_callable(fn, "starmap")
   if type(arglists) ~= "table" then
     error(("bad argument #2 to 'starmap' (table expected, got %s)"):format(type(arglists)), 2)
@@ -232,6 +258,7 @@ function GreenPool:starmap(fn, arglists)
 end
 
 function GreenPool:__tostring()
+  check_self(self, GreenPool, "__tostring")
   return ("GreenPool (%d running, %d free, %d waiting)"):format(self:running(), self:free(), self:waiting())
 end
 
@@ -253,6 +280,8 @@ end
 -- pile:spawn(fn, ...): a job, in spawn order. Recorded only once spawned:
 -- one that raises or is interrupted while waiting for a slot leaves nothing.
 function GreenPile:spawn(fn, ...)
+  check_self(self, GreenPile, "spawn")
+  check_callable(fn, "spawn")
   local gt = self.pool:spawn(fn, ...)
   self.last = self.last + 1
   self.jobs[self.last] = gt
@@ -260,6 +289,7 @@ end
 
 -- pile:next() -> the next job's results (raises its error).
 function GreenPile:next()
+  check_self(self, GreenPile, "next")
   if self.first > self.last then error("next: no job is pending", 2) end
   local gt = self.jobs[self.first]
   self.jobs[self.first] = nil
@@ -269,6 +299,7 @@ end
 
 -- for i, ... in pile:results(): every pending job's results, in spawn order.
 function GreenPile:results()
+  check_self(self, GreenPile, "results")
   local i = 0
   return function()
     if self.first > self.last then return nil end
@@ -278,6 +309,7 @@ function GreenPile:results()
 end
 
 function GreenPile:__tostring()
+  check_self(self, GreenPile, "__tostring")
   return ("GreenPile (%d pending)"):format(self.last - self.first + 1)
 end
 
