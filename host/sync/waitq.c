@@ -10,6 +10,11 @@
 
 static const void *waitq_mt;
 
+/* What wq:wake() (no value) hands over. The hub takes a thread woken with
+** nil for one that was handed nothing, and an interrupt then discards the
+** wake-up; a value keeps it, so the cancel hook can pass it on. */
+static const char NIL_WAKE[] = "nil wake-up";
+
 static gl_waitq *check_waitq(lua_State *L, const char *fname) {
   if (gl_udata_meta(L, 1) != waitq_mt) gl_sync_typeerror(L, 1, fname, "WaitQueue");
   return lua_touserdata(L, 1);
@@ -28,6 +33,10 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
   if (lua_touserdata(L, -2) == GL_TIMEDOUT) {
     lua_pushboolean(L, 0);
     return 1;
+  }
+  if (lua_touserdata(L, -1) == NIL_WAKE) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
   }
   lua_pushboolean(L, 1);
   lua_insert(L, -2);
@@ -52,6 +61,7 @@ static int l_wait(lua_State *L) {
 static int l_wake(lua_State *L) {
   gl_waitq *wq = check_waitq(L, "wake");
   lua_settop(L, 2);
+  if (lua_isnil(L, 2)) lua_pushlightuserdata(L, (void *)NIL_WAKE);
   lua_pushboolean(L, gl_wake_one(L, wq) != NULL);
   return 1;
 }

@@ -71,15 +71,21 @@ local function new_pool(size)
   return pool
 end
 
--- A member ended (any way, even killed before it started): free its slot.
-function member_done(gt, pool)
-  pool.members[gt] = nil
-  pool.count = pool.count - 1
+-- A slot is free again: retire it if resize asked for fewer, else give it
+-- to the next spawner.
+local function free_slot(pool)
   if pool.debt > 0 then
     pool.debt = pool.debt - 1
   else
     pool.slots:release()
   end
+end
+
+-- A member ended (any way, even killed before it started): free its slot.
+function member_done(gt, pool)
+  pool.members[gt] = nil
+  pool.count = pool.count - 1
+  free_slot(pool)
   if pool.count == 0 then pool.idle:wake_all() end
 end
 
@@ -93,7 +99,11 @@ function GreenPool:spawn(fn, ...)
     return core.finished(fn(...))
   end
   self.slots:acquire()
-  local gt = spawn(fn, ...)
+  local ok, gt = pcall(spawn, fn, ...)
+  if not ok then       -- the slot was taken for nothing: give it back
+    free_slot(self)
+    error(gt, 0)
+  end
   self.count = self.count + 1
   self.members[gt] = true
   core.on_exit(gt, self.member_exit)
@@ -287,14 +297,31 @@ function GreenPile:spawn(fn, ...)
   self.jobs[self.last] = gt
 end
 
--- pile:next() -> the next job's results (raises its error).
+-- Did gt:wait() raise err because the job itself raised it (not because
+-- the waiter was killed or timed out)?
+local function job_raised(gt, err)
+  if not gt:dead() then return false end
+  local ok, own = pcall(gt.wait, gt)   -- a dead thread's outcome, at once
+  return not ok and rawequal(own, err)
+end
+
+local function finish_next(ok, ...)
+  if ok then return ... end
+  error((...), 0)
+end
+
+-- pile:next() -> the next job's results (raises its error). A next that
+-- is interrupted (killed, a Timeout) leaves the job pending.
 function GreenPile:next()
   check_self(self, GreenPile, "next")
   if self.first > self.last then error("next: no job is pending", 2) end
   local gt = self.jobs[self.first]
-  self.jobs[self.first] = nil
-  self.first = self.first + 1
-  return gt:wait()
+  local outcome = pack(pcall(gt.wait, gt))
+  if outcome[1] or job_raised(gt, outcome[2]) then
+    self.jobs[self.first] = nil
+    self.first = self.first + 1
+  end
+  return finish_next(unpack(outcome, 1, outcome.n))
 end
 
 -- for i, ... in pile:results(): every pending job's results, in spawn order.
