@@ -47,69 +47,91 @@ describe("hardening: sync", function()
     end
     before_each(function() boom = false end)
 
-    it("a get that takes in a waiting putter's item, less raising", function()
-      local q = green.PriorityQueue(2, flaky)
-      q:put(3)
-      q:put(1)
-      local putter = green.spawn(function() q:put(2) end)
+    -- a putter thread whose outcome is recorded
+    local function putter(q, item)
+      local rec = {}
+      local gt = green.spawn(function() rec.ok, rec.err = pcall(q.put, q, item) end)
+      return gt, rec
+    end
+
+    it("a get while a putter waits, less raising: the get raises, nothing moves", function()
+      local q = green.PriorityQueue(3, flaky)
+      for _, v in ipairs({ 3, 1, 2 }) do q:put(v) end
+      local p, rec = putter(q, 4)
       settle()
       assert.equal(1, q:putting())
       boom = true
       local ok, err = pcall(q.get, q)
       assert.is_false(ok)
       assert.equal("less failed", err)
-      boom = false
-      assert.equal(2, q:qsize())
-      assert.equal(1, q:putting())   -- still waiting: its item is not in
-      assert.is_false(putter:dead())
-      assert.same({ 1, 2, 3 }, { q:get(), q:get(), q:get() })
-      assert.is_true(sync.all_dead({ putter }))
-    end)
-
-    it("get_nowait the same", function()
-      local q = green.PriorityQueue(2, flaky)
-      q:put(5)
-      q:put(6)
-      local putter = green.spawn(function() q:put(4) end)
-      settle()
-      boom = true
       assert.is_false(pcall(q.get_nowait, q))
       boom = false
-      assert.same({ 4, 5, 6 }, contents(q))
-      assert.is_true(sync.all_dead({ putter }))
+      assert.equal(3, q:qsize())
+      assert.equal(1, q:putting())   -- still waiting: no slot was freed
+      assert.is_false(p:dead())
+      assert.same({ 1, 2, 3, 4 }, { q:get(), q:get(), q:get(), q:get() })
+      assert.is_true(sync.all_dead({ p }))
+      assert.is_true(rec.ok)
     end)
 
-    it("a resize that lets putters in, less raising", function()
+    it("a putter granted a slot whose less raises: its put raises, its item is not in, the slot stays free", function()
+      local q = green.PriorityQueue(2, flaky)
+      q:put(3)
+      q:put(1)
+      local p, rec = putter(q, 2)
+      settle()
+      boom = true
+      assert.equal(1, q:get())       -- no comparison needed: the slot goes to p
+      assert.is_true(sync.all_dead({ p }))
+      boom = false
+      assert.is_false(rec.ok)
+      assert.equal("less failed", rec.err)
+      assert.equal(1, q:qsize())
+      assert.is_false(q:full())
+      q:put_nowait(0)
+      assert.same({ 0, 3 }, contents(q))
+    end)
+
+    it("a resize that grants slots to putters, less raising in their puts", function()
       local q = green.PriorityQueue(1, flaky)
       q:put(1)
-      local putters = {}
-      for i = 2, 4 do putters[#putters + 1] = green.spawn(function() q:put(i) end) end
+      local ps, recs = {}, {}
+      for i = 2, 4 do ps[#ps + 1], recs[#recs + 1] = putter(q, i) end
       settle()
       assert.equal(3, q:putting())
       boom = true
-      assert.is_false(pcall(q.resize, q, 10))
+      q:resize(10)                   -- grants, runs no less
+      assert.is_true(sync.all_dead(ps))
       boom = false
-      assert.same({ 1, 2, 3, 4 }, contents(q))
-      assert.is_true(sync.all_dead(putters))
+      for _, rec in ipairs(recs) do
+        assert.is_false(rec.ok)
+        assert.equal("less failed", rec.err)
+      end
+      assert.same({ 1 }, contents(q))
     end)
 
-    it("less that tries to block raises 'cannot block' and loses nothing", function()
+    it("less that tries to block raises 'cannot block' in the put or get that ran it", function()
       local sleepy = false
-      local q = green.PriorityQueue(2, function(a, b)
+      local q = green.PriorityQueue(3, function(a, b)
         if sleepy then green.sleep(0) end
         return a < b
       end)
-      q:put(2)
-      q:put(1)
-      local putter = green.spawn(function() q:put(3) end)
+      for _, v in ipairs({ 2, 1, 4 }) do q:put(v) end
+      local p, rec = putter(q, 3)
       settle()
       sleepy = true
       local ok, err = pcall(q.get, q)
-      sleepy = false
       assert.is_false(ok)
       assert.matches("cannot block", tostring(err))
-      assert.same({ 1, 2, 3 }, contents(q))
-      assert.is_true(sync.all_dead({ putter }))
+      assert.equal(3, q:qsize())
+      sleepy = false
+      assert.equal(1, q:get())       -- the slot goes to p
+      sleepy = true
+      assert.is_true(sync.all_dead({ p }))
+      sleepy = false
+      assert.is_false(rec.ok)
+      assert.matches("cannot block", tostring(rec.err))
+      assert.same({ 2, 4 }, contents(q))
     end)
 
     it("less that takes from its own queue raises; each item ends up once", function()
@@ -136,27 +158,28 @@ describe("hardening: sync", function()
       assert.same({ 1, 2, 3, 5, 8, 9 }, all)
     end)
 
-    it("less that kills the putter it is taking in: the putter's put raises, its item is not in", function()
+    it("less that kills a waiting putter: every item is in, or its put raised", function()
       local victim
-      local q = green.PriorityQueue(2, function(a, b)
+      local q = green.PriorityQueue(3, function(a, b)
         if victim then
           local v = victim
           victim = nil
-          v:kill()
+          pcall(v.kill, v)
         end
         return a < b
       end)
-      q:put(1)
-      q:put(2)
-      local rec = {}
-      local putter = green.spawn(function() rec.ok, rec.err = pcall(q.put, q, 3) end)
+      for _, v in ipairs({ 1, 2, 5 }) do q:put(v) end
+      local p1, r1 = putter(q, 3)
+      local p2, r2 = putter(q, 4)
       settle()
-      victim = putter
-      assert.is_false(pcall(q.get, q))
-      assert.is_true(sync.all_dead({ putter }))
-      assert.is_false(rec.ok)
-      assert.is_true(is_exit(rec.err))
-      assert.same({ 1, 2 }, contents(q))
+      victim = p2
+      assert.equal(1, q:get())       -- its less kills p2; the slot goes to p1
+      assert.is_true(sync.all_dead({ p1, p2 }))
+      assert.is_true(r1.ok)
+      assert.is_false(r2.ok)
+      assert.is_true(is_exit(r2.err))
+      assert.equal(0, q:putting())
+      assert.same({ 2, 3, 5 }, contents(q))
     end)
 
     it("a getter handed an item and killed before it runs gives it back though less raises", function()
@@ -881,5 +904,80 @@ describe("hardening: sync", function()
       assert.is_nil(e)
       assert.is_true(evt:ready())
     end)
+  end)
+
+  describe("a put that raised never delivered its item (LifoQueue:put with Timeouts under load)", function()
+    local kinds = { "Queue", "LightQueue", "LifoQueue", "PriorityQueue" }
+    for _, kind in ipairs(kinds) do
+      it(kind .. ": a putter whose Timeout fires after a get made room for it", function()
+        local q = green[kind](1)
+        q:put("x")
+        local rec = {}
+        local p = green.spawn(function()
+          local t <close> = green.Timeout(0.1)
+          rec.ok, rec.err = pcall(q.put, q, "a")
+          rec.t = t
+        end)
+        settle()
+        spin(0.15)                   -- the Timeout is due; it fires at the next switch
+        assert.equal("x", q:get())   -- room: the slot goes to p, which has not run
+        assert.is_true(sync.all_dead({ p }))
+        assert.is_false(rec.ok)
+        assert.is_true(rawequal(rec.t, rec.err))
+        assert.equal(0, q:qsize())   -- "a" is not in: the put raised
+        assert.is_false(q:full())
+        q:put_nowait("b")
+        assert.same({ "b" }, sync.drain(q))
+      end)
+
+      it(kind .. ": many blocked putters with Timeouts and a few getters: exact accounting", function()
+        local q = green[kind](4)
+        local N = 150
+        local seed = 99
+        local function rand()
+          seed = (seed * 1103515245 + 12345) % 2147483648
+          return seed / 2147483648
+        end
+        local put_ok, put_timeout, got = {}, {}, {}
+        local putters, getters = {}, {}
+        for i = 1, N do
+          local d = 0.005 + rand() * 0.03
+          putters[i] = green.spawn(function()
+            local t <close> = green.Timeout(d)
+            local ok, err = pcall(q.put, q, i)
+            if ok then put_ok[i] = true
+            elseif rawequal(err, t) then put_timeout[i] = true
+            else error(err) end
+          end)
+        end
+        helpers.defer(function() helpers.killall(putters) helpers.killall(getters) end)
+        local done = false
+        for g = 1, 3 do
+          getters[g] = green.spawn(function()
+            while not done do
+              local ok, v = pcall(q.get, q, true, 0.01)
+              if ok then got[#got + 1] = v end
+              if rand() < 0.3 then green.sleep(rand() * 0.002) end
+            end
+          end)
+        end
+        assert.is_true(sync.all_dead(putters, 30))
+        done = true
+        assert.is_true(sync.all_dead(getters, 5))
+        for _, v in ipairs(sync.drain(q)) do got[#got + 1] = v end
+        local seen = {}
+        for _, v in ipairs(got) do
+          assert.is_nil(seen[v], "got twice: " .. v)
+          seen[v] = true
+          assert.is_true(put_ok[v], "delivered, but its put raised: " .. v)
+        end
+        for i = 1, N do
+          assert.is_true(put_ok[i] or put_timeout[i], "neither put nor timed out: " .. i)
+          if put_ok[i] then assert.is_true(seen[i], "lost: " .. i) end
+        end
+        assert.equal(0, q:putting())
+        assert.equal(0, q:getting())
+      end)
+    end
   end)
 end)

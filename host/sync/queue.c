@@ -2,12 +2,18 @@
 ** queue.c: green queues. The items live in a Lua table (uservalue 1): a
 ** ring for FIFO, an array for LIFO, a binary heap for priority. The items of
 ** putters waiting on a full queue live in a second table (uservalue 2),
-** keyed by their thread, until a getter takes them.
+** keyed by their thread, where a channel's getter takes them.
+**
+** A get that makes room in a bounded queue grants the slot to the longest
+** waiting putter, which stores its own item when it runs (as eventlet's
+** putters do): a putter interrupted before it ran passes the slot on and
+** its put raises with its item not queued, so a put that raised never
+** delivered. Only a channel's getter takes an item from a putter itself.
 **
 ** Nothing is lost whatever a PriorityQueue's 'less' does (raise, try to
-** block, change the queue, kill a waiter): every change to the store is
-** planned first, with all the comparisons, and made after, with none, and a
-** putter is let go only once its item is in.
+** block, change the queue): every change to the store is planned first,
+** with all the comparisons, and made after, with none; 'less' only runs
+** for the thread whose put or get it is.
 */
 #include <lauxlib.h>
 #include "core/hub.h"
@@ -23,6 +29,7 @@ typedef struct gl_queue {
   lua_Integer maxsize;      /* < 0: unbounded; 0: a channel */
   lua_Integer n;            /* items held */
   lua_Integer head, cap;    /* FIFO: index of the first item, ring capacity */
+  lua_Integer reserved;     /* slots granted to woken putters not yet run */
   lua_Integer unfinished;   /* items put and not yet task_done */
   unsigned stamp;           /* bumped by every change to the items */
   int kind, light;
@@ -49,8 +56,9 @@ static int raise_ref(lua_State *L, int ref) {
   return lua_error(L);
 }
 
+/* Can a put store now? Granted slots count as taken. */
 static int has_room(gl_queue *q) {
-  return q->maxsize < 0 || q->n < q->maxsize;
+  return q->maxsize < 0 || q->n + q->reserved < q->maxsize;
 }
 
 /* ---------------------------------------------------- the priority heap */
@@ -143,17 +151,9 @@ static void sink_commit(lua_State *L, int it, lua_Integer pos, int item) {
   lua_rawseti(L, it, pos);
 }
 
-/* Is 'putter' (if any) still the first waiting putter? User code in 'less'
-** may have killed it. */
-static void check_putter(lua_State *L, gl_queue *q, gl_thread *putter) {
-  if (putter && q->putters.head != putter)
-    luaL_error(L, "PriorityQueue: its less function changed the queue");
-}
-
 /* ------------------------------------------------------------ the store */
 /* Each takes the queue's userdata at index 1 of L and leaves the stack as
-** it found it, but for what it pushes. 'putter', when given, is the waiting
-** putter whose item this is: checked once the plan is made. */
+** it found it, but for what it pushes. */
 
 /* Double the FIFO ring, laying the items out from index 1. */
 static void grow_ring(lua_State *L, gl_queue *q, int it) {
@@ -172,7 +172,7 @@ static void grow_ring(lua_State *L, gl_queue *q, int it) {
 
 /* Store the value at 'item': at the back, or with 'front' where the next
 ** get finds it first. Raises (less, memory) with nothing changed. */
-static void put_item(lua_State *L, gl_queue *q, int item, int front, gl_thread *putter) {
+static void put_item(lua_State *L, gl_queue *q, int item, int front) {
   item = lua_absindex(L, item);
   lua_getiuservalue(L, 1, UV_ITEMS);
   int it = lua_gettop(L);
@@ -190,7 +190,6 @@ static void put_item(lua_State *L, gl_queue *q, int item, int front, gl_thread *
     lua_rawseti(L, it, q->n + 1);
   } else {
     lua_Integer pos = rise_plan(L, q, it, q->n + 1, item);
-    check_putter(L, q, putter);
     rise_commit(L, it, q->n + 1, pos, item);
   }
   q->n++;
@@ -225,27 +224,8 @@ static void take_item(lua_State *L, gl_queue *q) {
   lua_remove(L, it);
 }
 
-/* Push the next item and store the value at 'item' in its place, as one
-** change: a full queue taking in a waiting putter's item. */
-static void swap_item(lua_State *L, gl_queue *q, int item, gl_thread *putter) {
-  item = lua_absindex(L, item);
-  if (q->kind != PRIORITY) {       /* no user code: take, then put back */
-    take_item(L, q);
-    put_item(L, q, item, 0, NULL);
-    return;
-  }
-  lua_getiuservalue(L, 1, UV_ITEMS);
-  int it = lua_gettop(L);
-  lua_rawgeti(L, it, 1);           /* the result */
-  lua_Integer pos = sink_plan(L, q, it, q->n, item);
-  check_putter(L, q, putter);
-  sink_commit(L, it, pos, item);
-  q->stamp++;
-  lua_remove(L, it);
-}
-
 static int protected_put(lua_State *L) {
-  put_item(L, lua_touserdata(L, 1), 2, 1, NULL);
+  put_item(L, lua_touserdata(L, 1), 2, 1);
   return 0;
 }
 
@@ -256,7 +236,7 @@ static int protected_put(lua_State *L) {
 static void give_back(lua_State *L, gl_queue *q, int item) {
   item = lua_absindex(L, item);
   if (q->kind != PRIORITY) {
-    put_item(L, q, item, 1, NULL);
+    put_item(L, q, item, 1);
     return;
   }
   lua_pushcfunction(L, protected_put);
@@ -274,54 +254,45 @@ static void give_back(lua_State *L, gl_queue *q, int item) {
 
 /* --------------------------------------------------- waiting putters */
 
-/* Push the item of a waiting putter. */
-static void push_putter_item(lua_State *L, gl_thread *putter) {
-  lua_getiuservalue(L, 1, UV_PUTS);
-  lua_rawgetp(L, -1, putter);
-  lua_remove(L, -2);
+/* What a putter granted a slot is woken with. */
+static const char GRANT[] = "slot granted";
+
+/* Grant free slots to the longest waiting putters: each stores its item
+** itself when it runs (put_k), or passes the slot on (put_cancel). */
+static void grant_slots(lua_State *L, gl_queue *q) {
+  gl_thread *putter;
+  while ((putter = q->putters.head) != NULL && has_room(q)) {
+    q->reserved++;
+    lua_pushlightuserdata(L, (void *)GRANT);  /* a value: an interrupt passes it on */
+    gl_wake(L, putter);
+  }
 }
 
-/* Its item is in (or taken): forget it and let the putter go. */
-static void release_putter(lua_State *L, gl_queue *q, gl_thread *putter) {
+/* A channel's getter takes the first waiting putter's item (pushed) and
+** lets the putter go: its put is done. */
+static void take_from_putter(lua_State *L, gl_queue *q) {
+  gl_thread *putter = q->putters.head;
   lua_getiuservalue(L, 1, UV_PUTS);
+  lua_rawgetp(L, -1, putter);
   lua_pushnil(L);
-  lua_rawsetp(L, -2, putter);
-  lua_pop(L, 1);
+  lua_rawsetp(L, -3, putter);
+  lua_remove(L, -2);
   lua_pushnil(L);
   gl_wake(L, putter);
   q->unfinished++;
-}
-
-/* Move waiting putters' items in while there is room. */
-static void admit_putters(lua_State *L, gl_queue *q) {
-  gl_thread *putter;
-  while ((putter = q->putters.head) != NULL && has_room(q)) {
-    push_putter_item(L, putter);
-    put_item(L, q, -1, 0, putter);
-    lua_pop(L, 1);
-    release_putter(L, q, putter);
-  }
 }
 
 /* ---------------------------------------------------------------- get */
 
 /* Push an item if one can be had now. */
 static int try_get(lua_State *L, gl_queue *q) {
-  gl_thread *putter = q->putters.head;
   if (q->n > 0) {
-    if (putter && (q->maxsize < 0 || q->n <= q->maxsize)) {
-      push_putter_item(L, putter);   /* full: the longest putter fills the slot */
-      swap_item(L, q, -1, putter);
-      lua_remove(L, -2);
-      release_putter(L, q, putter);
-    } else {
-      take_item(L, q);
-    }
+    take_item(L, q);
+    if (q->putters.head) grant_slots(L, q);
     return 1;
   }
-  if (putter) {             /* a channel, or a queue shrunk by resize */
-    push_putter_item(L, putter);
-    release_putter(L, q, putter);
+  if (q->putters.head && q->maxsize == 0) {  /* a channel (or resized to one) */
+    take_from_putter(L, q);
     return 1;
   }
   return 0;
@@ -389,17 +360,21 @@ static int channel_send(lua_State *L, gl_queue *q, const char *what) {
   return gl_yield_behind(L, t, getter, sent_k);
 }
 
-/* Queue the value at 2 if that can be done now. */
-static int try_put(lua_State *L, gl_queue *q) {
+/* Hand the value at 2 to the first waiting getter, else store it. */
+static void deliver(lua_State *L, gl_queue *q) {
   if (q->getters.head) {
     lua_pushvalue(L, 2);
     gl_wake(L, q->getters.head);
-  } else if (has_room(q)) {
-    put_item(L, q, 2, 0, NULL);
   } else {
-    return 0;
+    put_item(L, q, 2, 0);
   }
   q->unfinished++;
+}
+
+/* Queue the value at 2 if that can be done now. */
+static int try_put(lua_State *L, gl_queue *q) {
+  if (!q->getters.head && !has_room(q)) return 0;
+  deliver(L, q);
   return 1;
 }
 
@@ -410,18 +385,37 @@ static void forget_item(lua_State *L) {
   lua_pop(L, 1);
 }
 
+/* Resumed: timed out, granted a slot (store the item at 2 now), or done
+** (a channel's getter took the item). */
 static int put_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
   if (lua_touserdata(L, -2) == GL_TIMEDOUT) {
     forget_item(L);
     return raise_ref(L, full_ref);
   }
-  return 0;  /* a getter took the item */
+  if (lua_touserdata(L, -1) == GRANT) {
+    gl_queue *q = lua_touserdata(L, 1);
+    q->reserved--;
+    forget_item(L);
+    deliver(L, q);   /* may raise (less): then the item is not queued */
+    grant_slots(L, q);   /* handed to a getter, the slot is still free */
+  }
+  return 0;
 }
 
-/* Interrupted while waiting: the item was never queued. */
+/* Interrupted while waiting, or after it was granted a slot but before it
+** ran: the item was never queued; a granted slot goes to the next putter.
+** (Interrupted after a channel's getter took the item, it raises all the
+** same: the item was delivered.) */
 static void put_cancel(lua_State *L) {
-  if (lua_touserdata(L, -2) == GL_THROW) forget_item(L);
+  if (lua_touserdata(L, -2) == GL_THROW) {
+    forget_item(L);
+  } else if (lua_touserdata(L, -1) == GRANT) {
+    gl_queue *q = lua_touserdata(L, 1);
+    q->reserved--;
+    forget_item(L);
+    grant_slots(L, q);
+  }
 }
 
 static void check_item(lua_State *L, const char *fname) {
@@ -470,9 +464,10 @@ static int l_empty(lua_State *L) {
   return 1;
 }
 
+/* full: a put would wait (slots granted to putters that have not run yet
+** count as taken) */
 static int l_full(lua_State *L) {
-  gl_queue *q = check_queue(L, "full");
-  lua_pushboolean(L, q->maxsize >= 0 && q->n >= q->maxsize);
+  lua_pushboolean(L, !has_room(check_queue(L, "full")));
   return 1;
 }
 
@@ -491,11 +486,11 @@ static lua_Integer opt_maxsize(lua_State *L, int idx, const char *fname) {
   return n < 0 ? -1 : n;
 }
 
-/* q:resize(maxsize): waiting putters move in if it grew. */
+/* q:resize(maxsize): waiting putters are granted the slots if it grew. */
 static int l_resize(lua_State *L) {
   gl_queue *q = check_queue(L, "resize");
   q->maxsize = opt_maxsize(L, 2, "resize");
-  admit_putters(L, q);
+  grant_slots(L, q);
   return 0;
 }
 
