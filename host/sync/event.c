@@ -6,6 +6,7 @@
 */
 #include <lauxlib.h>
 #include "core/hub.h"
+#include "sync/args.h"
 #include "sync/event.h"
 
 #define EVENT_MT "green.Event"
@@ -19,8 +20,8 @@ typedef struct gl_event {
 static int event_mt_ref = LUA_NOREF, exc_mt_ref = LUA_NOREF, no_values_ref = LUA_NOREF;
 static const void *event_mt;
 
-static gl_event *check_event(lua_State *L) {
-  if (gl_udata_meta(L, 1) != event_mt) luaL_typeerror(L, 1, "Event");
+static gl_event *check_event(lua_State *L, const char *fname) {
+  if (gl_udata_meta(L, 1) != event_mt) gl_sync_typeerror(L, 1, fname, "Event");
   return lua_touserdata(L, 1);
 }
 
@@ -60,7 +61,7 @@ static void trigger(lua_State *L, gl_event *e, int state, const char *what) {
 
 /* evt:send(...) */
 static int l_send(lua_State *L) {
-  gl_event *e = check_event(L);
+  gl_event *e = check_event(L, "send");
   int n = lua_gettop(L) - 1;
   if (n == 0) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, no_values_ref);
@@ -77,7 +78,7 @@ static int l_send(lua_State *L) {
 
 /* evt:send_exception(err) */
 static int l_send_exception(lua_State *L) {
-  gl_event *e = check_event(L);
+  gl_event *e = check_event(L, "send_exception");
   lua_settop(L, 2);
   lua_createtable(L, 1, 0);
   lua_pushvalue(L, 2);
@@ -96,8 +97,8 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
 
 /* evt:wait([timeout]) */
 static int l_wait(lua_State *L) {
-  gl_event *e = check_event(L);
-  double timeout = gl_opt_timeout(L, 2);
+  gl_event *e = check_event(L, "wait");
+  double timeout = gl_sync_opttimeout(L, 2, "wait");
   lua_settop(L, 1);
   if (e->state != UNSENT) {
     lua_getiuservalue(L, 1, 1);
@@ -108,7 +109,7 @@ static int l_wait(lua_State *L) {
 
 /* evt:poll(): the values if sent, else nothing */
 static int l_poll(lua_State *L) {
-  gl_event *e = check_event(L);
+  gl_event *e = check_event(L, "poll");
   lua_settop(L, 1);
   if (e->state == UNSENT) return 0;
   lua_getiuservalue(L, 1, 1);
@@ -116,22 +117,22 @@ static int l_poll(lua_State *L) {
 }
 
 static int l_ready(lua_State *L) {
-  lua_pushboolean(L, check_event(L)->state != UNSENT);
+  lua_pushboolean(L, check_event(L, "ready")->state != UNSENT);
   return 1;
 }
 
 static int l_has_result(lua_State *L) {
-  lua_pushboolean(L, check_event(L)->state == SENT);
+  lua_pushboolean(L, check_event(L, "has_result")->state == SENT);
   return 1;
 }
 
 static int l_has_exception(lua_State *L) {
-  lua_pushboolean(L, check_event(L)->state == FAILED);
+  lua_pushboolean(L, check_event(L, "has_exception")->state == FAILED);
   return 1;
 }
 
 static int l_reset(lua_State *L) {
-  gl_event *e = check_event(L);
+  gl_event *e = check_event(L, "reset");
   if (e->state == UNSENT) return luaL_error(L, "reset: the event was never sent");
   e->state = UNSENT;
   lua_pushnil(L);
@@ -141,8 +142,8 @@ static int l_reset(lua_State *L) {
 
 static int l_tostring(lua_State *L) {
   static const char *states[] = {"not sent", "sent", "sent an exception"};
-  lua_pushfstring(L, "Event (%s, %d waiting)", states[check_event(L)->state],
-                  (int)check_event(L)->waiters.n);
+  gl_event *e = check_event(L, "__tostring");
+  lua_pushfstring(L, "Event (%s, %I waiting)", states[e->state], (lua_Integer)e->waiters.n);
   return 1;
 }
 

@@ -1,10 +1,15 @@
 /*
 ** timeout.c: green.Timeout. Expiry goes through gl_throw, so the waits it
 ** interrupts are left cleanly (see hub.h).
+** Seconds: nil or +inf never fire (no timer is armed); NaN and negative
+** fire at the next block; anything else is handed to the hub's timers,
+** which bound huge deadlines themselves.
 */
+#include <math.h>
 #include <string.h>
 #include <lauxlib.h>
 #include "core/hub.h"
+#include "sync/args.h"
 #include "sync/timeout.h"
 
 #define TIMEOUT_MT "green.Timeout"
@@ -12,12 +17,19 @@ enum { UV_OWNER = 1, UV_ERROR = 2 };
 
 typedef struct gl_timeout {
   gl_timer timer;   /* first: the timer's address is the Timeout's */
-  double seconds;   /* < 0: never fires */
+  double seconds;   /* < 0 (nil) or +inf: never fires */
   int anchor;       /* registry reference while armed */
 } gl_timeout;
 
-static gl_timeout *check_timeout(lua_State *L, int idx) {
-  return luaL_checkudata(L, idx, TIMEOUT_MT);
+static const void *timeout_mt;
+
+static gl_timeout *check_timeout(lua_State *L, const char *fname) {
+  if (gl_udata_meta(L, 1) != timeout_mt) gl_sync_typeerror(L, 1, fname, "Timeout");
+  return lua_touserdata(L, 1);
+}
+
+static int never(const gl_timeout *to) {
+  return to->seconds < 0 || to->seconds == HUGE_VAL;
 }
 
 static void disarm(lua_State *L, gl_timeout *to) {
@@ -43,10 +55,9 @@ static void on_expiry(gl_timer *timer) {
 }
 
 /* t:start(): (re)arm for its number of seconds from now. */
-static int l_start(lua_State *L) {
-  gl_timeout *to = check_timeout(L, 1);
+static int start(lua_State *L, gl_timeout *to) {
   lua_settop(L, 1);
-  if (to->seconds < 0) return 1;
+  if (never(to)) return 1;
   if (to->anchor == LUA_NOREF) {
     lua_pushvalue(L, 1);
     to->anchor = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -59,41 +70,49 @@ static int l_start(lua_State *L) {
   return 1;
 }
 
-/* t:cancel(): also withdraws an expiry still waiting for its thread to
-** block, so a Timeout closed with its scope never fires after it. */
-static int l_cancel(lua_State *L) {
-  gl_timeout *to = check_timeout(L, 1);
+static int l_start(lua_State *L) {
+  return start(L, check_timeout(L, "start"));
+}
+
+/* Disarm; also withdraw an expiry still waiting for its thread to block,
+** so a Timeout closed with its scope never fires after it. */
+static int cancel(lua_State *L, gl_timeout *to) {
   disarm(L, to);
   lua_getiuservalue(L, 1, UV_OWNER);
   gl_withdraw(lua_touserdata(L, -1), to);
   return 0;
 }
 
+static int l_cancel(lua_State *L) { return cancel(L, check_timeout(L, "cancel")); }
+static int l_close(lua_State *L) { return cancel(L, check_timeout(L, "__close")); }
+
 static int l_pending(lua_State *L) {
-  lua_pushboolean(L, gl_timer_armed(&check_timeout(L, 1)->timer));
+  lua_pushboolean(L, gl_timer_armed(&check_timeout(L, "pending")->timer));
   return 1;
 }
 
+/* "Timeout: 2 seconds", "Timeout: 0.5 seconds", "Timeout: 1e+300 seconds".
+** Whole numbers print without a fraction; only those that fit an integer
+** exactly are converted to one. */
 static int l_tostring(lua_State *L) {
-  gl_timeout *to = check_timeout(L, 1);
-  if (to->seconds < 0) lua_pushliteral(L, "Timeout: never");
-  else {
-    lua_pushliteral(L, "Timeout: ");
-    lua_pushnumber(L, to->seconds);
-    if (lua_isinteger(L, -1) || to->seconds == (double)(lua_Integer)to->seconds) {
-      lua_pushinteger(L, (lua_Integer)to->seconds);
-      lua_replace(L, -2);
-    }
-    lua_pushstring(L, to->seconds == 1 ? " second" : " seconds");
-    lua_concat(L, 3);
+  gl_timeout *to = check_timeout(L, "__tostring");
+  double s = to->seconds;
+  if (never(to)) {
+    lua_pushliteral(L, "Timeout: never");
+    return 1;
   }
+  lua_pushliteral(L, "Timeout: ");
+  if (s == floor(s) && s <= 9007199254740992.0) lua_pushinteger(L, (lua_Integer)s);
+  else lua_pushnumber(L, s);
+  lua_pushstring(L, s == 1 ? " second" : " seconds");
+  lua_concat(L, 3);
   return 1;
 }
 
 /* t.seconds, then the methods (upvalue 1). */
 static int l_index(lua_State *L) {
-  gl_timeout *to = check_timeout(L, 1);
-  const char *key = lua_tostring(L, 2);
+  gl_timeout *to = check_timeout(L, "__index");
+  const char *key = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
   if (key && strcmp(key, "seconds") == 0) {
     if (to->seconds < 0) lua_pushnil(L);
     else lua_pushnumber(L, to->seconds);
@@ -108,8 +127,10 @@ static int l_index(lua_State *L) {
 static int l_new(lua_State *L) {
   double seconds = -1;
   if (!lua_isnoneornil(L, 1)) {
-    seconds = luaL_checknumber(L, 1);
-    if (seconds < 0 || seconds != seconds) seconds = 0;
+    int ok;
+    seconds = (double)lua_tonumberx(L, 1, &ok);
+    if (!ok) return gl_sync_typeerror(L, 1, "Timeout", "number");
+    if (!(seconds >= 0)) seconds = 0;   /* negative or NaN: at once */
   }
   if (gl_H.current == NULL) return luaL_error(L, "Timeout: not inside a green thread");
   lua_settop(L, 2);
@@ -124,12 +145,12 @@ static int l_new(lua_State *L) {
   lua_setiuservalue(L, 3, UV_ERROR);
   lua_replace(L, 1);
   lua_settop(L, 1);
-  return l_start(L);
+  return start(L, to);
 }
 
 /* is_timeout(err [, t]) */
 static int l_is_timeout(lua_State *L) {
-  int yes = luaL_testudata(L, 1, TIMEOUT_MT) != NULL;
+  int yes = gl_udata_meta(L, 1) == timeout_mt;
   if (yes && !lua_isnoneornil(L, 2)) yes = lua_rawequal(L, 1, 2);
   lua_pushboolean(L, yes);
   return 1;
@@ -147,9 +168,10 @@ void gl_open_timeout(lua_State *L) {
   luaL_newlib(L, methods);
   lua_pushcclosure(L, l_index, 1);
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_cancel);
+  lua_pushcfunction(L, l_close);
   lua_setfield(L, -2, "__close");
   lua_pushcfunction(L, l_tostring);
   lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  timeout_mt = lua_topointer(L, -1);
+  lua_pop(L, 1);  /* the registry keeps it */
 }

@@ -3,12 +3,21 @@
 */
 #include <lauxlib.h>
 #include "core/hub.h"
+#include "sync/args.h"
 #include "sync/waitq.h"
 
 #define WAITQ_MT "green.WaitQueue"
 
-static gl_waitq *check_waitq(lua_State *L) {
-  return luaL_checkudata(L, 1, WAITQ_MT);
+static const void *waitq_mt;
+
+/* What wq:wake() (no value) hands over. The hub takes a thread woken with
+** nil for one that was handed nothing, and an interrupt then discards the
+** wake-up; a value keeps it, so the cancel hook can pass it on. */
+static const char NIL_WAKE[] = "nil wake-up";
+
+static gl_waitq *check_waitq(lua_State *L, const char *fname) {
+  if (gl_udata_meta(L, 1) != waitq_mt) gl_sync_typeerror(L, 1, fname, "WaitQueue");
+  return lua_touserdata(L, 1);
 }
 
 static int l_new(lua_State *L) {
@@ -25,6 +34,10 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
     lua_pushboolean(L, 0);
     return 1;
   }
+  if (lua_touserdata(L, -1) == NIL_WAKE) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+  }
   lua_pushboolean(L, 1);
   lua_insert(L, -2);
   return 2;
@@ -40,20 +53,21 @@ static void wait_cancel(lua_State *L) {
 }
 
 static int l_wait(lua_State *L) {
-  gl_waitq *wq = check_waitq(L);
-  double timeout = gl_opt_timeout(L, 2);
+  gl_waitq *wq = check_waitq(L, "wait");
+  double timeout = gl_sync_opttimeout(L, 2, "wait");
   return gl_block_cancel(L, "wait", wq, timeout, wait_k, wait_cancel);
 }
 
 static int l_wake(lua_State *L) {
-  gl_waitq *wq = check_waitq(L);
+  gl_waitq *wq = check_waitq(L, "wake");
   lua_settop(L, 2);
+  if (lua_isnil(L, 2)) lua_pushlightuserdata(L, (void *)NIL_WAKE);
   lua_pushboolean(L, gl_wake_one(L, wq) != NULL);
   return 1;
 }
 
 static int l_wake_all(lua_State *L) {
-  gl_waitq *wq = check_waitq(L);
+  gl_waitq *wq = check_waitq(L, "wake_all");
   lua_Integer n = 0;
   while (wq->head) {
     lua_pushnil(L);
@@ -65,7 +79,7 @@ static int l_wake_all(lua_State *L) {
 }
 
 static int l_len(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)check_waitq(L)->n);
+  lua_pushinteger(L, (lua_Integer)check_waitq(L, "__len")->n);
   return 1;
 }
 
@@ -80,5 +94,6 @@ void gl_open_waitq(lua_State *L) {
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, l_len);
   lua_setfield(L, -2, "__len");
-  lua_pop(L, 1);
+  waitq_mt = lua_topointer(L, -1);
+  lua_pop(L, 1);  /* the registry keeps it */
 }

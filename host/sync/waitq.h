@@ -8,7 +8,9 @@
 **   wq:wake_all()      -> how many were woken
 **   #wq                -> how many wait
 ** Waiters leave on kill or Timeout (hub.h), so none is ever woken twice or
-** woken dead; one interrupted after it was woken passes the wake-up on.
+** woken dead; one interrupted after wake() woke it (with a value or none)
+** passes the wake-up on to the next waiter. wake_all's wake-ups are not
+** passed on: every waiter there was got one.
 */
 #ifndef GL_WAITQ_H
 #define GL_WAITQ_H

@@ -2,25 +2,50 @@
 -- Semaphore for the slots and a Queue for results in input order.
 local core = require "green.core"
 
-local spawn, getcurrent = core.spawn, core.getcurrent
+local spawn, getcurrent, semaphore_adjust = core.spawn, core.getcurrent, core.semaphore_adjust
 local pack, unpack = table.pack, table.unpack
 local error, type, getmetatable, setmetatable, select = error, type, getmetatable, setmetatable, select
 
+-- The name of v's type as Lua's own argument errors give it.
+local function typename(v)
+  local mt = getmetatable(v)
+  local name = type(mt) == "table" and rawget(mt, "__name")
+  return type(name) == "string" and name or type(v)
+end
+
+local function argerror(arg, what, msg)
+  error(("bad argument #%d to '%s' (%s)"):format(arg, what, msg), 4)
+end
+
+-- Raise unless fn can be called (a function, or a value whose metatable has
+-- __call).
 local function check_callable(fn, what)
   if type(fn) == "function" then return end
   local mt = getmetatable(fn)
-  if not (mt and mt.__call) then
-    error(("bad argument #1 to '%s' (function expected, got %s)"):format(what, type(fn)), 3)
+  if not (type(mt) == "table" and rawget(mt, "__call")) then
+    argerror(1, what, "function expected, got " .. typename(fn))
   end
 end
 
+-- Raise unless self is an object of 'class' (methods may be called on
+-- anything: getmetatable(pool).spawn(io.stdout)).
+local function check_self(self, class, what)
+  if getmetatable(self) ~= class then
+    argerror(1, what, class.__name:sub(7) .. " expected, got " .. typename(self))
+  end
+end
+
+-- A pool size, as luaL_checkinteger takes it (integral floats and numeric
+-- strings too), not negative; nil is the default.
 local function check_size(size, what)
   if size == nil then return 1000 end
-  if math.type(size) ~= "integer" or size < 0 then
-    error(("bad argument #1 to '%s' (non-negative integer expected, got %s)")
-      :format(what, tostring(size)), 3)
+  local n = math.tointeger(size)
+  if n == nil then
+    argerror(1, what, tonumber(size) and "number has no integer representation"
+      or "number expected, got " .. typename(size))
   end
-  return size
+  if n < 0 then argerror(1, what, "must not be negative") end
+  return n
 end
 
 --------------------------------------------------------------- GreenPool
@@ -46,15 +71,21 @@ local function new_pool(size)
   return pool
 end
 
--- A member ended (any way, even killed before it started): free its slot.
-function member_done(gt, pool)
-  pool.members[gt] = nil
-  pool.count = pool.count - 1
+-- A slot is free again: retire it if resize asked for fewer, else give it
+-- to the next spawner.
+local function free_slot(pool)
   if pool.debt > 0 then
     pool.debt = pool.debt - 1
   else
     pool.slots:release()
   end
+end
+
+-- A member ended (any way, even killed before it started): free its slot.
+function member_done(gt, pool)
+  pool.members[gt] = nil
+  pool.count = pool.count - 1
+  free_slot(pool)
   if pool.count == 0 then pool.idle:wake_all() end
 end
 
@@ -62,12 +93,17 @@ end
 -- spawning into its own full pool would wait for itself: it runs fn inline
 -- instead (as eventlet does), and gets back a thread that has ended.
 function GreenPool:spawn(fn, ...)
+  check_self(self, GreenPool, "spawn")
   check_callable(fn, "spawn")
   if self.members[getcurrent()] and self.slots:locked() then
     return core.finished(fn(...))
   end
   self.slots:acquire()
-  local gt = spawn(fn, ...)
+  local ok, gt = pcall(spawn, fn, ...)
+  if not ok then       -- the slot was taken for nothing: give it back
+    free_slot(self)
+    error(gt, 0)
+  end
   self.count = self.count + 1
   self.members[gt] = true
   core.on_exit(gt, self.member_exit)
@@ -76,34 +112,45 @@ end
 
 -- pool:spawn_n(fn, ...): the same without a handle.
 function GreenPool:spawn_n(fn, ...)
+  check_self(self, GreenPool, "spawn_n")
+  check_callable(fn, "spawn_n")
   self:spawn(fn, ...)
 end
 
 function GreenPool:waitall()
+  check_self(self, GreenPool, "waitall")
   if self.members[getcurrent()] then
     error("waitall: a member of the pool would wait for itself", 2)
   end
   while self.count > 0 do self.idle:wait() end
 end
 
-function GreenPool:running() return self.count end
-function GreenPool:free() return math.max(0, self.slots:counter()) end
-function GreenPool:waiting() return self.slots:counter() - self.slots:balance() end
+function GreenPool:running()
+  check_self(self, GreenPool, "running")
+  return self.count
+end
+function GreenPool:free()
+  check_self(self, GreenPool, "free")
+  return math.max(0, self.slots:counter())
+end
+function GreenPool:waiting()
+  check_self(self, GreenPool, "waiting")
+  return self.slots:counter() - self.slots:balance()
+end
 
 -- pool:resize(n): more slots free waiting spawners at once; fewer retire
 -- slots as members end (running members are never interrupted).
 function GreenPool:resize(n)
+  check_self(self, GreenPool, "resize")
   n = check_size(n, "resize")
   local delta = n - self.size
   self.size = n
   if delta > 0 then
     local paid = math.min(delta, self.debt)
     self.debt = self.debt - paid
-    for _ = 1, delta - paid do self.slots:release() end
-  else
-    for _ = 1, -delta do
-      if not self.slots:acquire(false) then self.debt = self.debt + 1 end
-    end
+    if delta > paid then semaphore_adjust(self.slots, delta - paid) end
+  elseif delta < 0 then
+    self.debt = self.debt + semaphore_adjust(self.slots, delta)
   end
 end
 
@@ -181,6 +228,7 @@ end
 -- i up to the shortest array, results in input order; an error in fn is
 -- raised when its result is reached.
 function GreenPool:imap(fn, ...)
+  check_self(self, GreenPool, "imap")
   check_callable(fn, "imap")
   local lists = pack(...)
   local count = lists.n == 0 and 0 or math.huge
@@ -208,6 +256,7 @@ end
 
 -- for i, ... in pool:starmap(fn, arglists): fn(unpack(arglists[i])).
 function GreenPool:starmap(fn, arglists)
+  check_self(self, GreenPool, "starmap")
   check_callable(fn, "starmap")
   if type(arglists) ~= "table" then
     error(("bad argument #2 to 'starmap' (table expected, got %s)"):format(type(arglists)), 2)
@@ -219,6 +268,7 @@ function GreenPool:starmap(fn, arglists)
 end
 
 function GreenPool:__tostring()
+  check_self(self, GreenPool, "__tostring")
   return ("GreenPool (%d running, %d free, %d waiting)"):format(self:running(), self:free(), self:waiting())
 end
 
@@ -229,29 +279,54 @@ GreenPile.__index = GreenPile
 GreenPile.__name = "green.GreenPile"
 
 local function new_pile(size_or_pool)
-  local pool = getmetatable(size_or_pool) == GreenPool and size_or_pool or new_pool(size_or_pool)
+  local pool = size_or_pool
+  if getmetatable(pool) ~= GreenPool then
+    check_size(size_or_pool, "GreenPile")
+    pool = new_pool(size_or_pool)
+  end
   return setmetatable({ pool = pool, jobs = {}, first = 1, last = 0 }, GreenPile)
 end
 
 -- pile:spawn(fn, ...): a job, in spawn order. Recorded only once spawned:
 -- one that raises or is interrupted while waiting for a slot leaves nothing.
 function GreenPile:spawn(fn, ...)
+  check_self(self, GreenPile, "spawn")
+  check_callable(fn, "spawn")
   local gt = self.pool:spawn(fn, ...)
   self.last = self.last + 1
   self.jobs[self.last] = gt
 end
 
--- pile:next() -> the next job's results (raises its error).
+-- Did gt:wait() raise err because the job itself raised it (not because
+-- the waiter was killed or timed out)?
+local function job_raised(gt, err)
+  if not gt:dead() then return false end
+  local ok, own = pcall(gt.wait, gt)   -- a dead thread's outcome, at once
+  return not ok and rawequal(own, err)
+end
+
+local function finish_next(ok, ...)
+  if ok then return ... end
+  error((...), 0)
+end
+
+-- pile:next() -> the next job's results (raises its error). A next that
+-- is interrupted (killed, a Timeout) leaves the job pending.
 function GreenPile:next()
+  check_self(self, GreenPile, "next")
   if self.first > self.last then error("next: no job is pending", 2) end
   local gt = self.jobs[self.first]
-  self.jobs[self.first] = nil
-  self.first = self.first + 1
-  return gt:wait()
+  local outcome = pack(pcall(gt.wait, gt))
+  if outcome[1] or job_raised(gt, outcome[2]) then
+    self.jobs[self.first] = nil
+    self.first = self.first + 1
+  end
+  return finish_next(unpack(outcome, 1, outcome.n))
 end
 
 -- for i, ... in pile:results(): every pending job's results, in spawn order.
 function GreenPile:results()
+  check_self(self, GreenPile, "results")
   local i = 0
   return function()
     if self.first > self.last then return nil end
@@ -261,6 +336,7 @@ function GreenPile:results()
 end
 
 function GreenPile:__tostring()
+  check_self(self, GreenPile, "__tostring")
   return ("GreenPile (%d pending)"):format(self.last - self.first + 1)
 end
 
