@@ -240,6 +240,36 @@ while os.clock() < t do end
   end)
 end)
 
+describe("connects that never complete", function()
+  after_each(N.run_deferred)
+
+  it("a thread killed while connecting leaves nothing behind; the late end is harmless", function()
+    local full = assert(green.listen("127.0.0.1", 0, { backlog = 1 }))
+    local _, fport = full:getsockname()
+    local socks = {}
+    N.defer(function() N.close_all(socks) end)
+    local hung
+    for _ = 1, 64 do   -- connect until one hangs (the backlog is full); never accept
+      local r = table.pack(green.connect("127.0.0.1", fport, { timeout = 0.2 }))
+      if not r[1] then hung = r[2] break end
+      socks[#socks + 1] = r[1]
+    end
+    assert.equal("timeout", hung)
+    local gt = green.spawn(green.connect, "127.0.0.1", fport)
+    green.sleep(0.05)
+    assert.is_false(gt:dead())
+    gt:kill()
+    assert.is_true(gt:dead())
+    full:close()   -- the kernel ends the abandoned attempts now
+    N.close_all(socks)
+    green.sleep(0.05)
+    local l, port = N.listener()
+    N.defer(function() l:close() end)
+    local c = assert(green.connect("127.0.0.1", port))
+    c:close()
+  end)
+end)
+
 describe("Unix socket paths", function()
   after_each(N.run_deferred)
   local dir, rm = helpers.tmpdir()
