@@ -240,11 +240,27 @@ static int l_getsockname(lua_State *L) {
   return push_name(L, gl_sock_check(L, 1, "getsockname"), 0);
 }
 
+/* setoption("max-line", n): n a positive integer, or 0, false or nil for
+** no limit. */
+static int set_max_line(lua_State *L, gl_sock *s) {
+  lua_Integer n = 0;
+  if (lua_toboolean(L, 3)) {
+    int isnum;
+    n = lua_tointegerx(L, 3, &isnum);
+    luaL_argcheck(L, isnum && n >= 0, 3, "max-line must be a non-negative integer");
+  }
+  s->st.max_line = (size_t)n;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* sock:setoption(name, value) */
 static int l_setoption(lua_State *L) {
-  static const char *const names[] = {"tcp-nodelay", "keepalive", "reuseaddr", "linger", NULL};
+  static const char *const names[] = {"tcp-nodelay", "keepalive", "reuseaddr", "linger",
+                                      "max-line", NULL};
   gl_sock *s = gl_sock_check(L, 1, "setoption");
   int opt = luaL_checkoption(L, 2, NULL, names);
+  if (opt == 4) return set_max_line(L, s);
   int on = lua_toboolean(L, 3), err = 0;
   if (s->kind != GL_TCP) return luaL_error(L, "setoption: %s applies to TCP sockets", names[opt]);
   uv_os_fd_t fd;

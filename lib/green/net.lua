@@ -39,6 +39,10 @@ function net.listen(host, port, opts)
   return core.tcp_listen(addrs[1], port, opts.backlog or 128, opts.reuse_port)
 end
 
+-- The host each socket was connected to (weak): wrap_ssl checks that name
+-- when no server_hostname is given.
+local connected_to = setmetatable({}, { __mode = "k" })
+
 -- green.connect(host, port, opts) -> socket, or nil, err. Each address of
 -- host is tried in turn within opts.timeout.
 function net.connect(host, port, opts)
@@ -56,7 +60,7 @@ function net.connect(host, port, opts)
     local left = deadline and math.max(0, deadline - core.now())
     local sock
     sock, err = core.tcp_connect(ip, port, left, bind_host, bind_port)
-    if sock then return sock end
+    if sock then connected_to[sock] = host; return sock end
     if err == "timeout" then break end
   end
   return nil, err
@@ -76,6 +80,9 @@ end
 -- sock:lines(): an iterator over lines (CR stripped); a last line without
 -- a newline is returned too.
 function core.SocketMethods.lines(sock)
+  if not pcall(core.is_closed, sock) then
+    error(("bad argument #1 to 'lines' (socket expected, got %s)"):format(type(sock)), 2)
+  end
   return function()
     local line, _, partial = sock:receive("*l")
     if line then return line end
@@ -107,9 +114,17 @@ end
 -- green.wrap_ssl(sock, opts) -> a TLS socket (the same object), or nil, err.
 -- A client handshakes here; a server-side socket (or every client accepted
 -- from a wrapped listener) handshakes at its first I/O or sock:handshake().
+-- A verifying client checks opts.server_hostname, else the host the socket
+-- was connected to.
 function net.wrap_ssl(sock, opts)
+  local ok, closed = pcall(core.is_closed, sock)
+  if not ok then
+    error(("bad argument #1 to 'wrap_ssl' (socket expected, got %s)"):format(type(sock)), 2)
+  end
+  if closed then error("wrap_ssl: the socket is closed", 2) end
   opts = check_opts(opts, "wrap_ssl")
-  local ok, err = core.tls_wrap(sock, opts)
+  local err
+  ok, err = core.tls_wrap(sock, opts, connected_to[sock])
   if not ok then return nil, err end
   if not opts.server_side then
     ok, err = sock:handshake()
