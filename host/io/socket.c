@@ -183,6 +183,7 @@ static int accept_step(lua_State *L) {
   }
   double left = gl_time_left(L, 2);
   lua_settop(L, 2);
+  if (left == 0) return gl_sock_fail(L, UV_ETIMEDOUT);  /* due already: do not block */
   return gl_block(L, "accept", &s->acceptors, left, accept_k);
 }
 

@@ -273,6 +273,16 @@ static void take(lua_State *L, gl_stream *st, size_t n, size_t keep, int pidx) {
 enum { LINE = -1, ALL = -2 };
 static int receive_k(lua_State *L, int status, lua_KContext ctx);
 
+/* Out of time: nil, "timeout", and the partial result, consumed. (A
+** deadline that has passed already times out here, without blocking: the
+** hub would arm a timer that is due at once.) */
+static int receive_timeout(lua_State *L, gl_stream *st) {
+  lua_pushnil(L);
+  lua_pushliteral(L, "timeout");
+  take(L, st, st->len, st->len, 3);
+  return 3;
+}
+
 /* A line: the bytes before the next LF (and a CR before it). Searches only
 ** what it has not searched before: a long line arriving in small pieces is
 ** scanned once. Returns 1 (pushed), 0 (not yet), -1 (too long). */
@@ -321,18 +331,13 @@ static int receive_step(lua_State *L) {
   want_read(st);
   double left = gl_time_left(L, 4);
   lua_settop(L, 4);
+  if (left == 0) return receive_timeout(L, st);
   return gl_block(L, "receive", &st->readers, left, receive_k);
 }
 
 static int receive_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
-  if (gl_timed_out(L, 4)) {
-    gl_stream *st = lua_touserdata(L, 1);
-    lua_pushnil(L);
-    lua_pushliteral(L, "timeout");
-    take(L, st, st->len, st->len, 3);  /* the partial result, consumed */
-    return 3;
-  }
+  if (gl_timed_out(L, 4)) return receive_timeout(L, lua_touserdata(L, 1));
   return receive_step(L);
 }
 
@@ -384,6 +389,7 @@ static int recv_step(lua_State *L) {
   want_read(st);
   double left = gl_time_left(L, 3);
   lua_settop(L, 3);
+  if (left == 0) return gl_stream_fail(L, NULL, UV_ETIMEDOUT);
   return gl_block(L, "recv", &st->readers, left, recv_k);
 }
 
@@ -421,6 +427,7 @@ static int handshake_step(lua_State *L) {
   want_read(st);
   double left = gl_time_left(L, 2);
   lua_settop(L, 2);
+  if (left == 0) return gl_stream_fail(L, NULL, UV_ETIMEDOUT);
   return gl_block(L, "handshake", &st->readers, left, handshake_k);
 }
 
@@ -508,11 +515,14 @@ int gl_stream_wire(gl_stream *st, const char *data, size_t n) {
 ** send queued in libuv (written from the string, not yet confirmed). */
 static int send_k(lua_State *L, int status, lua_KContext ctx);
 
+static int send_timeout(lua_State *L);
+
 static int send_wait(lua_State *L, gl_stream *st, size_t wake_at, double slice) {
   st->wake_at = wake_at;
   double left = gl_time_left(L, 3);
-  if (slice > 0 && (left < 0 || left > slice)) left = slice;
   lua_settop(L, 5);
+  if (left == 0) return send_timeout(L);
+  if (slice > 0 && (left < 0 || left > slice)) left = slice;
   return gl_block(L, "send", &st->writers, left, send_k);
 }
 
@@ -618,16 +628,18 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
   int timedout = lua_touserdata(L, -2) == GL_TIMEDOUT;
   lua_settop(L, 5);
   if (timedout && gl_time_left(L, 3) != 0) timedout = 0;  /* a retry slice, not the deadline */
-  if (timedout) {
-    /* What libuv queued cannot be taken back: it still goes out, and the
-    ** next send waits for it. So it counts as sent: a caller that resends
-    ** from 'sent' must not send it twice. */
-    lua_pushnil(L);
-    lua_pushliteral(L, "timeout");
-    lua_pushinteger(L, lua_tointeger(L, 4) + lua_tointeger(L, 5));
-    return 3;
-  }
+  if (timedout) return send_timeout(L);
   return send_step(L);
+}
+
+/* What libuv queued cannot be taken back: it still goes out, and the next
+** send waits for it. So it counts as sent: a caller that resends from
+** 'sent' must not send it twice. */
+static int send_timeout(lua_State *L) {
+  lua_pushnil(L);
+  lua_pushliteral(L, "timeout");
+  lua_pushinteger(L, lua_tointeger(L, 4) + lua_tointeger(L, 5));
+  return 3;
 }
 
 /* sock:send(data) -> bytes sent, or nil, err, sent */

@@ -354,6 +354,7 @@ static int l_tls_wrap(lua_State *L) {
   o.capath = opt_string(L, "capath", NULL);
   size_t namelen = 0;
   const char *name = opt_string(L, "server_hostname", &namelen);
+  if (name == NULL && lua_type(L, 3) == LUA_TSTRING) name = lua_tolstring(L, 3, &namelen);
   const char *verify = opt_string(L, "verify", NULL);
   o.verify = verify ? strcmp(verify, "peer") == 0 : !o.server;
   if (verify && !o.verify && strcmp(verify, "none") != 0)
@@ -361,10 +362,20 @@ static int l_tls_wrap(lua_State *L) {
   if (o.server && o.certfile == NULL) return misuse(L, "wrap_ssl: a server needs opts.certfile%s", "");
   if (s->listening && !o.server)
     return misuse(L, "wrap_ssl: a listening socket needs opts.server_side%s", "");
+  if (!o.server && o.verify && name == NULL)
+    return misuse(L, "wrap_ssl: a verifying client needs the server's name: give "
+                  "opts.server_hostname (or connect with green.connect, or verify = \"none\")%s", "");
   if (st->readers.n > 0 || st->writers.n > 0)
     return misuse(L, "wrap_ssl: another green thread is using the %s", "socket");
   int alpn = push_alpn_wire(L);  /* may raise: before anything is allocated */
   if (alpn) o.alpn = lua_tolstring(L, -1, &o.alpn_len);
+  if (st->len > 0) {
+    /* STARTTLS: bytes received in clear must never pass as if they came
+    ** over TLS (the socket stays as it is: plain) */
+    lua_pushnil(L);
+    lua_pushliteral(L, "plaintext pending");
+    return 2;
+  }
   SSL_CTX *ctx = gl_tls_ctx(L, &o);
   if (ctx == NULL) {
     lua_pushnil(L);

@@ -159,7 +159,7 @@ SSL_CTX *gl_tls_ctx(lua_State *L, const gl_tls_opts *o) {
   push_key(L, o);
   size_t len;
   const char *key = lua_tolstring(L, -1, &len);
-  for (int i = 0; i < 0 && i < ncached; i++) {
+  for (int i = 0; i < ncached; i++) {
     if (cache[i].len == len && memcmp(cache[i].key, key, len) == 0) {
       promote(i);
       lua_pop(L, 1);
@@ -172,7 +172,7 @@ SSL_CTX *gl_tls_ctx(lua_State *L, const gl_tls_opts *o) {
     lua_remove(L, -2);  /* the key; the message stays */
     return NULL;
   }
-  char *copy = NULL;
+  char *copy = malloc(len ? len : 1);
   if (copy != NULL) {  /* out of memory: just not cached */
     memcpy(copy, key, len);
     if (ncached == CACHE_MAX) {
