@@ -152,6 +152,14 @@ int gl_stream_fail(lua_State *L, gl_stream *st, int err);
 /* The short lowercase message for an error code, LuaSocket style. */
 const char *gl_strerror(int err);
 
+/* Shared by stream.c (reading) and stream_write.c, not for other files:
+** wake the first waiter of q (safe in libuv callbacks: nothing allocates);
+** start reading unless the input ended; let the filter work (its failures
+** become st->read_err; it wakes the writers when a handshake completes). */
+void gl_stream_wake(gl_waitq *q);
+void gl_stream_want_read(gl_stream *st);
+int gl_stream_pump(gl_stream *st);
+
 /* Deadlines: the deadline (uv_hrtime seconds) of an operation starting now
 ** under a per-operation 'timeout' (< 0: none, -1 returned); seconds left
 ** until the deadline at stack index 'idx' (-1: none); and, in a
