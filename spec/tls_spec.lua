@@ -1204,28 +1204,39 @@ describe("wrap_ssl: client contexts are cached", function()
         local line = c:receive()
         if line then c:send(line .. "\n") end
       end)
-      local t0 = os.clock()
-      for _ = 1, 200 do
-        local s = assert(green.connect("127.0.0.1", port, { timeout = 5 }))
-        s:settimeout(5)
-        local c = assert(green.wrap_ssl(s, { server_hostname = "localhost" }))
-        assert(c:send("x\n"))
-        assert(c:receive() == "x")
-        c:close()
+      local function handshakes(opts)
+        local t0 = os.clock()
+        for _ = 1, 200 do
+          local s = assert(green.connect("127.0.0.1", port, { timeout = 5 }))
+          s:settimeout(5)
+          local c = assert(green.wrap_ssl(s, opts))
+          assert(c:send("x\n"))
+          assert(c:receive() == "x")
+          c:close()
+        end
+        return os.clock() - t0
       end
-      print(("cpu %%.3f"):format(os.clock() - t0))
+      -- the same handshakes trusting only the test CA: what they cost
+      -- without the store (a one-certificate file is cheap to parse)
+      local small = handshakes({ server_hostname = "localhost", cafile = %q })
+      local system = handshakes({ server_hostname = "localhost" })
+      print(("cpu %%.3f %%.3f"):format(small, system))
       os.exit(0)
-    ]]):format(C.server, C.server_key))
+    ]]):format(C.server, C.server_key, C.ca))
     local out = C.dir .. "/handshakes.out"
     local ok = os.execute(("SSL_CERT_FILE=%s timeout 120 %s %s >%s 2>&1")
       :format(T.q(bundle), T.q(helpers.greenlua()), T.q(script), T.q(out)))
     local text = T.slurp(out) or ""
     assert.is_true(ok, text)
-    local cpu = tonumber(text:match("cpu ([%d.]+)"))
-    assert.is_truthy(cpu, text)
-    -- both ends of 200 handshakes, in this process: well under 2 s; with
-    -- the store parsed for every handshake it is over 4 s
-    assert.is_true(cpu < 2.0, ("200 handshakes took %.3f s of CPU"):format(cpu))
+    local small, system = text:match("cpu ([%d.]+) ([%d.]+)")
+    small, system = tonumber(small), tonumber(system)
+    assert.is_truthy(system, text)
+    -- Both ends of 200 handshakes, in this process. With the store parsed
+    -- once, the system store costs what the one-certificate file does
+    -- (noise aside); parsed for every handshake it adds over 4 s.
+    assert.is_true(system < small * 1.3 + 0.5,
+      ("200 handshakes: %.3f s of CPU with the system store, %.3f s with a small CA file")
+        :format(system, small))
   end)
 
   it("a CA file that changes is read again (the cache knows the file's identity)", function()
