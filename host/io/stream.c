@@ -10,7 +10,8 @@
 #include "io/stream.h"
 
 #define HIGH_WATER (256 * 1024)  /* stop reading past this many unread bytes */
-#define KEEP (256 * 1024)        /* a buffer larger than this shrinks when it empties */
+#define KEEP (1024 * 1024)       /* a buffer larger than this shrinks when it empties:
+                                 ** above what reading ahead (HIGH_WATER + a read) needs */
 #define MAX_TIMEOUT 1e9          /* longer timeouts (31 years) mean none */
 
 static char read_area[64 * 1024];  /* libuv reads here when the buffer is small */
@@ -174,13 +175,15 @@ static void shrink(gl_stream *st) {
 
 /* libuv reads straight into the buffer when it has a lot of room already
 ** (a bulk transfer grew it), saving a copy; otherwise into a shared area,
-** so an idle or chatty connection never holds a big buffer. */
+** so an idle or chatty connection never holds a big buffer. Either way at
+** most 64 KB a read: reading ahead then never grows the buffer past what
+** KEEP keeps, so only a reader that asked for more makes it shrink later. */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
   (void)suggested;
   gl_stream *st = h->data;
   if (st && !st->filter && st->buf && st->cap - st->len >= sizeof read_area) {
     b->base = gl_stream_reserve(st, sizeof read_area);  /* room exists: no realloc */
-    b->len = st->cap - st->off - st->len;
+    b->len = sizeof read_area;
     return;
   }
   b->base = read_area;
