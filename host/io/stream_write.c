@@ -98,8 +98,9 @@ static int send_fail(lua_State *L, gl_stream *st, int err, size_t sent) {
   return 3;
 }
 
-/* Through a filter: encrypt and write a record at a time, waiting while
-** the wire is backed up, so memory stays bounded whatever the size. */
+/* Through a filter: encrypt and write 64 KB (four TLS records) at a time,
+** waiting while the wire is backed up: memory stays bounded whatever the
+** size, and nothing is encrypted that the wire cannot take soon. */
 static int send_filtered(lua_State *L, gl_stream *st, const char *data, size_t len, size_t sent) {
   if (!st->filter->ready(st)) {  /* the handshake first */
     int err = gl_stream_pump(st);
