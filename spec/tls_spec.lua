@@ -1013,3 +1013,276 @@ describe("wrap_ssl: misuse and bad options", function()
     assert.is_string(err)
   end)
 end)
+
+------------------------------------------------------------------------
+-- Secure by default (issue 8): the name a verifying client checks, SNI,
+-- STARTTLS, the context cache, and a send that encrypts as it writes.
+
+-- A server certificate signed by the test CA for `san` only (e.g.
+-- "DNS:other.example"); returns its cert and key paths.
+local function cert_for(san, tag)
+  local base = ("%s/%s"):format(C.dir, tag)
+  helpers.write(base .. ".ext", ("basicConstraints = critical,CA:FALSE\n"
+    .. "keyUsage = critical,digitalSignature,keyEncipherment\n"
+    .. "extendedKeyUsage = serverAuth\nsubjectAltName = %s\n"):format(san))
+  local cmd = ("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+    .. "-config %s -subj /CN=%s -keyout %s.key -out %s.csr && "
+    .. "openssl x509 -req -in %s.csr -CA %s -CAkey %s -CAcreateserial -days 2 "
+    .. "-extfile %s.ext -out %s.pem"):format(C.cnf, tag, base, base, base, C.ca, C.ca_key, base, base)
+  assert(os.execute(("timeout 20 sh -c %s >%s.log 2>&1"):format(T.q(cmd), base)),
+    T.slurp(base .. ".log"))
+  return base .. ".pem", base .. ".key"
+end
+
+-- A plain listener that keeps the first bytes a client sends (its
+-- ClientHello): returns the port and a function that waits for them.
+local function hello_catcher()
+  local l, port = T.listener()
+  T.defer(function() l:close() end)
+  local hello
+  local gt = green.spawn(function()
+    local s = assert(l:accept())
+    s:settimeout(2)
+    hello = s:recv(65536)
+    s:close()
+  end)
+  T.defer(function() if not gt:dead() then gt:kill() end end)
+  return port, function() wait_gt(gt); return hello end
+end
+
+describe("wrap_ssl: a verifying client always checks a name", function()
+  after_each(T.run_deferred)
+
+  local function server_with(cert, key)
+    local l, port = T.tls_echo_server({ server_side = true, certfile = cert, keyfile = key })
+    T.defer(function() l:close() end)
+    return port
+  end
+
+  local function wrap_connected(host, port, opts)
+    local s = assert(green.connect(host, port, { timeout = 5 }))
+    s:settimeout(5)
+    T.defer(function() s:close() end)
+    return green.wrap_ssl(s, opts)
+  end
+
+  it("without server_hostname: the IP literal it connected to, checked as an IP SAN", function()
+    local port = server_with(cert_for("DNS:other.example", "other_ip"))
+    local c, err = wrap_connected("127.0.0.1", port, { cafile = C.ca })
+    assert.is_nil(c)
+    assert.matches("certificate verify failed", err, 1, true)
+    assert.matches("IP address mismatch", err, 1, true)
+    -- the same server passes when the name it has is given
+    local ok, err2 = wrap_connected("127.0.0.1", port, { cafile = C.ca, server_hostname = "other.example" })
+    assert.is_truthy(ok, err2)
+    -- and a server whose certificate has the IP passes too
+    local good = server_with(C.server, C.server_key)
+    assert.is_truthy(wrap_connected("127.0.0.1", good, { cafile = C.ca }))
+  end)
+
+  it("without server_hostname: the name it connected to", function()
+    local port = server_with(cert_for("DNS:other.example,IP:127.0.0.1", "other_name"))
+    local c, err = wrap_connected("localhost", port, { cafile = C.ca })
+    assert.is_nil(c)
+    assert.matches("hostname mismatch", err, 1, true)
+    local good = server_with(C.server, C.server_key)
+    local ok, err2 = wrap_connected("localhost", good, { cafile = C.ca })
+    assert.is_truthy(ok, err2)
+  end)
+
+  it("with no name known (not made by green.connect) it raises; verify = 'none' does not", function()
+    local l, port = T.listener()
+    T.defer(function() l:close() end)
+    local a
+    local gt = green.spawn(function() a = l:accept() end)
+    local c = assert(green.connect("127.0.0.1", port))
+    T.defer(function() T.close_all(c, a) end)
+    wait_gt(gt)
+    a:settimeout(0.3)
+    for _, opts in ipairs({ {}, { cafile = C.ca }, { verify = "peer" } }) do
+      local err = helpers.error_of(green.wrap_ssl, a, opts)
+      assert.is_truthy(err)
+      assert.matches("server_hostname", tostring(err))
+    end
+    -- verify = "none" checks nothing, so needs no name: it handshakes (and times out here)
+    local ok, err = green.wrap_ssl(a, { verify = "none" })
+    assert.is_nil(ok)
+    assert.equal("timeout", err)
+  end)
+
+  it("a name that cannot be set fails the wrap (a NUL byte, an over-long name): never fails open", function()
+    local port = server_with(C.server, C.server_key)
+    local c, err = wrap_connected("127.0.0.1", port, { cafile = C.ca, server_hostname = "localhost\0.evil.example" })
+    assert.is_nil(c)
+    assert.matches("name", err)
+    c, err = wrap_connected("127.0.0.1", port, { verify = "none", server_hostname = ("a"):rep(300) })
+    assert.is_nil(c)
+    assert.matches("name", err)
+  end)
+
+  it("SNI carries the name it connected to, and is never an IP literal", function()
+    local port, hello = hello_catcher()
+    T.close_all(wrap_connected("localhost", port, { verify = "none" }))
+    local h = hello()
+    assert.is_truthy(h)
+    assert.is_truthy(h:find("localhost", 1, true), "no SNI for the host name")
+    local port2, hello2 = hello_catcher()
+    T.close_all(wrap_connected("127.0.0.1", port2, { verify = "none", server_hostname = "127.0.0.1" }))
+    local h2 = hello2()
+    assert.is_truthy(h2)
+    assert.is_nil(h2:find("127.0.0.1", 1, true), "an IP literal was sent as SNI")
+  end)
+end)
+
+describe("wrap_ssl: STARTTLS", function()
+  after_each(T.run_deferred)
+
+  -- A plain connection: client, the accepted server side.
+  local function plain_pair()
+    local l, port = T.listener()
+    local a
+    local gt = green.spawn(function() a = l:accept() end)
+    local c = assert(green.connect("127.0.0.1", port))
+    wait_gt(gt)
+    T.defer(function() T.close_all(c, a, l) end)
+    c:settimeout(5)
+    a:settimeout(5)
+    return c, a
+  end
+
+  it("a server wrapping while injected plaintext is buffered: nil, 'plaintext pending'", function()
+    local c, a = plain_pair()
+    assert(c:send("STARTTLS\r\nRCPT TO:<injected>\r\n"))  -- one segment: both lines arrive together
+    assert.equal("STARTTLS", a:receive())
+    local ok, err = green.wrap_ssl(a, T.server_opts())
+    assert.is_nil(ok)
+    assert.equal("plaintext pending", err)
+    -- the socket is left as it was: plain, and the bytes are still there
+    assert.matches("^tcp socket %(connected%)$", tostring(a))
+    assert.equal("RCPT TO:<injected>", a:receive())
+  end)
+
+  it("a client wrapping while the server's plaintext is buffered: nil, 'plaintext pending'", function()
+    local c, a = plain_pair()
+    assert(a:send("220 go ahead\r\n250 injected\r\n"))
+    assert.equal("220 go ahead", c:receive())
+    local ok, err = green.wrap_ssl(c, trusting())
+    assert.is_nil(ok)
+    assert.equal("plaintext pending", err)
+  end)
+
+  it("with nothing pending the upgrade works both ways", function()
+    local c, a = plain_pair()
+    local server = green.spawn(function()
+      assert.equal("STARTTLS", a:receive())
+      assert(a:send("220 go ahead\r\n"))
+      assert(green.wrap_ssl(a, T.server_opts()))
+      assert(a:handshake())
+      return a:receive()
+    end)
+    assert(c:send("STARTTLS\r\n"))
+    assert.equal("220 go ahead", c:receive())
+    assert(green.wrap_ssl(c, trusting()))
+    assert(c:send("over tls\n"))
+    assert.equal("over tls", wait_gt(server))
+  end)
+end)
+
+describe("wrap_ssl: client contexts are cached", function()
+  after_each(T.run_deferred)
+
+  it("200 verified handshakes against the system store parse it once (CPU bound)", function()
+    -- in a child whose system store (SSL_CERT_FILE) is Debian's bundle plus
+    -- the test CA: each parse of it costs ~20 ms of CPU
+    local bundle = C.dir .. "/bundle.pem"
+    helpers.write(bundle, (T.slurp("/etc/ssl/certs/ca-certificates.crt") or "") .. T.slurp(C.ca))
+    local script = C.dir .. "/handshakes.lua"
+    helpers.write(script, ([[
+      local green = require "green"
+      local l = assert(green.listen("127.0.0.1", 0))
+      local _, port = l:getsockname()
+      assert(green.wrap_ssl(l, { server_side = true, certfile = %q, keyfile = %q }))
+      green.spawn(green.serve, l, function(c)
+        c:settimeout(5)
+        local line = c:receive()
+        if line then c:send(line .. "\n") end
+      end)
+      local function handshakes(opts)
+        local t0 = os.clock()
+        for _ = 1, 200 do
+          local s = assert(green.connect("127.0.0.1", port, { timeout = 5 }))
+          s:settimeout(5)
+          local c = assert(green.wrap_ssl(s, opts))
+          assert(c:send("x\n"))
+          assert(c:receive() == "x")
+          c:close()
+        end
+        return os.clock() - t0
+      end
+      -- the same handshakes trusting only the test CA: what they cost
+      -- without the store (a one-certificate file is cheap to parse)
+      local small = handshakes({ server_hostname = "localhost", cafile = %q })
+      local system = handshakes({ server_hostname = "localhost" })
+      print(("cpu %%.3f %%.3f"):format(small, system))
+      os.exit(0)
+    ]]):format(C.server, C.server_key, C.ca))
+    local out = C.dir .. "/handshakes.out"
+    local ok = os.execute(("SSL_CERT_FILE=%s timeout 120 %s %s >%s 2>&1")
+      :format(T.q(bundle), T.q(helpers.greenlua()), T.q(script), T.q(out)))
+    local text = T.slurp(out) or ""
+    assert.is_true(ok, text)
+    local small, system = text:match("cpu ([%d.]+) ([%d.]+)")
+    small, system = tonumber(small), tonumber(system)
+    assert.is_truthy(system, text)
+    -- Both ends of 200 handshakes, in this process. With the store parsed
+    -- once, the system store costs what the one-certificate file does
+    -- (noise aside); parsed for every handshake it adds over 4 s.
+    assert.is_true(system < small * 1.3 + 0.5,
+      ("200 handshakes: %.3f s of CPU with the system store, %.3f s with a small CA file")
+        :format(system, small))
+  end)
+
+  it("a CA file that changes is read again (the cache knows the file's identity)", function()
+    local l, port = T.tls_echo_server({ server_side = true, certfile = C.self, keyfile = C.self_key })
+    T.defer(function() l:close() end)
+    local cafile = C.dir .. "/rotating-ca.pem"
+    helpers.write(cafile, T.slurp(C.self))
+    local c, err = tls_connect(port, { cafile = cafile, server_hostname = "localhost" })
+    assert.is_truthy(c, err)
+    c:close()
+    helpers.write(cafile, T.slurp(C.ca))  -- no longer trusts the self-signed server
+    local bad, berr = tls_connect(port, { cafile = cafile, server_hostname = "localhost" })
+    assert.is_nil(bad)
+    assert.matches("certificate verify failed", berr, 1, true)
+  end)
+end)
+
+describe("wrap_ssl: a send encrypts as it writes", function()
+  after_each(T.run_deferred)
+
+  it("against a peer that does not read, a send times out having encrypted only what fits", function()
+    local big = T.payload(32 * 1024 * 1024, 5)
+    local release = green.Event()
+    local port, res, gt = one_shot(nil, function(c)
+      assert(c:handshake())
+      release:wait()
+      c:settimeout(10)
+      return c:receive("*a")
+    end)
+    local c = assert(tls_connect(port, trusting()))
+    T.defer(function() c:close() end)
+    c:settimeout(0.3)
+    local n, err, sent = c:send(big)
+    assert.is_nil(n)
+    assert.equal("timeout", err)
+    -- the kernel's buffers hold a few MB at most: the rest was never
+    -- encrypted, let alone copied
+    assert.is_true(sent < #big // 2, ("%d of %d bytes reported sent"):format(sent, #big))
+    release:send()
+    c:settimeout(10)
+    assert.equal(#big - sent, c:send(big:sub(sent + 1)))
+    c:close()
+    wait_gt(gt, 20)
+    assert.is_nil(T.first_diff(big, res.values[1]))
+  end)
+end)

@@ -1,41 +1,42 @@
 /*
-** tls.c: OpenSSL behind memory BIOs. See tls.h.
+** tls.c: the TLS filter (OpenSSL behind memory BIOs) and wrap_ssl. See
+** tls.h. Two filters: one on a connection (feed, pump, write), one on a
+** listener, which only gives each accepted stream a connection filter.
+** Nothing here wakes threads or touches waiters: the stream does that.
 */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
 #include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include "io/socket.h"
 #include "io/tls.h"
 
-struct gl_tls {
-  SSL_CTX *ctx;       /* shared with the listener's clients (ref-counted) */
+typedef struct gl_tls {
+  SSL_CTX *ctx;       /* a listener's, for its clients; NULL on a connection */
   SSL *ssl;           /* NULL on a listener */
-  BIO *rbio, *wbio;   /* network -> OpenSSL, OpenSSL -> network */
+  BIO *rbio, *wbio;   /* wire -> OpenSSL, OpenSSL -> wire */
   int done;           /* handshake completed */
-  int queued;         /* ciphertext writes waiting in libuv */
-  int write_wants_read;  /* SSL_write waits for the peer (renegotiation) */
+  int failed;         /* a fatal error: errmsg says what */
+  int peer_closed;    /* close_notify received */
   char errmsg[200];
-};
+} gl_tls;
 
-/* A ciphertext write that libuv could not take at once. */
-typedef struct tls_write {
-  uv_write_t req;
-  char data[];
-} tls_write;
+static const gl_filter tls_conn, tls_listener;
 
 /* ------------------------------------------------------------- errors */
 
 static int fail_with(gl_tls *t, const char *fmt, const char *detail) {
   snprintf(t->errmsg, sizeof t->errmsg, fmt, detail);
   ERR_clear_error();
-  return GL_ETLS;
+  t->failed = 1;
+  return GL_EFILTER;
 }
 
 /* The reason for a failed SSL call that returned 'ret'. */
-static int ssl_failure(gl_sock *s, int ret) {
-  gl_tls *t = s->tls;
+static int ssl_failure(gl_stream *st, int ret) {
+  gl_tls *t = st->fctx;
   int code = SSL_get_error(t->ssl, ret);
   if (code == SSL_ERROR_ZERO_RETURN) return UV_EOF;
   long verify = SSL_get_verify_result(t->ssl);
@@ -43,253 +44,154 @@ static int ssl_failure(gl_sock *s, int ret) {
     return fail_with(t, "certificate verify failed: %s", X509_verify_cert_error_string(verify));
   unsigned long e = ERR_peek_last_error();
   if (e) return fail_with(t, "tls: %s", ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "error");
-  if (s->eof || code == SSL_ERROR_SYSCALL) {
+  if (st->eof || code == SSL_ERROR_SYSCALL) {
     ERR_clear_error();
     return UV_EOF;
   }
   return fail_with(t, "tls: %s", "handshake failed");
 }
 
-int gl_tls_fail(lua_State *L, gl_sock *s, int err) {
-  if (err != GL_ETLS || s->tls == NULL) return gl_sock_fail(L, err);
-  lua_pushnil(L);
-  lua_pushstring(L, s->tls->errmsg);
-  return 2;
+static const char *tls_error(gl_stream *st) {
+  return ((gl_tls *)st->fctx)->errmsg;
 }
 
-static int drain(gl_sock *s);
+/* ------------------------------------------------------------ the wire */
 
-/* ------------------------------------------------------------ writing */
-
-static void on_tls_write(uv_write_t *req, int status) {
-  gl_io *io = req->handle->data;
-  free(req);
-  gl_sock *s = io->owner;
-  if (s == NULL || s->tls == NULL) return;
-  if (status) s->write_status = status;
-  if (--s->tls->queued == 0) {
-    s->writing = 0;
-    if (s->writers.head) {
-      lua_pushnil(gl_H.L);
-      gl_wake_one(gl_H.L, &s->writers);
-    }
-  }
-}
-
-/* Send whatever OpenSSL produced, in order: at once while nothing waits in
-** libuv, else queued behind it. */
-static int flush(gl_sock *s) {
-  gl_tls *t = s->tls;
-  char chunk[16384];
+/* Send whatever OpenSSL produced, in order (the stream queues what the
+** kernel does not take). */
+static int flush(gl_stream *st) {
+  static char chunk[GL_FILTER_CHUNK + 4096];  /* one write's records; flush never nests */
+  gl_tls *t = st->fctx;
   size_t pending;
   while ((pending = BIO_ctrl_pending(t->wbio)) > 0) {
     int n = BIO_read(t->wbio, chunk, pending < sizeof chunk ? (int)pending : (int)sizeof chunk);
     if (n <= 0) break;
-    int done = 0;
-    if (t->queued == 0) {
-      uv_buf_t b = uv_buf_init(chunk, (unsigned)n);
-      done = uv_try_write(&s->io->h.stream, &b, 1);
-      if (done == UV_EAGAIN) done = 0;
-      if (done < 0) return done;
-      if (done == n) continue;
-    }
-    tls_write *w = malloc(sizeof *w + (size_t)(n - done));
-    if (w == NULL) return UV_ENOMEM;
-    memcpy(w->data, chunk + done, (size_t)(n - done));
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)(n - done));
-    int err = uv_write(&w->req, &s->io->h.stream, &b, 1, on_tls_write);
-    if (err) {
-      free(w);
-      return err;
-    }
-    t->queued++;
-    s->writing = 1;
+    int err = gl_stream_wire(st, chunk, (size_t)n);
+    if (err) return err;
   }
   return 0;
 }
 
-int gl_tls_write(lua_State *L, gl_sock *s, int sidx, const char *data, size_t n) {
-  (void)L, (void)sidx;
-  gl_tls *t = s->tls;
-  ERR_clear_error();
-  t->write_wants_read = 0;
-  int len = n > (size_t)INT32_MAX ? INT32_MAX : (int)n;
-  int r = SSL_write(t->ssl, data, len);
-  if (r <= 0 && SSL_get_error(t->ssl, r) == SSL_ERROR_WANT_READ && drain(s) == 0)
-    r = SSL_write(t->ssl, data, len);  /* what it waits for may be in already */
-  int err = flush(s);
-  if (r <= 0) {
-    if (SSL_get_error(t->ssl, r) == SSL_ERROR_WANT_READ) {  /* renegotiating */
-      t->write_wants_read = 1;
-      return err ? err : GL_EWANTREAD;
-    }
-    return ssl_failure(s, r);
-  }
-  if (err) return err;
-  if ((size_t)r < n) return gl_tls_write(L, s, sidx, data + r, n - (size_t)r) < 0 ? GL_ETLS : (int)n;
-  return (int)n;
-}
-
-int gl_tls_write_wants_read(gl_sock *s) {
-  return s->tls && s->tls->write_wants_read;
-}
-
-/* ------------------------------------------------------------ reading */
-
-/* Decrypt all that can be: into the socket's buffer. */
-static int drain(gl_sock *s) {
-  gl_tls *t = s->tls;
+/* Decrypt all that can be, into the stream's buffer. */
+static int drain(gl_stream *st) {
+  gl_tls *t = st->fctx;
   ERR_clear_error();  /* the queue is global: start clean, leave it clean */
   for (;;) {
-    char *to = gl_sock_reserve(s, 16384);  /* decrypt in place */
+    char *to = gl_stream_reserve(st, 16384);  /* decrypt in place */
     if (to == NULL) return UV_ENOMEM;
     int r = SSL_read(t->ssl, to, 16384);
     if (r > 0) {
-      s->len += (size_t)r;
+      gl_stream_commit(st, (size_t)r);
       continue;
     }
     int code = SSL_get_error(t->ssl, r);
     if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) break;
     if (code == SSL_ERROR_ZERO_RETURN) {  /* close_notify */
-      s->eof = 1;
+      t->peer_closed = 1;
       break;
     }
-    if (s->eof) {  /* the network ended without close_notify */
+    if (st->eof) {  /* the wire ended without close_notify */
       ERR_clear_error();
       break;
     }
-    return ssl_failure(s, r);
+    return ssl_failure(st, r);
   }
-  return flush(s);  /* renegotiation, key updates, tickets */
+  return flush(st);  /* renegotiation, key updates, tickets */
 }
 
-static int advance(gl_sock *s) {
-  gl_tls *t = s->tls;
-  if (!t->done) {
-    ERR_clear_error();
-    int r = SSL_do_handshake(t->ssl);
-    int err = flush(s);
-    if (err) return err;
-    if (r != 1) {
-      int code = SSL_get_error(t->ssl, r);
-      if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) {
-        if (s->eof) return UV_EOF;
-        return 0;
-      }
-      return ssl_failure(s, r);
-    }
-    t->done = 1;
-    if (s->writers.head) {  /* a sender waited for the handshake to finish */
-      lua_pushnil(gl_H.L);
-      gl_wake_one(gl_H.L, &s->writers);
-    }
-  }
-  return drain(s);
+/* After a drain: the end of the plaintext, if the peer said so. */
+static int drained(gl_stream *st, int err) {
+  return err ? err : ((gl_tls *)st->fctx)->peer_closed ? UV_EOF : 0;
 }
 
-int gl_tls_feed(gl_sock *s, const char *data, size_t n) {
-  gl_tls *t = s->tls;
-  if (t->ssl == NULL) return 0;
+/* -------------------------------------------------- the connection filter */
+
+static int tls_feed(gl_stream *st, const char *data, size_t n) {
+  gl_tls *t = st->fctx;
+  if (t->failed) return GL_EFILTER;
   if (data == NULL) {
     BIO_set_mem_eof_return(t->rbio, 0);
     return 0;
   }
-  if (BIO_write(t->rbio, data, (int)n) != (int)n) return UV_ENOMEM;
-  return t->done ? drain(s) : 0;  /* the handshake is driven by its thread */
+  if (BIO_write(t->rbio, data, (int)n) != (int)n) return UV_ENOMEM;  /* n <= 64 KB */
+  return t->done ? drained(st, drain(st)) : 0;  /* the handshake is driven by a thread */
 }
 
-int gl_tls_pump(gl_sock *s) {
-  return advance(s);
-}
-
-int gl_tls_done(gl_sock *s) {
-  return s->tls->done;
-}
-
-/* sock:handshake() -> true, or nil, err. Frame: 1 sock, 2 deadline. */
-static int handshake_k(lua_State *L, int status, lua_KContext ctx);
-
-static int handshake_step(lua_State *L) {
-  gl_sock *s = lua_touserdata(L, 1);
-  if (s->closed) return gl_sock_fail(L, UV_ECANCELED);
-  int err = advance(s);
-  if (err) return gl_tls_fail(L, s, err);
-  if (s->tls->done) {
-    lua_pushboolean(L, 1);
-    return 1;
+static int tls_pump(gl_stream *st) {
+  gl_tls *t = st->fctx;
+  if (t->failed) return GL_EFILTER;
+  if (!t->done) {
+    ERR_clear_error();
+    int r = SSL_do_handshake(t->ssl);
+    int code = r == 1 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, r);
+    int err = flush(st);
+    if (err) return err;
+    if (r != 1) {
+      if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) return st->eof ? UV_EOF : 0;
+      return ssl_failure(st, r);
+    }
+    t->done = 1;
   }
-  if (s->eof || s->read_err) return gl_sock_fail(L, s->read_err ? s->read_err : UV_EOF);
-  if (s->readers.n > 0)
-    return luaL_error(L, "handshake: another green thread is reading this socket");
-  gl_sock_want_read(s);
-  double left = gl_time_left(L, 2);
-  lua_settop(L, 2);
-  return gl_block(L, "handshake", &s->readers, left, handshake_k);
+  return drained(st, drain(st));
 }
 
-static int handshake_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)status, (void)ctx;
-  if (gl_timed_out(L, 2)) return gl_sock_fail(L, UV_ETIMEDOUT);
-  return handshake_step(L);
+static int tls_ready(gl_stream *st) {
+  return ((gl_tls *)st->fctx)->done;
 }
 
-static int l_handshake(lua_State *L) {
-  gl_sock *s = gl_sock_check(L, 1, "handshake");
-  if (s->tls == NULL || s->tls->ssl == NULL)
-    return luaL_error(L, "handshake: not a TLS connection (wrap it with wrap_ssl)");
-  lua_settop(L, 1);
-  lua_pushnumber(L, gl_deadline(s->timeout));
-  return handshake_step(L);
+static int tls_write(gl_stream *st, const char *data, size_t n) {
+  gl_tls *t = st->fctx;
+  if (t->failed) return GL_EFILTER;
+  ERR_clear_error();
+  int r = SSL_write(t->ssl, data, (int)n);  /* n <= GL_FILTER_CHUNK */
+  if (r <= 0 && SSL_get_error(t->ssl, r) == SSL_ERROR_WANT_READ && drain(st) == 0)
+    r = SSL_write(t->ssl, data, (int)n);  /* what it waits for may be in already */
+  int code = r > 0 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, r);
+  int err = flush(st);
+  if (r <= 0) {
+    if (code == SSL_ERROR_WANT_READ) return err ? err : GL_EWANTREAD;  /* renegotiating */
+    return ssl_failure(st, r);
+  }
+  return err ? err : r;
 }
 
-static int l_alpn(lua_State *L) {
-  gl_sock *s = gl_sock_check(L, 1, "alpn");
-  const unsigned char *proto = NULL;
-  unsigned len = 0;
-  if (s->tls && s->tls->ssl) SSL_get0_alpn_selected(s->tls->ssl, &proto, &len);
-  if (len == 0) lua_pushnil(L);
-  else lua_pushlstring(L, (const char *)proto, len);
-  return 1;
-}
-
-/* ------------------------------------------------------------ set-up */
-
-void gl_tls_close_notify(lua_State *L, gl_sock *s) {
-  (void)L;
-  gl_tls *t = s->tls;
-  if (t == NULL || t->ssl == NULL || !t->done || s->io == NULL) return;
+static void tls_shutdown(gl_stream *st) {
+  gl_tls *t = st->fctx;
+  if (t->ssl == NULL || !t->done || t->failed) return;
   SSL_shutdown(t->ssl);
-  flush(s);
+  flush(st);
   ERR_clear_error();
 }
 
-void gl_tls_free(gl_sock *s) {
-  gl_tls *t = s->tls;
-  if (t == NULL) return;
-  if (t->ssl && t->done && s->io && !s->shut_send) {  /* best-effort close_notify */
-    SSL_shutdown(t->ssl);
-    flush(s);
-  }
+static void tls_free(gl_stream *st) {
+  gl_tls *t = st->fctx;
+  if (!st->shut_send) tls_shutdown(st);  /* best-effort close_notify */
   ERR_clear_error();
   if (t->ssl) SSL_free(t->ssl);  /* frees the BIOs */
-  SSL_CTX_free(t->ctx);
+  if (t->ctx) SSL_CTX_free(t->ctx);
   free(t);
-  s->tls = NULL;
 }
 
-static int attach(gl_sock *s, SSL_CTX *ctx, int server, const char *hostname) {
+static const gl_filter tls_conn = {
+  "tls", tls_feed, tls_pump, tls_ready, tls_write, tls_shutdown, tls_error, tls_free, NULL
+};
+
+/* Put TLS on stream 'st' with 'ctx' (which the SSL references). A client
+** checks 'name' (NULL: none) if the context verifies. 0, UV_ENOMEM, or
+** GL_EFILTER (with *why set): a name that cannot be set fails, never opens. */
+static int attach(gl_stream *st, SSL_CTX *ctx, int server, const char *name, size_t namelen,
+                  const char **why) {
   gl_tls *t = calloc(1, sizeof *t);
   if (t == NULL) return UV_ENOMEM;
-  SSL_CTX_up_ref(ctx);
-  t->ctx = ctx;
-  s->tls = t;
-  if (s->listening) return 0;
   t->ssl = SSL_new(ctx);
   t->rbio = BIO_new(BIO_s_mem());
   t->wbio = BIO_new(BIO_s_mem());
   if (t->ssl == NULL || t->rbio == NULL || t->wbio == NULL) {
+    SSL_free(t->ssl);
     BIO_free(t->rbio);
     BIO_free(t->wbio);
+    free(t);
+    ERR_clear_error();
     return UV_ENOMEM;
   }
   BIO_set_mem_eof_return(t->rbio, -1);
@@ -298,149 +200,209 @@ static int attach(gl_sock *s, SSL_CTX *ctx, int server, const char *hostname) {
     SSL_set_accept_state(t->ssl);
   } else {
     SSL_set_connect_state(t->ssl);
-    if (hostname) {
-      SSL_set_tlsext_host_name(t->ssl, hostname);
-      if (SSL_get_verify_mode(t->ssl) & SSL_VERIFY_PEER) SSL_set1_host(t->ssl, hostname);
+    int verify = (SSL_get_verify_mode(t->ssl) & SSL_VERIFY_PEER) != 0;
+    if (name) {
+      X509_VERIFY_PARAM *param = SSL_get0_param(t->ssl);
+      unsigned char ip[16];
+      int ok = namelen > 0 && memchr(name, '\0', namelen) == NULL;
+      if (ok && (inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1)) {
+        /* an IP literal: checked against the IP SANs, never sent as SNI */
+        if (verify) ok = X509_VERIFY_PARAM_set1_ip_asc(param, name) == 1;
+      } else if (ok) {
+        ok = SSL_set_tlsext_host_name(t->ssl, name) == 1;
+        if (ok && verify) {
+          X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+          ok = X509_VERIFY_PARAM_set1_host(param, name, namelen) == 1;
+        }
+      }
+      if (!ok) {
+        SSL_free(t->ssl);
+        free(t);
+        ERR_clear_error();
+        *why = "tls: cannot check the server name (invalid name)";
+        return GL_EFILTER;
+      }
     }
   }
+  st->fctx = t;
+  st->filter = &tls_conn;
   return 0;
 }
 
-void gl_tls_accepted(lua_State *L, int lidx, int cidx) {
-  gl_sock *listener = lua_touserdata(L, lidx), *client = lua_touserdata(L, cidx);
-  if (attach(client, listener->tls->ctx, 1, NULL) != 0) gl_sock_release(client);
+/* ---------------------------------------------------- the listener filter */
+
+static int tls_accept(gl_stream *listener, gl_stream *client) {
+  const char *why = NULL;
+  int err = attach(client, ((gl_tls *)listener->fctx)->ctx, 1, NULL, 0, &why);
+  return err == GL_EFILTER ? UV_ENOMEM : err;
 }
 
-/* The server's ALPN protocols, in wire format, freed with its SSL_CTX. */
-typedef struct alpn_list {
-  unsigned len;
-  unsigned char wire[];
-} alpn_list;
-
-static int alpn_index = -1;
-
-static void free_alpn(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp) {
-  (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
-  free(ptr);
+/* A listener carries no bytes (socket.c refuses I/O on it): say so. */
+static int listener_io(gl_stream *st) {
+  return fail_with(st->fctx, "%s", "a listening socket carries no data");
+}
+static int listener_feed(gl_stream *st, const char *data, size_t n) {
+  (void)data, (void)n;
+  return listener_io(st);
+}
+static int listener_ready(gl_stream *st) {
+  (void)st;
+  return 0;
+}
+static int listener_write(gl_stream *st, const char *data, size_t n) {
+  (void)data, (void)n;
+  return listener_io(st);
 }
 
-/* Server side: the first of our protocols that the client offers. */
-static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                       const unsigned char *in, unsigned inlen, void *arg) {
-  (void)ssl, (void)arg;
-  alpn_list *ours = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), alpn_index);
-  if (ours == NULL) return SSL_TLSEXT_ERR_NOACK;
-  if (SSL_select_next_proto((unsigned char **)out, outlen, ours->wire, ours->len, in, inlen)
-      != OPENSSL_NPN_NEGOTIATED)
-    return SSL_TLSEXT_ERR_NOACK;
-  return SSL_TLSEXT_ERR_OK;
+static const gl_filter tls_listener = {
+  "tls", listener_feed, listener_io, listener_ready, listener_write, tls_shutdown, tls_error,
+  tls_free, tls_accept
+};
+
+/* ------------------------------------------------------- Lua methods */
+
+/* The TLS connection at index 1, raising with 'what' if it is not one. */
+static gl_sock *check_tls(lua_State *L, const char *what) {
+  gl_sock *s = gl_sock_check(L, 1, what);
+  if (s->st.filter != &tls_conn)
+    luaL_error(L, "%s: not a TLS connection (wrap it with wrap_ssl)", what);
+  return s;
+}
+
+/* sock:handshake() -> true, or nil, err */
+static int l_handshake(lua_State *L) {
+  return gl_stream_handshake(L, &check_tls(L, "handshake")->st);
+}
+
+/* sock:alpn() -> the protocol ALPN selected, or nil (also on plain sockets) */
+static int l_alpn(lua_State *L) {
+  gl_sock *s = gl_sock_check(L, 1, "alpn");
+  const unsigned char *proto = NULL;
+  unsigned len = 0;
+  if (s->st.filter == &tls_conn) SSL_get0_alpn_selected(((gl_tls *)s->st.fctx)->ssl, &proto, &len);
+  if (len == 0) lua_pushnil(L);
+  else lua_pushlstring(L, (const char *)proto, len);
+  return 1;
+}
+
+/* ------------------------------------------------------------ wrap_ssl */
+
+/* Misuse of wrap_ssl: raise at its caller's line (level 0 is this C
+** function, 1 net.lua's wrap_ssl, 2 the script). */
+static int misuse(lua_State *L, const char *fmt, const char *detail) {
+  luaL_where(L, 2);
+  lua_pushfstring(L, fmt, detail);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+/* opts[key]: a string without NUL (a path or a name), or NULL if absent. */
+static const char *opt_string(lua_State *L, const char *key, size_t *len) {
+  size_t n = 0;
+  lua_getfield(L, 2, key);
+  const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+  if (v == NULL && !lua_isnil(L, -1)) misuse(L, "wrap_ssl: opts.%s must be a string", key);
+  lua_pop(L, 1);  /* opts keeps the string alive */
+  if (v && len) *len = n;
+  else if (v && strlen(v) != n) misuse(L, "wrap_ssl: opts.%s contains a NUL byte", key);
+  return v;
 }
 
 /* opts.alpn (an array of strings) in wire format, pushed as a string. */
-static int push_alpn_wire(lua_State *L, int opts) {
-  if (lua_getfield(L, opts, "alpn") == LUA_TNIL) return 0;
-  luaL_argcheck(L, lua_istable(L, -1), 2, "alpn must be an array of strings");
+static int push_alpn_wire(lua_State *L) {
+  if (lua_getfield(L, 2, "alpn") == LUA_TNIL) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (!lua_istable(L, -1)) misuse(L, "wrap_ssl: opts.%s must be an array of strings", "alpn");
   luaL_Buffer b;
   int list = lua_gettop(L);
   luaL_buffinit(L, &b);
-  for (lua_Integer i = 1; lua_rawgeti(L, list, i) != LUA_TNIL; i++) {
+  for (lua_Integer i = 1; i <= 1000 && lua_rawgeti(L, list, i) != LUA_TNIL; i++) {
     size_t n;
-    const char *p = lua_tolstring(L, -1, &n);
-    luaL_argcheck(L, p && n > 0 && n < 256, 2, "alpn: protocols are strings of 1 to 255 bytes");
+    const char *p = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+    if (p == NULL || n == 0 || n > 255)
+      misuse(L, "wrap_ssl: opts.%s: protocols are strings of 1 to 255 bytes", "alpn");
     lua_pop(L, 1);
     luaL_addchar(&b, (char)n);
     luaL_addlstring(&b, p, n);
   }
   lua_pop(L, 1);
   luaL_pushresult(&b);
+  lua_remove(L, list);
   return 1;
 }
 
-static const char *opt_string(lua_State *L, int opts, const char *key) {
-  lua_getfield(L, opts, key);
-  const char *v = lua_tostring(L, -1);
-  if (v == NULL && !lua_isnil(L, -1)) luaL_error(L, "wrap_ssl: opts.%s must be a string", key);
-  lua_pop(L, 1);  /* opts keeps the string alive */
-  return v;
-}
-
-/* A failure while building the context: nil, "tls: <reason>[: file]". */
-static int ctx_fail(lua_State *L, SSL_CTX *ctx, const char *what, const char *file) {
-  unsigned long e = ERR_peek_last_error();
-  const char *reason = e && ERR_reason_error_string(e) ? ERR_reason_error_string(e) : what;
-  ERR_clear_error();
-  SSL_CTX_free(ctx);
-  lua_pushnil(L);
-  if (file) lua_pushfstring(L, "tls: %s: %s", reason, file);
-  else lua_pushfstring(L, "tls: %s", reason);
-  return 2;
-}
-
-/* tls_wrap(sock, opts) -> true, or nil, err */
+/* tls_wrap(sock, opts [, host]) -> true, or nil, err */
 static int l_tls_wrap(lua_State *L) {
   gl_sock *s = gl_sock_check(L, 1, "wrap_ssl");
+  gl_stream *st = &s->st;
   if (lua_isnoneornil(L, 2)) {
     lua_settop(L, 1);
     lua_newtable(L);
   }
   luaL_checktype(L, 2, LUA_TTABLE);
-  if (s->tls) return luaL_error(L, "wrap_ssl: the socket is wrapped already");
+  lua_settop(L, 3);
+  if (st->filter) return misuse(L, "wrap_ssl: the %s is wrapped already", "socket");
+  gl_tls_opts o = { 0 };
   lua_getfield(L, 2, "server_side");
-  int server = lua_toboolean(L, -1);
+  o.server = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  const char *certfile = opt_string(L, 2, "certfile");
-  const char *keyfile = opt_string(L, 2, "keyfile");
-  const char *cafile = opt_string(L, 2, "cafile");
-  const char *hostname = opt_string(L, 2, "server_hostname");
-  const char *verify = opt_string(L, 2, "verify");
-  int verify_peer = verify ? strcmp(verify, "peer") == 0 : !server;
-  if (verify && !verify_peer && strcmp(verify, "none") != 0)
-    return luaL_error(L, "wrap_ssl: opts.verify must be \"none\" or \"peer\"");
-  if (server && certfile == NULL) return luaL_error(L, "wrap_ssl: a server needs opts.certfile");
-  if (s->listening && !server) return luaL_error(L, "wrap_ssl: a listening socket needs opts.server_side");
-
-  int alpn = push_alpn_wire(L, 2);  /* may raise: before anything is allocated */
-  if (alpn_index < 0)  /* OpenSSL starts here, not at start-up: scripts without TLS never pay */
-    alpn_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_alpn);
-  SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
-  if (ctx == NULL) return ctx_fail(L, NULL, "cannot create a context", NULL);
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  if (certfile) {
-    if (SSL_CTX_use_certificate_chain_file(ctx, certfile) != 1)
-      return ctx_fail(L, ctx, "cannot load the certificate", certfile);
-    const char *key = keyfile ? keyfile : certfile;
-    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
-      return ctx_fail(L, ctx, "cannot load the key", key);
-    if (SSL_CTX_check_private_key(ctx) != 1)
-      return ctx_fail(L, ctx, "the key does not match the certificate", key);
+  o.certfile = opt_string(L, "certfile", NULL);
+  o.keyfile = opt_string(L, "keyfile", NULL);
+  o.cafile = opt_string(L, "cafile", NULL);
+  o.capath = opt_string(L, "capath", NULL);
+  size_t namelen = 0;
+  const char *name = opt_string(L, "server_hostname", &namelen);
+  if (name == NULL && lua_type(L, 3) == LUA_TSTRING) name = lua_tolstring(L, 3, &namelen);
+  const char *verify = opt_string(L, "verify", NULL);
+  o.verify = verify ? strcmp(verify, "peer") == 0 : !o.server;
+  if (verify && !o.verify && strcmp(verify, "none") != 0)
+    return misuse(L, "wrap_ssl: opts.verify must be \"none\" or \"peer\"%s", "");
+  if (o.server && o.certfile == NULL) return misuse(L, "wrap_ssl: a server needs opts.certfile%s", "");
+  if (s->listening && !o.server)
+    return misuse(L, "wrap_ssl: a listening socket needs opts.server_side%s", "");
+  if (!o.server && o.verify && name == NULL)
+    return misuse(L, "wrap_ssl: a verifying client needs the server's name: give "
+                  "opts.server_hostname (or connect with green.connect, or verify = \"none\")%s", "");
+  if (st->readers.n > 0 || st->writers.n > 0)
+    return misuse(L, "wrap_ssl: another green thread is using the %s", "socket");
+  int alpn = push_alpn_wire(L);  /* may raise: before anything is allocated */
+  if (alpn) o.alpn = lua_tolstring(L, -1, &o.alpn_len);
+  if (st->len > 0) {
+    /* STARTTLS: bytes received in clear must never pass as if they came
+    ** over TLS (the socket stays as it is: plain) */
+    lua_pushnil(L);
+    lua_pushliteral(L, "plaintext pending");
+    return 2;
   }
-  if (verify_peer) {
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
-    if (cafile ? SSL_CTX_load_verify_locations(ctx, cafile, NULL) != 1
-               : SSL_CTX_set_default_verify_paths(ctx) != 1)
-      return ctx_fail(L, ctx, "cannot load the trusted certificates", cafile);
+  SSL_CTX *ctx = gl_tls_ctx(L, &o);
+  if (ctx == NULL) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
   }
-  if (alpn) {
-    size_t n;
-    const char *wire = lua_tolstring(L, -1, &n);
-    if (server) {
-      alpn_list *a = malloc(sizeof *a + n);
-      if (a == NULL) return ctx_fail(L, ctx, "not enough memory", NULL);
-      a->len = (unsigned)n;
-      memcpy(a->wire, wire, n);
-      SSL_CTX_set_ex_data(ctx, alpn_index, a);
-      SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
-    } else if (SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)wire, (unsigned)n) != 0) {
-      return ctx_fail(L, ctx, "cannot set ALPN", NULL);
+  int err = 0;
+  const char *why = NULL;
+  if (s->listening) {
+    gl_tls *t = calloc(1, sizeof *t);
+    if (t == NULL) err = UV_ENOMEM;
+    else {
+      t->ctx = ctx;  /* our reference, for the clients */
+      ctx = NULL;
+      st->fctx = t;
+      st->filter = &tls_listener;
     }
-    lua_pop(L, 1);
+  } else {
+    err = attach(st, ctx, o.server, name, namelen, &why);
   }
-  int err = attach(s, ctx, server, hostname);
-  SSL_CTX_free(ctx);  /* attach holds its own reference */
-  if (err) {
-    gl_tls_free(s);
-    return gl_sock_fail(L, err);
+  SSL_CTX_free(ctx);  /* the SSL (or the listener) holds its own reference */
+  if (err == GL_EFILTER) {
+    lua_pushnil(L);
+    lua_pushstring(L, why);
+    return 2;
   }
+  if (err) return gl_sock_fail(L, err);
   lua_pushboolean(L, 1);
   return 1;
 }

@@ -1,12 +1,21 @@
 /*
-** tls.h: TLS over OpenSSL for green sockets (wrap_ssl). The socket keeps
-** reading ciphertext from libuv into OpenSSL's memory BIO; decrypted bytes
-** land in the socket's ordinary buffer, so TLS sockets block, time out and
-** close exactly like plain ones. Handshake messages, renegotiation and
-** close_notify go out through the same socket, in order.
+** tls.h: TLS over OpenSSL as a filter on a stream (io/stream.h). Ciphertext
+** the stream reads goes into OpenSSL's memory BIO; decrypted bytes land in
+** the stream's ordinary buffer, so TLS sockets block, time out and close
+** exactly like plain ones. Handshake messages, renegotiation and
+** close_notify go out through the stream's wire writer, in order.
+**
+** Secure by default: a verifying client always checks a name (its
+** server_hostname, else the host green.connect connected to; IP literals
+** as IP SANs, and never sent as SNI); with neither, wrap_ssl raises; a name
+** that cannot be set fails the wrap. Wrapping a stream that holds unread
+** plaintext returns nil, "plaintext pending". Contexts are cached per
+** option set (tls_ctx.c), so the system trust store is parsed once.
+**
 ** Opened as part of "green.core":
-**   core.tls_wrap(sock, opts)  attach TLS (client, server, or a listener
-**                              whose accepted clients get TLS)
+**   core.tls_wrap(sock, opts, host)  attach TLS (client, server, or a
+**                              listener whose accepted clients get TLS);
+**                              host: where the socket was connected to
 **   sock:handshake()           -> true, or nil, err (OpenSSL's reason)
 **   sock:alpn()                -> the protocol ALPN selected, or nil
 */
@@ -14,41 +23,20 @@
 #define GL_TLS_H
 
 #include <lua.h>
-#include "io/socket.h"
+#include <openssl/ssl.h>
 
-/* A TLS failure: the message is the socket's (gl_tls_fail). */
-#define GL_ETLS (-100001)
+/* The options of a wrap that make its context (tls_ctx.c). */
+typedef struct gl_tls_opts {
+  int server, verify;
+  const char *certfile, *keyfile, *cafile, *capath;
+  const char *alpn;       /* wire format, or NULL */
+  size_t alpn_len;
+} gl_tls_opts;
 
-/* gl_tls_write must wait for the peer (a renegotiation) and try again. */
-#define GL_EWANTREAD (-100002)
-
-/* Ciphertext arrived (data NULL: the network reached end of input).
-** 0 or a libuv error / GL_ETLS. Runs from libuv callbacks. */
-int gl_tls_feed(gl_sock *s, const char *data, size_t n);
-
-/* Before a read: advance the handshake, decrypt what is buffered. */
-int gl_tls_pump(gl_sock *s);
-
-/* Has the handshake completed? */
-int gl_tls_done(gl_sock *s);
-
-/* Encrypt 'n' bytes and send them; returns n, or a negative error. Sets
-** s->writing while ciphertext waits in libuv. */
-int gl_tls_write(lua_State *L, gl_sock *s, int sidx, const char *data, size_t n);
-
-/* Does a send wait for data from the peer (renegotiation)? */
-int gl_tls_write_wants_read(gl_sock *s);
-
-/* Push nil and the message for 'err' (GL_ETLS: OpenSSL's reason). */
-int gl_tls_fail(lua_State *L, gl_sock *s, int err);
-
-/* A client accepted on a wrapped listener (at 'lidx') is at 'cidx'. */
-void gl_tls_accepted(lua_State *L, int lidx, int cidx);
-
-/* Send close_notify (best effort, never blocks). */
-void gl_tls_close_notify(lua_State *L, gl_sock *s);
-
-void gl_tls_free(gl_sock *s);
+/* The context for these options (a new reference; SSL_CTX_free it), from
+** the cache or made now. On failure NULL, with the message pushed. Call
+** with room for a few values on L's stack. */
+SSL_CTX *gl_tls_ctx(lua_State *L, const gl_tls_opts *o);
 
 void gl_open_tls(lua_State *L);
 

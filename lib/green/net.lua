@@ -118,6 +118,10 @@ function net.listen(host, port, opts)
   return core.tcp_listen(ip, port, backlog and math.min(backlog, 0x7fffffff) or 128, opts.reuse_port)
 end
 
+-- The host each socket was connected to (weak): wrap_ssl checks that name
+-- when no server_hostname is given.
+local connected_to = setmetatable({}, { __mode = "k" })
+
 -- green.connect(host, port, opts) -> socket, or nil, err. opts.timeout
 -- bounds it all: name resolution and each address of host tried in turn.
 -- With opts.bind, host is resolved in the bind address's family.
@@ -147,7 +151,7 @@ function net.connect(host, port, opts)
   for _, ip in ipairs(addrs) do
     local sock
     sock, err = core.tcp_connect(ip, port, time_left(deadline), bind_ip, bind_port)
-    if sock then return sock end
+    if sock then connected_to[sock] = host; return sock end
     if err == "timeout" then break end
   end
   return nil, err
@@ -172,6 +176,9 @@ end
 -- sock:lines(): an iterator over lines (CR stripped); a last line without
 -- a newline is returned too.
 function core.SocketMethods.lines(sock)
+  if not pcall(core.is_closed, sock) then
+    error(("bad argument #1 to 'lines' (socket expected, got %s)"):format(type(sock)), 2)
+  end
   return function()
     local line, _, partial = sock:receive("*l")
     if line then return line end
@@ -197,9 +204,17 @@ end
 -- green.wrap_ssl(sock, opts) -> a TLS socket (the same object), or nil, err.
 -- A client handshakes here; a server-side socket (or every client accepted
 -- from a wrapped listener) handshakes at its first I/O or sock:handshake().
+-- A verifying client checks opts.server_hostname, else the host the socket
+-- was connected to.
 function net.wrap_ssl(sock, opts)
-  opts = check_opts(opts, "wrap_ssl")
-  local ok, err = core.tls_wrap(sock, opts)
+  local ok, closed = pcall(core.is_closed, sock)
+  if not ok then
+    error(("bad argument #1 to 'wrap_ssl' (socket expected, got %s)"):format(type(sock)), 2)
+  end
+  if closed then error("wrap_ssl: the socket is closed", 2) end
+  opts = check_opts(opts, "wrap_ssl", 2)
+  local err
+  ok, err = core.tls_wrap(sock, opts, connected_to[sock])
   if not ok then return nil, err end
   if not opts.server_side then
     ok, err = sock:handshake()
