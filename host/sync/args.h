@@ -19,6 +19,17 @@
 
 #include <lua.h>
 
+/* The sync object at 'arg', or NULL: a full userdata of 'size' bytes that
+** starts with 'tag', the address of a static string naming its type.
+** Cheaper than a metatable check (no stack traffic: a third of the cost of
+** a queue hop went there), and the type lives in the object itself, so
+** even debug.setmetatable cannot pass another userdata off as this one.
+** Only C code can write a userdata's bytes. */
+static inline void *gl_sync_test(lua_State *L, int arg, const char *tag, size_t size) {
+  const char **p = lua_touserdata(L, arg);   /* light userdata: rawlen 0 */
+  return p != NULL && lua_rawlen(L, arg) == size && *p == tag ? p : NULL;
+}
+
 /* Raise "bad argument #arg to 'fname' (msg)". */
 int gl_sync_argerror(lua_State *L, int arg, const char *fname, const char *msg);
 

@@ -1,8 +1,10 @@
 /*
 ** event.c: green.Event. What was sent is kept as one "outcome" value
-** (uservalue 1), shared by every waiter the send wakes: a table
-** {n = k, v1, ..., vk} of values, or an exception box (a table with the
-** private metatable 'exc_mt' holding the error at [1]).
+** (uservalue 1), shared by every waiter the send wakes: nil for no values,
+** the value itself for one value that is neither nil nor a table, else a
+** box: {[0] = k, v1, ..., vk} for values, {[0] = EXCEPTION, err} for
+** send_exception. The cheap forms matter: send() and wait() are the
+** Event ping-pong's whole cost.
 */
 #include <lauxlib.h>
 #include "core/hub.h"
@@ -12,32 +14,33 @@
 #define EVENT_MT "green.Event"
 enum { UNSENT, SENT, FAILED };
 
+static const char EVENT_TAG[] = "green.Event";
+
 typedef struct gl_event {
+  const char *tag;     /* EVENT_TAG, see gl_sync_test */
   int state;
   gl_waitq waiters;
 } gl_event;
 
-static int event_mt_ref = LUA_NOREF, exc_mt_ref = LUA_NOREF, no_values_ref = LUA_NOREF;
-static const void *event_mt;
+static int event_mt_ref = LUA_NOREF;
+static const char EXCEPTION[] = "exception";  /* box[0] of send_exception's box */
 
 static gl_event *check_event(lua_State *L, const char *fname) {
-  if (gl_udata_meta(L, 1) != event_mt) gl_sync_typeerror(L, 1, fname, "Event");
-  return lua_touserdata(L, 1);
+  gl_event *e = gl_sync_test(L, 1, EVENT_TAG, sizeof *e);
+  if (e == NULL) gl_sync_typeerror(L, 1, fname, "Event");
+  return e;
 }
 
 /* Deliver the outcome on top of L: the values it holds, or raise. */
 static int deliver(lua_State *L) {
+  int t = lua_type(L, -1);
+  if (t == LUA_TNIL) return 0;
+  if (t != LUA_TTABLE) return 1;       /* the one value sent */
   int box = lua_gettop(L);
-  if (lua_getmetatable(L, box)) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, exc_mt_ref);
-    int failed = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
-    if (failed) {
-      lua_rawgeti(L, box, 1);
-      return lua_error(L);
-    }
+  if (lua_rawgeti(L, box, 0) == LUA_TLIGHTUSERDATA) {
+    lua_rawgeti(L, box, 1);
+    return lua_error(L);
   }
-  lua_getfield(L, box, "n");
   int n = (int)lua_tointeger(L, -1);
   lua_pop(L, 1);
   luaL_checkstack(L, n, "too many values");
@@ -64,13 +67,15 @@ static int l_send(lua_State *L) {
   gl_event *e = check_event(L, "send");
   int n = lua_gettop(L) - 1;
   if (n == 0) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, no_values_ref);
+    lua_pushnil(L);
+  } else if (n == 1 && lua_type(L, 2) != LUA_TNIL && lua_type(L, 2) != LUA_TTABLE) {
+    /* the value is its own outcome, on top */
   } else {
     lua_createtable(L, n, 1);
     lua_insert(L, 2);
     for (int i = n; i >= 1; i--) lua_rawseti(L, 2, i);
     lua_pushinteger(L, n);
-    lua_setfield(L, 2, "n");
+    lua_rawseti(L, 2, 0);
   }
   trigger(L, e, SENT, "send");
   return 0;
@@ -80,11 +85,11 @@ static int l_send(lua_State *L) {
 static int l_send_exception(lua_State *L) {
   gl_event *e = check_event(L, "send_exception");
   lua_settop(L, 2);
-  lua_createtable(L, 1, 0);
+  lua_createtable(L, 1, 1);
   lua_pushvalue(L, 2);
   lua_rawseti(L, -2, 1);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, exc_mt_ref);
-  lua_setmetatable(L, -2);
+  lua_pushlightuserdata(L, (void *)EXCEPTION);
+  lua_rawseti(L, -2, 0);
   trigger(L, e, FAILED, "send_exception");
   return 0;
 }
@@ -98,8 +103,7 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
 /* evt:wait([timeout]) */
 static int l_wait(lua_State *L) {
   gl_event *e = check_event(L, "wait");
-  double timeout = gl_sync_opttimeout(L, 2, "wait");
-  lua_settop(L, 1);
+  double timeout = lua_gettop(L) > 1 ? gl_sync_opttimeout(L, 2, "wait") : -1;
   if (e->state != UNSENT) {
     lua_getiuservalue(L, 1, 1);
     return deliver(L);
@@ -149,7 +153,7 @@ static int l_tostring(lua_State *L) {
 
 static int l_new(lua_State *L) {
   gl_event *e = lua_newuserdatauv(L, sizeof *e, 1);
-  *e = (gl_event){ .state = UNSENT };
+  *e = (gl_event){ .tag = EVENT_TAG, .state = UNSENT };
   lua_rawgeti(L, LUA_REGISTRYINDEX, event_mt_ref);
   lua_setmetatable(L, -2);
   return 1;
@@ -168,12 +172,5 @@ void gl_open_event(lua_State *L) {
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, l_tostring);
   lua_setfield(L, -2, "__tostring");
-  event_mt = lua_topointer(L, -1);
   event_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_newtable(L);
-  exc_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_createtable(L, 0, 1);
-  lua_pushinteger(L, 0);
-  lua_setfield(L, -2, "n");
-  no_values_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }

@@ -9,46 +9,32 @@
 ** putters do): a putter interrupted before it ran passes the slot on and
 ** its put raises with its item not queued, so a put that raised never
 ** delivered. Only a channel's getter takes an item from a putter itself.
-**
-** Nothing is lost whatever a PriorityQueue's 'less' does (raise, try to
-** block, change the queue): every change to the store is planned first,
-** with all the comparisons, and made after, with none; 'less' only runs
-** for the thread whose put or get it is.
+** The store itself (ring, array, heap) is queue_store.c.
 */
 #include <lauxlib.h>
 #include "core/hub.h"
 #include "sync/args.h"
 #include "sync/queue.h"
+#include "sync/queue_store.h"
 
 #define QUEUE_MT "green.Queue"
 #define LIGHT_MT "green.LightQueue"
-enum { UV_ITEMS = 1, UV_PUTS = 2, UV_LESS = 3 };
-enum { FIFO, LIFO, PRIORITY };
 
-typedef struct gl_queue {
-  lua_Integer maxsize;      /* < 0: unbounded; 0: a channel */
-  lua_Integer n;            /* items held */
-  lua_Integer head, cap;    /* FIFO: index of the first item, ring capacity */
-  lua_Integer reserved;     /* slots granted to woken putters not yet run */
-  lua_Integer unfinished;   /* items put and not yet task_done */
-  unsigned stamp;           /* bumped by every change to the items */
-  int kind, light;
-  gl_waitq getters, putters, joiners;
-} gl_queue;
+static const char QUEUE_TAG[] = "green.Queue";
 
 static int full_ref = LUA_NOREF, empty_ref = LUA_NOREF;
-static const void *queue_mt, *light_mt;
 
 static gl_queue *check_queue(lua_State *L, const char *fname) {
-  const void *mt = gl_udata_meta(L, 1);
-  if (mt != queue_mt && mt != light_mt) gl_sync_typeerror(L, 1, fname, "Queue");
-  return lua_touserdata(L, 1);
+  gl_queue *q = gl_sync_test(L, 1, QUEUE_TAG, sizeof *q);
+  if (q == NULL) gl_sync_typeerror(L, 1, fname, "Queue");
+  return q;
 }
 
 /* task_done and join: a Queue of any kind, not a LightQueue */
 static gl_queue *check_tasks(lua_State *L, const char *fname) {
-  if (gl_udata_meta(L, 1) != queue_mt) gl_sync_typeerror(L, 1, fname, "Queue");
-  return lua_touserdata(L, 1);
+  gl_queue *q = gl_sync_test(L, 1, QUEUE_TAG, sizeof *q);
+  if (q == NULL || q->light) gl_sync_typeerror(L, 1, fname, "Queue");
+  return q;
 }
 
 static int raise_ref(lua_State *L, int ref) {
@@ -59,197 +45,6 @@ static int raise_ref(lua_State *L, int ref) {
 /* Can a put store now? Granted slots count as taken. */
 static int has_room(gl_queue *q) {
   return q->maxsize < 0 || q->n + q->reserved < q->maxsize;
-}
-
-/* ---------------------------------------------------- the priority heap */
-/* Slots 1..n of the items table. Each operation is a plan (find the slot
-** where the moving item settles: every comparison, which may raise) and a
-** commit (move the items: no comparison, cannot fail). Each takes the
-** queue at index 1 and the items table at 'it'. */
-
-/* less(a, b): the user's function or '<'. User code, so it may do anything:
-** one that changed the items raises before the caller moves anything. */
-static int less(lua_State *L, gl_queue *q, int a, int b) {
-  unsigned stamp = q->stamp;
-  int r;
-  a = lua_absindex(L, a);
-  b = lua_absindex(L, b);
-  if (lua_getiuservalue(L, 1, UV_LESS) == LUA_TNIL) {
-    lua_pop(L, 1);
-    r = lua_compare(L, a, b, LUA_OPLT);
-  } else {
-    lua_pushvalue(L, a);
-    lua_pushvalue(L, b);
-    lua_call(L, 2, 1);
-    r = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-  }
-  if (q->stamp != stamp)
-    luaL_error(L, "PriorityQueue: its less function changed the queue");
-  return r;
-}
-
-/* Where the item at 'item' settles if it enters at the vacant slot 'pos'
-** and rises. */
-static lua_Integer rise_plan(lua_State *L, gl_queue *q, int it, lua_Integer pos, int item) {
-  while (pos > 1) {
-    lua_rawgeti(L, it, pos / 2);
-    int up = less(L, q, item, -1);
-    lua_pop(L, 1);
-    if (!up) break;
-    pos /= 2;
-  }
-  return pos;
-}
-
-/* Move the parents of the vacant slot 'from' down until 'to', then place it. */
-static void rise_commit(lua_State *L, int it, lua_Integer from, lua_Integer to, int item) {
-  for (lua_Integer hole = from; hole > to; hole /= 2) {
-    lua_rawgeti(L, it, hole / 2);
-    lua_rawseti(L, it, hole);
-  }
-  lua_pushvalue(L, item);
-  lua_rawseti(L, it, to);
-}
-
-/* Where the item at 'item' settles if it enters at the vacant root of a
-** heap of n slots and sinks. */
-static lua_Integer sink_plan(lua_State *L, gl_queue *q, int it, lua_Integer n, int item) {
-  lua_Integer pos = 1;
-  for (;;) {
-    lua_Integer child = 2 * pos;
-    if (child > n) break;
-    lua_rawgeti(L, it, child);
-    if (child + 1 <= n) {
-      lua_rawgeti(L, it, child + 1);
-      if (less(L, q, -1, -2)) {
-        child++;
-        lua_replace(L, -2);
-      } else {
-        lua_pop(L, 1);
-      }
-    }
-    int down = less(L, q, -1, item);
-    lua_pop(L, 1);
-    if (!down) break;
-    pos = child;
-  }
-  return pos;
-}
-
-/* Move the items on the path from the root to 'pos' up a level, then
-** place the item at 'pos'. */
-static void sink_commit(lua_State *L, int it, lua_Integer pos, int item) {
-  lua_Integer path[64];
-  int depth = 0;
-  for (lua_Integer p = pos; p > 1; p /= 2) path[depth++] = p;
-  while (depth-- > 0) {
-    lua_rawgeti(L, it, path[depth]);
-    lua_rawseti(L, it, path[depth] / 2);
-  }
-  lua_pushvalue(L, item);
-  lua_rawseti(L, it, pos);
-}
-
-/* ------------------------------------------------------------ the store */
-/* Each takes the queue's userdata at index 1 of L and leaves the stack as
-** it found it, but for what it pushes. */
-
-/* Double the FIFO ring, laying the items out from index 1. */
-static void grow_ring(lua_State *L, gl_queue *q, int it) {
-  lua_Integer cap = q->cap ? q->cap * 2 : 8;
-  if (cap > 0x7fffffff) luaL_error(L, "Queue: too many items");
-  lua_createtable(L, (int)cap, 0);
-  for (lua_Integer i = 0; i < q->n; i++) {
-    lua_rawgeti(L, it, (q->head - 1 + i) % q->cap + 1);
-    lua_rawseti(L, -2, i + 1);
-  }
-  lua_copy(L, -1, it);
-  lua_setiuservalue(L, 1, UV_ITEMS);
-  q->head = 1;
-  q->cap = cap;
-}
-
-/* Store the value at 'item': at the back, or with 'front' where the next
-** get finds it first. Raises (less, memory) with nothing changed. */
-static void put_item(lua_State *L, gl_queue *q, int item, int front) {
-  item = lua_absindex(L, item);
-  lua_getiuservalue(L, 1, UV_ITEMS);
-  int it = lua_gettop(L);
-  if (q->kind == FIFO) {
-    if (q->n == q->cap) grow_ring(L, q, it);
-    lua_pushvalue(L, item);
-    if (front) {
-      q->head = q->head == 1 ? q->cap : q->head - 1;
-      lua_rawseti(L, it, q->head);
-    } else {
-      lua_rawseti(L, it, (q->head - 1 + q->n) % q->cap + 1);
-    }
-  } else if (q->kind == LIFO) {
-    lua_pushvalue(L, item);
-    lua_rawseti(L, it, q->n + 1);
-  } else {
-    lua_Integer pos = rise_plan(L, q, it, q->n + 1, item);
-    rise_commit(L, it, q->n + 1, pos, item);
-  }
-  q->n++;
-  q->stamp++;
-  lua_settop(L, it - 1);
-}
-
-/* Push the next item and remove it from the store (q->n > 0). */
-static void take_item(lua_State *L, gl_queue *q) {
-  lua_getiuservalue(L, 1, UV_ITEMS);
-  int it = lua_gettop(L);
-  if (q->kind == FIFO) {
-    lua_rawgeti(L, it, q->head);
-    lua_pushnil(L);
-    lua_rawseti(L, it, q->head);
-    q->head = q->head == q->cap ? 1 : q->head + 1;
-  } else if (q->kind == LIFO) {
-    lua_rawgeti(L, it, q->n);
-    lua_pushnil(L);
-    lua_rawseti(L, it, q->n);
-  } else {
-    lua_rawgeti(L, it, 1);         /* the result */
-    lua_rawgeti(L, it, q->n);      /* the last item sinks from the root */
-    lua_Integer pos = sink_plan(L, q, it, q->n - 1, it + 2);
-    sink_commit(L, it, pos, it + 2);
-    lua_pushnil(L);                /* its old slot (pos < n, or n == 1) */
-    lua_rawseti(L, it, q->n);
-    lua_pop(L, 1);
-  }
-  q->n--;
-  q->stamp++;
-  lua_remove(L, it);
-}
-
-static int protected_put(lua_State *L) {
-  put_item(L, lua_touserdata(L, 1), 2, 1);
-  return 0;
-}
-
-/* A getter interrupted after it was handed the item at 'item' gives it
-** back. This runs on the way out of an interrupted wait and must not raise:
-** if the heap's 'less' does, the item goes in unsorted, at the end (a heap
-** out of order still holds each of its items once). */
-static void give_back(lua_State *L, gl_queue *q, int item) {
-  item = lua_absindex(L, item);
-  if (q->kind != PRIORITY) {
-    put_item(L, q, item, 1);
-    return;
-  }
-  lua_pushcfunction(L, protected_put);
-  lua_pushvalue(L, 1);
-  lua_pushvalue(L, item);
-  if (lua_pcall(L, 2, 0, 0) == LUA_OK) return;
-  lua_pop(L, 1);
-  lua_getiuservalue(L, 1, UV_ITEMS);
-  lua_pushvalue(L, item);
-  lua_rawseti(L, -2, q->n + 1);
-  lua_pop(L, 1);
-  q->n++;
-  q->stamp++;
 }
 
 /* --------------------------------------------------- waiting putters */
@@ -287,7 +82,7 @@ static void take_from_putter(lua_State *L, gl_queue *q) {
 /* Push an item if one can be had now. */
 static int try_get(lua_State *L, gl_queue *q) {
   if (q->n > 0) {
-    take_item(L, q);
+    gl_qstore_take(L, q);
     if (q->putters.head) grant_slots(L, q);
     return 1;
   }
@@ -313,7 +108,7 @@ static void get_cancel(lua_State *L) {
     lua_pushvalue(L, -1);
     gl_wake(L, q->getters.head);
   } else {
-    give_back(L, q, -1);
+    gl_qstore_give_back(L, q, -1);
   }
 }
 
@@ -326,9 +121,9 @@ static int l_get(lua_State *L) {
     block = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
     timeout = gl_sync_opttimeout(L, 3, "get");
   }
-  if (try_get(L, q)) return 1;
+  if ((q->n > 0 || q->putters.head) && try_get(L, q)) return 1;
   if (!block) return raise_ref(L, empty_ref);
-  lua_settop(L, 1);
+  /* get_k and get_cancel need only the queue at 1 and what is pushed */
   return gl_block_cancel(L, "get", &q->getters, timeout, get_k, get_cancel);
 }
 
@@ -363,10 +158,10 @@ static int channel_send(lua_State *L, gl_queue *q, const char *what) {
 /* Hand the value at 2 to the first waiting getter, else store it. */
 static void deliver(lua_State *L, gl_queue *q) {
   if (q->getters.head) {
-    lua_pushvalue(L, 2);
+    if (lua_gettop(L) != 2) lua_pushvalue(L, 2);  /* else it is on top: moved */
     gl_wake(L, q->getters.head);
   } else {
-    put_item(L, q, 2, 0);
+    gl_qstore_put(L, q, 2, 0);
   }
   q->unfinished++;
 }
@@ -539,7 +334,7 @@ static int new_queue(lua_State *L, int kind, int light, const char *fname) {
   if (kind == PRIORITY && !lua_isnil(L, 2) && lua_type(L, 2) != LUA_TFUNCTION)
     gl_sync_typeerror(L, 2, fname, "function");
   gl_queue *q = lua_newuserdatauv(L, sizeof *q, 3);
-  *q = (gl_queue){ .maxsize = maxsize, .head = 1, .kind = kind, .light = light };
+  *q = (gl_queue){ .tag = QUEUE_TAG, .maxsize = maxsize, .head = 1, .kind = kind, .light = light };
   luaL_setmetatable(L, light ? LIGHT_MT : QUEUE_MT);
   lua_newtable(L);
   lua_setiuservalue(L, -2, UV_ITEMS);
@@ -577,7 +372,7 @@ static int new_error(lua_State *L, const char *name) {
   return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-static const void *new_meta(lua_State *L, const char *name, const luaL_Reg *methods, int with_tasks) {
+static void new_meta(lua_State *L, const char *name, const luaL_Reg *methods, int with_tasks) {
   static const luaL_Reg tasks[] = {
     {"task_done", l_task_done}, {"join", l_join}, {NULL, NULL}
   };
@@ -588,9 +383,7 @@ static const void *new_meta(lua_State *L, const char *name, const luaL_Reg *meth
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, l_tostring);
   lua_setfield(L, -2, "__tostring");
-  const void *mt = lua_topointer(L, -1);
   lua_pop(L, 1);  /* the registry keeps it */
-  return mt;
 }
 
 void gl_open_queue(lua_State *L) {
@@ -605,8 +398,8 @@ void gl_open_queue(lua_State *L) {
     {"putting", l_putting}, {NULL, NULL}
   };
   luaL_setfuncs(L, functions, 0);
-  queue_mt = new_meta(L, QUEUE_MT, methods, 1);
-  light_mt = new_meta(L, LIGHT_MT, methods, 0);
+  new_meta(L, QUEUE_MT, methods, 1);
+  new_meta(L, LIGHT_MT, methods, 0);
   full_ref = new_error(L, "queue.Full");
   lua_setfield(L, -2, "Full");
   empty_ref = new_error(L, "queue.Empty");

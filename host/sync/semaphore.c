@@ -9,18 +9,21 @@
 
 #define SEM_MT "green.Semaphore"
 
+static const char SEM_TAG[] = "green.Semaphore";
+
 typedef struct gl_sem {
+  const char *tag;     /* SEM_TAG, see gl_sync_test */
   lua_Integer counter;
   lua_Integer bound;   /* BoundedSemaphore: the most it may count; else -1 */
   gl_waitq waiters;
 } gl_sem;
 
 static int sem_mt_ref = LUA_NOREF;
-static const void *sem_mt;
 
 static gl_sem *check_sem(lua_State *L, const char *fname) {
-  if (gl_udata_meta(L, 1) != sem_mt) gl_sync_typeerror(L, 1, fname, "Semaphore");
-  return lua_touserdata(L, 1);
+  gl_sem *s = gl_sync_test(L, 1, SEM_TAG, sizeof *s);
+  if (s == NULL) gl_sync_typeerror(L, 1, fname, "Semaphore");
+  return s;
 }
 
 /* Hand a permit to the first waiter, else count it. Returns 0, changing
@@ -129,7 +132,7 @@ static int new_sem(lua_State *L, int bounded, const char *fname) {
   lua_Integer n = gl_sync_optinteger(L, 1, fname, 1);
   if (n < 0) gl_sync_argerror(L, 1, fname, "must not be negative");
   gl_sem *s = lua_newuserdatauv(L, sizeof *s, 0);
-  *s = (gl_sem){ .counter = n, .bound = bounded ? n : -1 };
+  *s = (gl_sem){ .tag = SEM_TAG, .counter = n, .bound = bounded ? n : -1 };
   lua_rawgeti(L, LUA_REGISTRYINDEX, sem_mt_ref);
   lua_setmetatable(L, -2);
   return 1;
@@ -156,6 +159,5 @@ void gl_open_semaphore(lua_State *L) {
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, l_tostring);
   lua_setfield(L, -2, "__tostring");
-  sem_mt = lua_topointer(L, -1);
   sem_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }

@@ -6,6 +6,7 @@
 ** which bound huge deadlines themselves.
 */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 #include <lauxlib.h>
 #include "core/hub.h"
@@ -15,17 +16,20 @@
 #define TIMEOUT_MT "green.Timeout"
 enum { UV_OWNER = 1, UV_ERROR = 2 };
 
+static const char TIMEOUT_TAG[] = "green.Timeout";
+
 typedef struct gl_timeout {
-  gl_timer timer;   /* first: the timer's address is the Timeout's */
+  const char *tag;  /* TIMEOUT_TAG, see gl_sync_test */
+  gl_timer timer;
   double seconds;   /* < 0 (nil) or +inf: never fires */
   int anchor;       /* registry reference while armed */
 } gl_timeout;
 
-static const void *timeout_mt;
 
 static gl_timeout *check_timeout(lua_State *L, const char *fname) {
-  if (gl_udata_meta(L, 1) != timeout_mt) gl_sync_typeerror(L, 1, fname, "Timeout");
-  return lua_touserdata(L, 1);
+  gl_timeout *to = gl_sync_test(L, 1, TIMEOUT_TAG, sizeof *to);
+  if (to == NULL) gl_sync_typeerror(L, 1, fname, "Timeout");
+  return to;
 }
 
 static int never(const gl_timeout *to) {
@@ -41,7 +45,7 @@ static void disarm(lua_State *L, gl_timeout *to) {
 /* Expired: raise the error (or the Timeout itself) in its thread. */
 static void on_expiry(gl_timer *timer) {
   lua_State *L = gl_H.L;
-  gl_timeout *to = (gl_timeout *)timer;
+  gl_timeout *to = (gl_timeout *)((char *)timer - offsetof(gl_timeout, timer));
   lua_rawgeti(L, LUA_REGISTRYINDEX, to->anchor);
   disarm(L, to);
   lua_getiuservalue(L, -1, UV_OWNER);
@@ -135,6 +139,7 @@ static int l_new(lua_State *L) {
   if (gl_H.current == NULL) return luaL_error(L, "Timeout: not inside a green thread");
   lua_settop(L, 2);
   gl_timeout *to = lua_newuserdatauv(L, sizeof *to, 2);
+  to->tag = TIMEOUT_TAG;
   gl_timer_init(&to->timer, on_expiry);
   to->seconds = seconds;
   to->anchor = LUA_NOREF;
@@ -150,7 +155,7 @@ static int l_new(lua_State *L) {
 
 /* is_timeout(err [, t]) */
 static int l_is_timeout(lua_State *L) {
-  int yes = gl_udata_meta(L, 1) == timeout_mt;
+  int yes = gl_sync_test(L, 1, TIMEOUT_TAG, sizeof(gl_timeout)) != NULL;
   if (yes && !lua_isnoneornil(L, 2)) yes = lua_rawequal(L, 1, 2);
   lua_pushboolean(L, yes);
   return 1;
@@ -172,6 +177,5 @@ void gl_open_timeout(lua_State *L) {
   lua_setfield(L, -2, "__close");
   lua_pushcfunction(L, l_tostring);
   lua_setfield(L, -2, "__tostring");
-  timeout_mt = lua_topointer(L, -1);
   lua_pop(L, 1);  /* the registry keeps it */
 }

@@ -1,6 +1,7 @@
 /*
 ** waitq.c: green.core.WaitQueue, a gl_waitq in a userdata.
 */
+#include <stddef.h>
 #include <lauxlib.h>
 #include "core/hub.h"
 #include "sync/args.h"
@@ -8,7 +9,12 @@
 
 #define WAITQ_MT "green.WaitQueue"
 
-static const void *waitq_mt;
+static const char WAITQ_TAG[] = "green.WaitQueue";
+
+typedef struct waitq_ud {
+  const char *tag;     /* WAITQ_TAG, see gl_sync_test */
+  gl_waitq wq;
+} waitq_ud;
 
 /* What wq:wake() (no value) hands over. The hub takes a thread woken with
 ** nil for one that was handed nothing, and an interrupt then discards the
@@ -16,14 +22,14 @@ static const void *waitq_mt;
 static const char NIL_WAKE[] = "nil wake-up";
 
 static gl_waitq *check_waitq(lua_State *L, const char *fname) {
-  if (gl_udata_meta(L, 1) != waitq_mt) gl_sync_typeerror(L, 1, fname, "WaitQueue");
-  return lua_touserdata(L, 1);
+  waitq_ud *ud = gl_sync_test(L, 1, WAITQ_TAG, sizeof *ud);
+  if (ud == NULL) gl_sync_typeerror(L, 1, fname, "WaitQueue");
+  return &ud->wq;
 }
 
 static int l_new(lua_State *L) {
-  gl_waitq *wq = lua_newuserdatauv(L, sizeof *wq, 0);
-  wq->head = wq->tail = NULL;
-  wq->n = 0;
+  waitq_ud *ud = lua_newuserdatauv(L, sizeof *ud, 0);
+  *ud = (waitq_ud){ .tag = WAITQ_TAG };
   luaL_setmetatable(L, WAITQ_MT);
   return 1;
 }
@@ -47,9 +53,9 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
 ** the next waiter, so no wake-up is lost. */
 static void wait_cancel(lua_State *L) {
   if (lua_touserdata(L, -2) != GL_WOKEN) return;
-  gl_waitq *wq = lua_touserdata(L, 1);
+  waitq_ud *ud = lua_touserdata(L, 1);
   lua_pushvalue(L, -1);
-  gl_wake_one(L, wq);
+  gl_wake_one(L, &ud->wq);
 }
 
 static int l_wait(lua_State *L) {
@@ -94,6 +100,5 @@ void gl_open_waitq(lua_State *L) {
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, l_len);
   lua_setfield(L, -2, "__len");
-  waitq_mt = lua_topointer(L, -1);
   lua_pop(L, 1);  /* the registry keeps it */
 }
