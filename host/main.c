@@ -183,8 +183,26 @@ static int pmain(lua_State *L) {
   return 1;
 }
 
+/* SIGPIPE is caught by a handler that does nothing, not ignored: a write to
+** a closed peer still fails with EPIPE, an I/O error and not death, but the
+** programs we start (os.execute, io.popen) get the default disposition
+** back at exec, as a caught signal's is reset and an ignored one's is not
+** (with SIG_IGN, `yes | head -n1` said "Broken pipe"). */
+static void on_sigpipe(int sig) {
+  (void)sig;
+}
+
+static void catch_sigpipe(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigpipe;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGPIPE, &sa, NULL);
+}
+
 int main(int argc, char **argv) {
-  signal(SIGPIPE, SIG_IGN);  /* a closed peer is an I/O error, not death */
+  catch_sigpipe();
   gl_catch_early_sigint();
   lua_State *L = luaL_newstate();
   if (L == NULL) {
