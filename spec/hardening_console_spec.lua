@@ -56,3 +56,94 @@ print(ok, err)
     assert.is_truthy(has(r.stdout, "Broken pipe"), show(r))
   end)
 end)
+
+describe("the terminal, however the process ends while a prompt is up", function()
+  after_each(C.run_deferred)
+  teardown(H.cleanup)
+
+  local it_tmux = (have("tmux") and have("bash") and have("stty")) and it
+    or function(name) pending(name .. " (needs tmux, bash and stty)") end
+
+  -- greenlua `args` in a terminal; it first writes its pid to a file. When
+  -- it has ended, the same pane runs `stty -a` into another file, and the
+  -- pane's status is greenlua's. t:go() creates the file the scripts below
+  -- wait for before they end the process.
+  local function terminal(args)
+    local home = C.dir("home")
+    local pidf, sttyf, gof = home .. "/pid", home .. "/stty", home .. "/go"
+    local pid_code = ("local f = io.open(%q, 'w') f:write(io.open('/proc/self/stat'):read('l'):match('%%d+')) f:close() GO = %q")
+      :format(pidf, gof)
+    local words = ("%s -e %s %s; rc=$?; stty -a >%s 2>&1; (exit $rc)")
+      :format(C.q(C.bin), C.q(pid_code), args, C.q(sttyf))
+    local t = C.tmux(words, home)
+    C.defer(function() t:kill() end)
+    function t.pid() return tonumber(H.slurp(pidf)) end
+    function t.stty() return H.slurp(sttyf) end
+    function t.go() H.write(gof, "go\n") end
+    function t.ended()
+      assert.is_truthy(C.poll(function() return t:dead() ~= nil and t.stty() ~= "" end, 5),
+        "still running\n" .. t:show())
+      return t:dead()
+    end
+    return t
+  end
+
+  -- What `stty -a` printed says canonical mode and echo (not -icanon, -echo).
+  local function assert_cooked(t)
+    local flags = {}
+    for w in t.stty():gmatch("%S+") do flags[w] = true end
+    assert.is_true(flags.icanon and flags.echo or false,
+      "the terminal was left in raw mode:\n" .. t.stty() .. "\n" .. t:show())
+  end
+
+  -- A line for the REPL: a thread that waits for t.go(), then runs `code`.
+  local function on_go(code)
+    return ("green.spawn(function() while not io.open(GO) do green.sleep(0.05) end %s end)"):format(code)
+  end
+
+  it_tmux("os.exit(3) from a green thread", function()
+    local t = terminal("-i")
+    assert.is_true(t:wait_prompt(), t:show())
+    t:line(on_go("os.exit(3)"))
+    assert.is_true(t:wait_for(function() return t:last_line() == ">" end), t:show())
+    t.go()
+    assert.are.equal(3, t.ended(), t:show())
+    assert_cooked(t)
+  end)
+
+  it_tmux("os.exit(4, true) from a green thread (the hub closes the threads)", function()
+    local t = terminal("-i")
+    assert.is_true(t:wait_prompt(), t:show())
+    t:line(on_go("os.exit(4, true)"))
+    assert.is_true(t:wait_for(function() return t:last_line() == ">" end), t:show())
+    t.go()
+    assert.are.equal(4, t.ended(), t:show())
+    assert_cooked(t)
+  end)
+
+  it_tmux("SIGTERM: the terminal is restored and the process still dies of SIGTERM", function()
+    local t = terminal("-i")
+    assert.is_true(t:wait_prompt(), t:show())
+    C.kill(t.pid(), "TERM")
+    assert.are.equal(128 + 15, t.ended(), t:show())
+    assert_cooked(t)
+  end)
+
+  it_tmux("SIGHUP (the terminal went away): restored, and death by SIGHUP", function()
+    local t = terminal("-i")
+    assert.is_true(t:wait_prompt(), t:show())
+    C.kill(t.pid(), "HUP")
+    assert.are.equal(128 + 1, t.ended(), t:show())
+    assert_cooked(t)
+  end)
+
+  it_tmux("an uncaught error in main while another thread's prompt is up", function()
+    local t = terminal("-e " .. C.q("green = require 'green' green.spawn(require('green.repl').console) "
+      .. "while not io.open(GO) do green.sleep(0.05) end error('main boom')"))
+    assert.is_true(t:wait_prompt(), t:show())
+    t.go()
+    assert.are.equal(1, t.ended(), t:show())
+    assert.is_truthy(has(t:screen(), "main boom"), t:show())
+    assert_cooked(t)
+  end)
+end)

@@ -4,11 +4,20 @@
 ** (terminal mode), so stdin is never switched to non-blocking mode (it may
 ** be shared with the shell). Regular files cannot be polled; reading them
 ** never waits long, so they are read directly.
+**
+** While a prompt is up, libedit holds the terminal in its raw mode. Every
+** way out of the process puts it back as it was before the prompt: exit()
+** and a return from main through atexit, and the signals that end a
+** process by default (TERM, HUP, QUIT and the crash signals) through a
+** handler that restores it, then dies of the same signal, so the exit
+** status still says "killed by SIGTERM".
 */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 #include <editline/readline.h>
 #include <lauxlib.h>
@@ -104,11 +113,71 @@ static int hold(const char *s, size_t n) {
   return 1;
 }
 
+/* ------------------------------------------------- the terminal's mode */
+
+static struct termios saved_tty;       /* as it was before the prompt */
+static volatile sig_atomic_t tty_raw;  /* 1: libedit has it in raw mode */
+
+/* Put the terminal back and end the prompt's line. Async-signal-safe:
+** tcsetattr and write are, and saved_tty is written only while tty_raw is 0. */
+void gl_console_restore(void) {
+  if (!tty_raw) return;
+  tty_raw = 0;
+  tcsetattr(0, TCSANOW, &saved_tty);
+  ssize_t n = write(1, "\n", 1);
+  (void)n;
+}
+
+static void on_exit_path(void) {
+  flush_held();  /* a partial line written at the prompt: still shown */
+  gl_console_restore();
+}
+
+static void on_fatal_signal(int sig) {
+  gl_console_restore();
+  signal(sig, SIG_DFL);
+  raise(sig);  /* blocked until we return: then it ends the process */
+}
+
+/* Once, before the first prompt: the exit paths restore the terminal. A
+** signal whose disposition is not the default (ignored under nohup, or a
+** sanitizer's handler) is left alone. */
+static void guard_exit_paths(void) {
+  static int guarded;
+  static const int signals[] = { SIGTERM, SIGHUP, SIGQUIT, SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL };
+  if (guarded) return;
+  guarded = 1;
+  atexit(on_exit_path);
+  for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+    struct sigaction old, sa;
+    if (sigaction(signals[i], NULL, &old) != 0 || old.sa_handler != SIG_DFL) continue;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(signals[i], &sa, NULL);
+  }
+}
+
+static void on_line(char *line);
+
+/* libedit's prompt goes up (raw mode) and comes down (the saved mode). */
+static void prompt_up(const char *prompt) {
+  guard_exit_paths();
+  if (tcgetattr(0, &saved_tty) == 0) tty_raw = 1;
+  rl_callback_handler_install(prompt, on_line);
+  C.editing = 1;
+}
+
+static void prompt_down(void) {
+  rl_callback_handler_remove();
+  tty_raw = 0;
+  C.editing = 0;
+}
+
 /* ------------------------------------------------------- terminal mode */
 
 static void on_line(char *line) {
-  rl_callback_handler_remove();
-  C.editing = 0;
+  prompt_down();
   flush_held();
   C.line = line;
   C.line_ready = 1;
@@ -158,8 +227,7 @@ static void readline_cancel(lua_State *L) {
   (void)L;
   if (C.editing) {
     rl_replace_line("", 0);
-    rl_callback_handler_remove();
-    C.editing = 0;
+    prompt_down();
     fputs("\n", stdout);
     fflush(stdout);
   }
@@ -183,10 +251,7 @@ static int readline_k(lua_State *L, int status, lua_KContext ctx) {
       continue;
     }
     if (C.readers.n > 0) return luaL_error(L, "readline: another green thread is reading stdin");
-    if (C.terminal && !C.editing) {
-      rl_callback_handler_install(lua_tostring(L, 1), on_line);
-      C.editing = 1;
-    }
+    if (C.terminal && !C.editing) prompt_up(lua_tostring(L, 1));
     uv_poll_start(&C.poll, UV_READABLE, poll_cb);
     return gl_block_cancel(L, "readline", &C.readers, -1, readline_k, readline_cancel);
   }
