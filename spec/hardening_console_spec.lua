@@ -147,3 +147,99 @@ describe("the terminal, however the process ends while a prompt is up", function
     assert_cooked(t)
   end)
 end)
+
+describe("greenlua --connect", function()
+  after_each(C.run_deferred)
+
+  -- One target process: a backdoor, and an echo server (not a backdoor).
+  local TARGET = [[
+local l = assert(green.listen("127.0.0.1", 0))
+green.spawn(green.backdoor.backdoor_server, l)
+local e = assert(green.listen("127.0.0.1", 0))
+green.spawn(green.serve, e, function(c) for line in c:lines() do c:send(line .. "\n") end end)
+ready({ port = select(2, l:getsockname()), echo = select(2, e:getsockname()) })
+green.sleep(28)
+]]
+  local target
+  local function port()
+    target = target or C.start_target(TARGET, 30)
+    return target.info.port
+  end
+  teardown(function()
+    if target then target.stop() end
+    H.cleanup()
+  end)
+
+  -- The client's output after the banner line.
+  local function body(r) return (r.stdout:gsub("^[^\n]*\n", "", 1)) end
+
+  -- The same text made here and in the session: 1 MB of short pieces, some
+  -- lines ending in "> ", some pieces split by newlines.
+  local GEN = "function gen() local t = {} for i = 1, 125000 do t[i] = ('%06d> '):format(i) "
+    .. ".. (i % 7 == 0 and '\\n' or '') end return table.concat(t) end"
+  local gen = load(GEN .. " return gen()")
+
+  it("shows 1 MB printed in a session, every byte in order, and goes on", function()
+    local expected = gen()
+    assert.is_true(#expected > 1000000)
+    local r = run({ "--connect", "127.0.0.1:" .. port() }, GEN .. "\nprint(gen())\nprint('after')\n",
+      nil, { timeout = 30 })
+    assert.are.equal(0, r.status, H.show({ cmd = r.cmd, status = r.status, stdout = r.stdout:sub(1, 300), stderr = r.stderr }))
+    local got = body(r)
+    assert.are.equal(#expected + #"\nafter\n", #got)
+    assert.is_true(got == expected .. "\nafter\n", "the output differs")
+    assert.are.equal("", r.stderr)
+  end)
+
+  it("does not take output that ends like a prompt for one, wherever a read splits it", function()
+    local input, expected = {}, {}
+    for _, n in ipairs({ 1, 100, 4094, 4095, 8190, 16382, 65533, 65534, 65535, 65536, 131070 }) do
+      input[#input + 1] = ("print(('a'):rep(%d) .. '> ')"):format(n)
+      input[#input + 1] = "print('>> ')"
+      expected[#expected + 1] = ("a"):rep(n) .. "> \n>> \n"
+    end
+    input[#input + 1] = "print('last')"
+    expected[#expected + 1] = "last\n"
+    local r = run({ "--connect", "127.0.0.1:" .. port() }, table.concat(input, "\n") .. "\n", nil, { timeout = 20 })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.is_true(body(r) == table.concat(expected), "the output differs:\n" .. body(r):sub(1, 400))
+  end)
+
+  it("shows a prompt with a NUL byte to plain clients as \\0, and frames stay exact", function()
+    local r = run({ "--connect", "127.0.0.1:" .. port() }, "_PROMPT = 'a\\0b> '\nprint('x\\0y')\n")
+    assert.are.equal(0, r.status, show(r))
+    assert.are.equal("x\0y\n", body(r), show(r))
+    local s = assert(C.session(port()))
+    C.defer(function() s:close() end)
+    -- what comes until it ends with `suffix` (at most 5 s)
+    local function upto(suffix)
+      local got = ""
+      C.poll(function()
+        s.sock:settimeout(0.05)
+        local data, _, part = s.sock:recv(65536)
+        got = got .. (data or part or "")
+        return got:sub(-#suffix) == suffix
+      end, 5, 0.01)
+      return got
+    end
+    assert.is_truthy(s:send("_PROMPT = 'a\\0b> '"))
+    assert.are.equal("a\\0b> ", upto("> "))
+    assert.is_truthy(s:send("1"))
+    assert.are.equal("1\na\\0b> ", upto("> "))
+  end)
+
+  it("a server that is not a backdoor: a message on stderr, status 1", function()
+    port()
+    local r = run({ "--connect", "127.0.0.1:" .. target.info.echo }, "1\n")
+    assert.are.equal(1, r.status, show(r))
+    assert.is_truthy(has(r.stderr, "not a greenlua backdoor"), show(r))
+  end)
+
+  it("a bad address: a message on stderr, status 1", function()
+    for _, address in ipairs({ "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "host:port" }) do
+      local r = run({ "--connect", address }, "1\n")
+      assert.are.equal(1, r.status, show(r))
+      assert.is_truthy(has(r.stderr, "expected HOST:PORT"), show(r))
+    end
+  end)
+end)

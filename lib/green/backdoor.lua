@@ -50,13 +50,42 @@ end
 -- A session's end, raised by exit() and caught by the session.
 local Exit = setmetatable({}, { __tostring = function() return "exit" end })
 
+-- The wire. For nc, socat and telnet a session is plain text: output as it
+-- comes, each prompt without a newline. A client cannot tell a prompt from
+-- output that happens to end the same way, so greenlua --connect asks for
+-- frames: its first line is HELLO (a NUL byte first: no one types it, and
+-- it is no Lua chunk), answered by ACK (a line starting with a NUL; a
+-- prompt sent before it never holds one, see plain_prompt). From then on
+-- the session sends frames only: a kind letter, the payload's length in
+-- decimal, a newline, the payload: "o" output, "p" a prompt, the first
+-- frame being the banner again. Lengths, not delimiters: nothing in the
+-- output can end a frame early.
+backdoor.HELLO = "\0greenlua-connect 1"
+backdoor.ACK = "\0greenlua-framed 1"
+
+-- A prompt for a plain client: shown as is, but never with a NUL byte.
+local function plain_prompt(p)
+  return (p:gsub("\0", "\\0"))
+end
+
 -- backdoor(client, ip, port, env): serve one session on a connection.
 function backdoor.backdoor(client, ip, port, env)
+  local framed = false
   -- A thread the session spawned may print after the session ended: then
   -- there is nobody to print to, which is no error.
-  local function write(s)
+  local function send(s)
     if core.is_closed(client) then return nil, "closed" end
     return client:send(s)
+  end
+  local function frame(kind, s)
+    if #s < 65536 then return send(kind .. #s .. "\n" .. s) end
+    local ok, err = send(kind .. #s .. "\n")  -- a large payload is not copied
+    if not ok then return nil, err end
+    return send(s)
+  end
+  local function write(s)
+    if framed then return frame("o", s) end
+    return send(s)
   end
   local function print_(...)
     local n, parts = select("#", ...), {}
@@ -77,15 +106,28 @@ function backdoor.backdoor(client, ip, port, env)
     __index = shared or _G,
     __newindex = shared,  -- nil: assignments stay in the session
   })
-  session.read = function(prompt)
-    if not write(prompt) then return nil end
-    return client:receive("*l")
+  local banner = ("greenlua %s backdoor, pid %d (%s); help() lists what is here\n")
+    :format(core.VERSION, core.getpid(), _VERSION)
+  local first = true  -- only the first line may ask for frames
+  function session.read(prompt)
+    local sent
+    if framed then sent = frame("p", prompt) else sent = send(plain_prompt(prompt)) end
+    if not sent then return nil end
+    local line = client:receive("*l")
+    if first then
+      first = false
+      if line == backdoor.HELLO then
+        framed = true
+        if not send(backdoor.ACK .. "\n") or not write(banner) then return nil end
+        return session.read(prompt)
+      end
+    end
+    return line
   end
   session.error = function(msg)
     if not session.stop then write(tostring(msg) .. "\n") end  -- exit() is no error
   end
-  write(("greenlua %s backdoor, pid %d (%s); help() lists what is here\n")
-    :format(core.VERSION, core.getpid(), _VERSION))
+  write(banner)
   repl.run(session)
   client:close()
 end
