@@ -15,8 +15,9 @@ local function have(tool)
   return os.execute("command -v " .. tool .. " >/dev/null 2>&1") == true
 end
 
+teardown(H.cleanup)  -- the temp dir, once every describe below is done
+
 describe("children of greenlua", function()
-  teardown(H.cleanup)
 
   it("get SIGPIPE at its default: `yes | head -n1` says nothing on stderr", function()
     local r = run({ "-e", "io.stdout:write(tostring(os.execute('yes | head -n1')), '\\n')" })
@@ -59,7 +60,6 @@ end)
 
 describe("the terminal, however the process ends while a prompt is up", function()
   after_each(C.run_deferred)
-  teardown(H.cleanup)
 
   local it_tmux = (have("tmux") and have("bash") and have("stty")) and it
     or function(name) pending(name .. " (needs tmux, bash and stty)") end
@@ -167,7 +167,6 @@ green.sleep(28)
   end
   teardown(function()
     if target then target.stop() end
-    H.cleanup()
   end)
 
   -- The client's output after the banner line.
@@ -241,5 +240,63 @@ green.sleep(28)
       assert.are.equal(1, r.status, show(r))
       assert.is_truthy(has(r.stderr, "expected HOST:PORT"), show(r))
     end
+  end)
+end)
+
+describe("the command line's edges", function()
+
+  local function usage_error(r, first)
+    assert.are.equal(1, r.status, show(r))
+    assert.are.equal("", r.stdout, show(r))
+    assert.is_true(r.stderr:sub(1, #first + 1) == first .. "\n", show(r))
+    assert.is_truthy(has(r.stderr, "\nusage: "), show(r))
+  end
+
+  it("an option's missing value names the option as typed, as lua does", function()
+    usage_error(run({ "-e" }), "greenlua: '-e' needs argument")
+    usage_error(run({ "-e", "-x" }), "greenlua: '-e' needs argument")
+    usage_error(run({ "-l", "-" }), "greenlua: '-l' needs argument")
+    usage_error(run({ "-c" }), "greenlua: '-c' needs argument")
+    usage_error(run({ "--connect" }), "greenlua: '--connect' needs argument")
+  end)
+
+  it("an unknown option is refused before anything runs, even after good ones", function()
+    usage_error(run({ "-e", "print('ran')", "-x" }), "greenlua: unrecognized option '-x'")
+    usage_error(run({ "--connect=127.0.0.1:1" }), "greenlua: unrecognized option '--connect=127.0.0.1:1'")
+    usage_error(run({ "-vi" }), "greenlua: unrecognized option '-vi'")
+    usage_error(run({ "-W2" }), "greenlua: unrecognized option '-W2'")
+  end)
+
+  it("- runs stdin with the following arguments; -- - runs a file named '-', as lua does", function()
+    local r = run({ "-e", "x = 5", "-", "a" }, "print('stdin', x, ...)\n")
+    assert.are.equal(0, r.status, show(r))
+    assert.are.equal("stdin\t5\ta\n", r.stdout, show(r))
+    H.file("-", "print('the file', ...)\n")
+    local g, l = run({ "--", "-", "b" }, "print('stdin')\n"), H.run_lua({ "--", "-", "b" }, "print('stdin')\n")
+    assert.are.equal(0, g.status, show(g))
+    assert.are.equal("the file\tb\n", g.stdout, show(g))
+    assert.are.equal(l.stdout, g.stdout)
+  end)
+
+  it("gives what lua gives for empty -e, repeated -v, late -W and options after the script", function()
+    local s = H.file("after.lua", "print(...)\n")
+    for _, args in ipairs({
+      { "-e", "" }, { "-e", "warn('a')", "-W", "-e", "warn('b')" }, { s, "-e", "x", "--", "-" },
+      { "-lstring", "-e", "print(string ~= nil)" }, { "-W", "-E", "-e", "print(1)" },
+    }) do
+      local g, l = run(args), H.run_lua(args)
+      assert.are.equal(l.status, g.status, show(g))
+      assert.are.equal(l.stdout, g.stdout, show(g))
+      assert.are.equal(l.stderr, g.stderr, show(g))
+    end
+    local g = run({ "-v", "-v" })
+    assert.are.equal(0, g.status, show(g))
+    assert.are.equal(1, select(2, g.stdout:gsub("\n", "")), show(g))
+  end)
+
+  it("-c takes its address attached too", function()
+    local r = run({ "-c127.0.0.1:1" }, "1\n")
+    assert.are.equal(1, r.status, show(r))
+    assert.is_truthy(has(r.stderr, "cannot connect to 127.0.0.1:1"), show(r))
   end)
 end)
