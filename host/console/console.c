@@ -14,6 +14,7 @@
 */
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +95,7 @@ static int take_plain_line(lua_State *L) {
 /* Output that ends mid-line while a line is being edited waits here for
 ** the rest of its line, so pieces written apart stay together. */
 static char *held;
-static size_t held_len;
+static size_t held_len, held_cap;
 
 static void flush_held(void) {
   if (held_len == 0) return;
@@ -103,11 +104,20 @@ static void flush_held(void) {
   fflush(stdout);
 }
 
+/* Geometric growth: a long line written in many small pieces stays linear. */
 static int hold(const char *s, size_t n) {
   if (n == 0) return 1;
-  char *p = realloc(held, held_len + n);
-  if (p == NULL) return 0;
-  held = p;
+  if (n > held_cap - held_len) {
+    size_t cap = held_cap ? held_cap : 256;
+    while (cap - held_len < n) {
+      if (cap > SIZE_MAX / 2) return 0;
+      cap *= 2;
+    }
+    char *p = realloc(held, cap);
+    if (p == NULL) return 0;
+    held = p;
+    held_cap = cap;
+  }
   memcpy(held + held_len, s, n);
   held_len += n;
   return 1;
