@@ -300,3 +300,61 @@ describe("the command line's edges", function()
     assert.is_truthy(has(r.stderr, "cannot connect to 127.0.0.1:1"), show(r))
   end)
 end)
+
+describe("the Makefile's Debian packages", function()
+  -- Fake dpkg-query (nothing installed), id and apt-get first on PATH, and
+  -- stamps in a temp dir: make says what it would install, installs nothing.
+  local function make(target, uid, stamps_ready)
+    local bin = C.dir("fakebin")
+    local stamps = C.dir("stamps")
+    H.write(bin .. "/dpkg-query", "#!/bin/sh\nexit 1\n")
+    H.write(bin .. "/id", ("#!/bin/sh\necho %d\n"):format(uid or 1000))
+    H.write(bin .. "/apt-get", "#!/bin/sh\necho \"apt-get $*\" >&2\nexit 0\n")
+    assert(os.execute("chmod +x " .. C.q(bin) .. "/*"))
+    if stamps_ready then H.write(stamps .. "/.deps", "") end
+    return H.sh(("PATH=%s:$PATH timeout 120 make -s -C %s %s STAMPS=%s 2>&1")
+      :format(C.q(bin), C.q(H.repo), target, C.q(stamps)))
+  end
+  local BUILD = "build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libssl-dev libedit-dev"
+
+  it("make run asks only for what building needs, and stops before building", function()
+    local r = make("run")
+    assert.are_not.equal(0, r.status, show(r))
+    assert.is_truthy(has(r.stdout, "missing Debian packages; run:\n  sudo apt-get install -y " .. BUILD .. "\n"), show(r))
+    for _, tool in ipairs({ "lua-busted", "tmux", "socat", "curl", "hyperfine", "python3" }) do
+      assert.is_falsy(has(r.stdout, tool), tool .. " asked for by make run\n" .. show(r))
+    end
+  end)
+
+  -- The packages a target's recipes check: `make -n` prints them, runs nothing.
+  local function checked(target)
+    local r = make("-n " .. target, 1000, true)
+    assert.are.equal(0, r.status, show(r))
+    local lists = {}
+    for list in r.stdout:gmatch("for p in ([^;]*); do") do lists[#lists + 1] = list end
+    return table.concat(lists, " "), r
+  end
+
+  it("make test and make sanitize ask for the test tools, make bench for hyperfine", function()
+    local r = make("test-deps", 1000, true)
+    assert.are_not.equal(0, r.status, show(r))
+    local line = r.stdout:match("sudo apt%-get install %-y([^\n]*)")
+    assert.is_truthy(line, show(r))
+    for _, target in ipairs({ "test", "sanitize" }) do
+      local list, rn = checked(target)
+      assert.are.equal(line:gsub("^ ", ""), list, show(rn))
+    end
+    for _, tool in ipairs({ "lua-busted", "tmux", "socat", "curl", "python3", "netcat-openbsd", "procps" }) do
+      assert.is_truthy(has(line, tool), tool .. " missing\n" .. show(r))
+    end
+    assert.is_falsy(has(line, "hyperfine"), show(r))
+    assert.is_truthy(has(checked("bench"), "hyperfine"))
+  end)
+
+  it("as root it installs them with apt-get instead", function()
+    local r = make("deps", 0)
+    assert.are.equal(0, r.status, show(r))
+    assert.is_truthy(has(r.stdout, "installing: " .. BUILD), show(r))
+    assert.is_truthy(has(r.stdout, "apt-get install -y -qq " .. BUILD), show(r))
+  end)
+end)
