@@ -358,3 +358,46 @@ describe("the Makefile's Debian packages", function()
     assert.is_truthy(has(r.stdout, "apt-get install -y -qq " .. BUILD), show(r))
   end)
 end)
+
+describe("the examples' usage lines", function()
+  after_each(C.run_deferred)
+
+  local FILES = { "scripts/demo.lua", "scripts/examples/backdoor_server.lua", "scripts/examples/chat_server.lua",
+    "scripts/examples/echo_server.lua", "scripts/examples/port_forwarder.lua", "scripts/examples/tls_echo_server.lua" }
+
+  it("name scripts that exist and give --connect a HOST:PORT", function()
+    local seen = 0
+    for _, f in ipairs(FILES) do
+      local text = H.slurp(H.repo .. "/" .. f)
+      assert.is_true(#text > 0, f)
+      for script in text:gmatch("build/greenlua (scripts/%S+%.lua)") do
+        assert.is_true(#H.slurp(H.repo .. "/" .. script) > 0, f .. " names " .. script)
+      end
+      for address in text:gmatch("greenlua %-%-connect (%S+)") do
+        seen = seen + 1
+        assert.is_truthy(address:match("^[%w.]+:%S+$"), f .. ": --connect " .. address)
+      end
+    end
+    assert.is_true(seen >= 3)
+  end)
+
+  it("backdoor_server.lua: the --connect line it prints gets in", function()
+    local h = C.background(("cd %s && exec %s scripts/examples/backdoor_server.lua 0 0")
+      :format(C.q(H.repo), C.q(C.bin)), 20)
+    C.defer(h.stop)
+    local line = C.poll(function() return h.out():match("look inside: (build/greenlua %-%-connect %S+)") end, 8)
+    assert.is_truthy(line, h.out() .. h.err())
+    local address = line:match("%-%-connect (%S+)")
+    local r = run({ "--connect", address }, "app.words\n")
+    assert.are.equal(0, r.status, show(r))
+    assert.are.equal("0\n", (r.stdout:gsub("^[^\n]*\n", "", 1)), show(r))
+  end)
+
+  it("doc/api.md says what still blocks the process", function()
+    local doc = H.slurp(H.repo .. "/doc/api.md")
+    assert.is_falsy(has(doc, "nothing blocks the process"))
+    for _, name in ipairs({ "os.execute", "io.popen", "io.read", "LuaSocket" }) do
+      assert.is_truthy(has(doc, name), name)
+    end
+  end)
+end)
