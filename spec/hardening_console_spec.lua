@@ -401,3 +401,80 @@ describe("the examples' usage lines", function()
     end
   end)
 end)
+
+describe("the console functions' arguments", function()
+  local core = require "green.core"
+  local backdoor = require "green.backdoor"
+  local repl = require "green.repl"
+  local connect = require "green.connect"
+
+  local function err_of(fn, ...)
+    local ok, err = pcall(fn, ...)
+    assert.is_false(ok, "no error")
+    return tostring(err)
+  end
+
+  it("readline, console_write and history raise naming themselves, for every wrong type", function()
+    for _, bad in ipairs({ {}, true, print, coroutine.create(print), io.stdout }) do
+      local t = type(bad)
+      assert.are.equal("bad argument #1 to 'readline' (string expected, got " .. t .. ")", err_of(core.readline, bad))
+      assert.are.equal("bad argument #1 to 'console_write' (string expected, got " .. t .. ")", err_of(core.console_write, bad))
+      assert.are.equal("bad argument #1 to 'history' (string expected, got " .. t .. ")", err_of(core.history, bad))
+    end
+    assert.are.equal("bad argument #1 to 'history' (path contains a zero byte)", err_of(core.history, "a\0b"))
+  end)
+
+  it("readline where it cannot wait raises before it shows its prompt or reads", function()
+    local r = run({ "-e", [[
+local core = require "green.core"
+local msg
+table.sort({ 1, 2 }, function() msg = select(2, pcall(core.readline, "PROMPT> ")) return false end)
+io.stderr:write(msg, "\n")
+io.stdout:write(core.readline("real> "), "\n")
+]] }, nil, nil, { pipe = "echo typed" })
+    assert.are.equal(0, r.status, show(r))
+    assert.are.equal("real> typed\n", r.stdout, show(r))
+    assert.is_truthy(has(r.stderr, "readline: cannot block here"), show(r))
+  end)
+
+  it("a second reader raises while the first waits, and the first gets the line", function()
+    local r = run({ "-e", [[
+local core, green = require "green.core", require "green"
+local first = green.spawn(core.readline, "")
+green.sleep(0.05)
+print(pcall(core.readline, ""))
+print("first:", first:wait())
+]] }, nil, nil, { pipe = "sleep 0.5; echo the-line" })
+    assert.are.equal(0, r.status, show(r))
+    assert.are.equal("false\treadline: another green thread is reading stdin\nfirst:\tthe-line\n", r.stdout, show(r))
+  end)
+
+  it("backdoor_server, backdoor, repl.run and the connect pieces check theirs", function()
+    local l = assert(green.listen("127.0.0.1", 0))
+    local closed = assert(green.listen("127.0.0.1", 0))
+    closed:close()
+    local u = assert(green.udp())
+    local cases = {
+      { backdoor.backdoor_server, { 1 }, "bad argument #1 to 'backdoor_server' (stream socket expected, got number)" },
+      { backdoor.backdoor_server, { u }, "bad argument #1 to 'backdoor_server' (stream socket expected, got userdata)" },
+      { backdoor.backdoor_server, { closed }, "bad argument #1 to 'backdoor_server' (socket is closed)" },
+      { backdoor.backdoor_server, { l, 5 }, "bad argument #2 to 'backdoor_server' (table or nil expected, got number)" },
+      { backdoor.backdoor_server, { l, nil, "x" }, "bad argument #3 to 'backdoor_server' (table or nil expected, got string)" },
+      { backdoor.backdoor_server, { l, nil, { concurrency = 0 } }, "bad argument #3 to 'backdoor_server' (opts.concurrency: positive integer expected)" },
+      { backdoor.backdoor, { nil }, "bad argument #1 to 'backdoor' (stream socket expected, got nil)" },
+      { backdoor.backdoor, { l, "127.0.0.1", 1, 7 }, "bad argument #4 to 'backdoor' (table or nil expected, got number)" },
+      { repl.run, { nil }, "bad argument #1 to 'run' (table expected, got nil)" },
+      { repl.run, { { read = print, print = print, error = print } }, "bad argument #1 to 'run' (field 'env': table expected, got nil)" },
+      { repl.run, { { print = print, error = print, env = {} } }, "bad argument #1 to 'run' (field 'read': function expected, got nil)" },
+      { connect.open, { 5 }, "bad argument #1 to 'open' (string expected, got number)" },
+      { connect.frame, { {} }, "bad argument #1 to 'frame' (stream socket expected, got table)" },
+      { connect.handshake, { l, "x" }, "bad argument #2 to 'handshake' (number expected, got string)" },
+      { connect.run, { false }, "bad argument #1 to 'run' (string expected, got boolean)" },
+    }
+    for i, case in ipairs(cases) do
+      assert.are.equal(case[3], err_of(case[1], table.unpack(case[2], 1, 4)), "case " .. i)
+    end
+    u:close()
+    l:close()
+  end)
+end)

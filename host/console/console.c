@@ -37,7 +37,17 @@ static struct {
   int line_ready;
   char *history;       /* where history is kept, if anywhere */
   gl_waitq readers;    /* at most one */
+  int busy;            /* a green thread is in readline, blocked or woken */
 } C = { .terminal = -1 };
+
+/* The string argument 'arg' of function 'fname' (a number is converted).
+** Messages name the function as the user knows it, not green.core.*. */
+static const char *check_string(lua_State *L, int arg, const char *fname, size_t *len) {
+  const char *s = lua_tolstring(L, arg, len);
+  if (s == NULL)
+    luaL_error(L, "bad argument #%d to '%s' (string expected, got %s)", arg, fname, luaL_typename(L, arg));
+  return s;
+}
 
 static int terminal_mode(void) {
   if (C.terminal < 0) {
@@ -235,6 +245,7 @@ static void poll_cb(uv_poll_t *handle, int status, int events) {
 ** the next prompt. */
 static void readline_cancel(lua_State *L) {
   (void)L;
+  C.busy = 0;
   if (C.editing) {
     rl_replace_line("", 0);
     prompt_down();
@@ -249,10 +260,10 @@ static int readline_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
   lua_settop(L, 1);
   for (;;) {
-    if (C.terminal ? take_edited_line(L) : take_plain_line(L)) return 1;
+    if (C.terminal ? take_edited_line(L) : take_plain_line(L)) break;
     if (C.terminal && C.eof) {
       lua_pushnil(L);
-      return 1;
+      break;
     }
     if (C.polling == 0)
       C.polling = uv_poll_init(gl_H.loop, &C.poll, 0) == 0 ? 1 : -1;
@@ -260,22 +271,29 @@ static int readline_k(lua_State *L, int status, lua_KContext ctx) {
       fill();  /* a regular file: read() never waits long */
       continue;
     }
-    if (C.readers.n > 0) return luaL_error(L, "readline: another green thread is reading stdin");
     if (C.terminal && !C.editing) prompt_up(lua_tostring(L, 1));
     uv_poll_start(&C.poll, UV_READABLE, poll_cb);
+    C.busy = 1;
     return gl_block_cancel(L, "readline", &C.readers, -1, readline_k, readline_cancel);
   }
+  C.busy = 0;
+  return 1;
 }
 
+/* readline([prompt]) -> line | nil at end of input */
 static int l_readline(lua_State *L) {
-  luaL_optstring(L, 1, "");
+  size_t n = 0;
+  const char *prompt = "";
+  if (!lua_isnoneornil(L, 1)) prompt = check_string(L, 1, "readline", &n);
   lua_settop(L, 1);
-  if (lua_isnil(L, 1)) {
-    lua_pushliteral(L, "");
-    lua_replace(L, 1);
-  }
+  lua_pushlstring(L, prompt, n);
+  lua_replace(L, 1);
+  prompt = lua_tolstring(L, 1, &n);  /* the copy: the argument may be gone */
+  /* before anything is shown or set up: it may have to wait */
+  gl_check_block(L, "readline");
+  if (C.busy) return luaL_error(L, "readline: another green thread is reading stdin");
   if (!terminal_mode()) {
-    fputs(lua_tostring(L, 1), stdout);
+    fwrite(prompt, 1, n, stdout);
     fflush(stdout);
   }
   return readline_k(L, LUA_OK, 0);
@@ -285,7 +303,7 @@ static int l_readline(lua_State *L) {
 ** prompt and input are erased, whole lines written, and redrawn below. */
 static int l_console_write(lua_State *L) {
   size_t n;
-  const char *s = luaL_checklstring(L, 1, &n);
+  const char *s = check_string(L, 1, "console_write", &n);
   if (!C.editing) {
     flush_held();
     fwrite(s, 1, n, stdout);
@@ -310,7 +328,9 @@ static int l_console_write(lua_State *L) {
 
 /* history(path): load it, and save every new line there */
 static int l_history(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  size_t n;
+  const char *path = check_string(L, 1, "history", &n);
+  if (strlen(path) != n) return luaL_error(L, "bad argument #1 to 'history' (path contains a zero byte)");
   if (!terminal_mode()) return 0;
   free(C.history);
   C.history = strdup(path);

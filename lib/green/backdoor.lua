@@ -47,6 +47,20 @@ local function is_loopback(ip)
   return ip == "::1" or ip:match("^127%.") ~= nil or ip == "localhost"
 end
 
+-- Misuse raises naming the function the user called.
+local function arg_error(n, fname, expected, got)
+  error(("bad argument #%d to '%s' (%s expected, got %s)"):format(n, fname, expected, got), 4)
+end
+
+local function check_socket(x, n, fname)
+  if not pcall(core.is_closed, x) then arg_error(n, fname, "stream socket", type(x)) end
+  if core.is_closed(x) then error(("bad argument #%d to '%s' (socket is closed)"):format(n, fname), 3) end
+end
+
+local function check_opt_table(x, n, fname)
+  if x ~= nil and type(x) ~= "table" then arg_error(n, fname, "table or nil", type(x)) end
+end
+
 -- A session's end, raised by exit() and caught by the session.
 local Exit = setmetatable({}, { __tostring = function() return "exit" end })
 
@@ -70,6 +84,8 @@ end
 
 -- backdoor(client, ip, port, env): serve one session on a connection.
 function backdoor.backdoor(client, ip, port, env)
+  check_socket(client, 1, "backdoor")
+  check_opt_table(env, 4, "backdoor")
   local framed = false
   -- A thread the session spawned may print after the session ended: then
   -- there is nobody to print to, which is no error.
@@ -135,8 +151,18 @@ end
 -- backdoor_server(sock, env, opts): serve a session to every connection.
 -- It blocks its caller (spawn it), never the application.
 function backdoor.backdoor_server(sock, env, opts)
+  check_socket(sock, 1, "backdoor_server")
+  check_opt_table(env, 2, "backdoor_server")
+  check_opt_table(opts, 3, "backdoor_server")
   opts = opts or {}
+  local concurrency = opts.concurrency or 100
+  if math.type(concurrency) ~= "integer" or concurrency < 1 then
+    error("bad argument #3 to 'backdoor_server' (opts.concurrency: positive integer expected)", 2)
+  end
   local ip = sock:getsockname()
+  if ip == nil then
+    error("bad argument #1 to 'backdoor_server' (a bound, listening socket expected)", 2)
+  end
   local unix = type(ip) == "string" and ip:sub(1, 1) == "/"
   if unix then
     core.chmod(ip, tonumber("600", 8))
@@ -151,7 +177,7 @@ function backdoor.backdoor_server(sock, env, opts)
       return
     end
     backdoor.backdoor(client, cip, cport, env)
-  end, opts.concurrency or 100)
+  end, concurrency)
 end
 
 return backdoor

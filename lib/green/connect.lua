@@ -14,6 +14,12 @@ local backdoor = require "green.backdoor"
 
 local connect = {}
 
+local function check_socket(x, fname)
+  if not pcall(core.is_closed, x) then
+    error(("bad argument #1 to '%s' (stream socket expected, got %s)"):format(fname, type(x)), 3)
+  end
+end
+
 function connect.open(address)
   if type(address) ~= "string" then
     error(("bad argument #1 to 'open' (string expected, got %s)"):format(type(address)), 2)
@@ -33,6 +39,10 @@ end
 -- first prompt, in plain text) is dropped: it sends the banner again as its
 -- first frame. The socket's timeout is left unset.
 function connect.handshake(sock, timeout)
+  check_socket(sock, "handshake")
+  if timeout ~= nil and type(timeout) ~= "number" then
+    error(("bad argument #2 to 'handshake' (number expected, got %s)"):format(type(timeout)), 2)
+  end
   sock:settimeout(timeout or 10)
   local ok, err = sock:send(backdoor.HELLO .. "\n")
   local before = {}
@@ -59,6 +69,7 @@ local KINDS = { o = "output", p = "prompt" }
 
 -- The next frame: its kind and its text.
 function connect.frame(sock)
+  check_socket(sock, "frame")
   local head, err = sock:receive("*l")
   if not head then return nil, err end
   local kind, n = KINDS[head:sub(1, 1)], head:match("^.(%d+)$")
@@ -71,6 +82,9 @@ end
 
 -- The --connect command itself: it exits the process.
 function connect.run(address)
+  if type(address) ~= "string" then
+    error(("bad argument #1 to 'run' (string expected, got %s)"):format(type(address)), 2)
+  end
   local sock, err = connect.open(address)
   if not sock then
     io.stderr:write("greenlua: cannot connect to ", address, ": ", tostring(err), "\n")
