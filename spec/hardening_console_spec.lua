@@ -204,6 +204,35 @@ green.sleep(28)
     assert.is_true(body(r) == table.concat(expected), "the output differs:\n" .. body(r):sub(1, 400))
   end)
 
+  it("keeps each print whole while threads of the session print at once", function()
+    -- the large print waits for the reader (16 MB is more than the kernel
+    -- buffers hold), the ticker prints meanwhile; the client reads late
+    local s = assert(C.session(port()))
+    C.defer(function() s:close() end)
+    assert.is_truthy(s:send("ticker = green.spawn(function() for i = 1, 50 do print('tick ' .. i) green.sleep(0) end end) "
+      .. "print(('x'):rep(16 * 1024 * 1024)) ticker:wait() print('done')"))
+    green.sleep(0.3)
+    local parts, tail = {}, ""
+    local deadline = green.now() + 30
+    for _ = 1, 100000 do
+      if tail:sub(-7) == "done\n> " or green.now() > deadline then break end
+      s.sock:settimeout(10)
+      local data, err = s.sock:recv(1024 * 1024)
+      assert(data, err)
+      parts[#parts + 1] = data
+      tail = (tail .. data):sub(-16)
+    end
+    local got = table.concat(parts):gsub("> $", "")
+    local big = ("x"):rep(16 * 1024 * 1024) .. "\n"
+    local at = got:find(big, 1, true)
+    assert.is_truthy(at, "the large print was cut or interleaved")
+    local rest = got:sub(1, at - 1) .. got:sub(at + #big)
+    local ticks = {}
+    for i = 1, 50 do ticks[i] = "tick " .. i .. "\n" end
+    assert.are.equal(table.concat(ticks) .. "done\n", rest)
+    assert.is_falsy(has(target.err(), "another green thread"), target.err())
+  end)
+
   it("shows a prompt with a NUL byte to plain clients as \\0, and frames stay exact", function()
     local r = run({ "--connect", "127.0.0.1:" .. port() }, "_PROMPT = 'a\\0b> '\nprint('x\\0y')\n")
     assert.are.equal(0, r.status, show(r))

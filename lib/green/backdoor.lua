@@ -61,6 +61,9 @@ local function check_opt_table(x, n, fname)
   if x ~= nil and type(x) ~= "table" then arg_error(n, fname, "table or nil", type(x)) end
 end
 
+-- Releases the semaphore it holds when it goes out of scope.
+local Release = { __close = function(held) held[1]:release() end }
+
 -- A session's end, raised by exit() and caught by the session.
 local Exit = setmetatable({}, { __tostring = function() return "exit" end })
 
@@ -87,17 +90,20 @@ function backdoor.backdoor(client, ip, port, env)
   check_socket(client, 1, "backdoor")
   check_opt_table(env, 4, "backdoor")
   local framed = false
-  -- A thread the session spawned may print after the session ended: then
-  -- there is nobody to print to, which is no error.
+  -- Threads the session spawned print too: one write at a time (a socket
+  -- takes one sender at a time), each whole, so frames never interleave.
+  local writing = core.Semaphore(1)
+  -- A thread may print after the session ended: then there is nobody to
+  -- print to, which is no error.
   local function send(s)
+    if core.is_closed(client) then return nil, "closed" end
+    writing:acquire()
+    local held <close> = setmetatable({ writing }, Release)
     if core.is_closed(client) then return nil, "closed" end
     return client:send(s)
   end
   local function frame(kind, s)
-    if #s < 65536 then return send(kind .. #s .. "\n" .. s) end
-    local ok, err = send(kind .. #s .. "\n")  -- a large payload is not copied
-    if not ok then return nil, err end
-    return send(s)
+    return send(kind .. #s .. "\n" .. s)
   end
   local function write(s)
     if framed then return frame("o", s) end
