@@ -4,8 +4,13 @@
 PREFIX ?= /usr/local
 CC ?= cc
 PKGS := lua5.4 libuv openssl libedit
-DEBS := build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libssl-dev libedit-dev lua-busted \
-        netcat-openbsd socat curl openssl tmux hyperfine time python3 procps
+# Debian packages: what building (and so `make run`) needs; what the specs
+# need on top (make test, make sanitize); what the benchmarks need (make bench).
+BUILD_DEBS := build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libssl-dev libedit-dev
+TEST_DEBS := lua-busted netcat-openbsd socat curl openssl tmux time python3 procps
+BENCH_DEBS := hyperfine openssl procps
+# Where the "installed already" stamps go.
+STAMPS ?= build
 
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra
@@ -25,48 +30,63 @@ SRC := $(wildcard host/*.c host/*/*.c)
 LIB := $(wildcard lib/green/*.lua)
 HDR := $(wildcard host/*.h host/*/*.h)
 
-.PHONY: all deps run demo test sanitize soak bench install clean
+.PHONY: all deps test-deps bench-deps run demo test sanitize soak bench install clean
 
 all: build/greenlua
 
-# Install whatever Debian packages are missing (as root), or say how to.
-deps: build/.deps
-build/.deps:
-	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
-	  else \
-	    echo "missing Debian packages; run:"; echo "  sudo apt-get install -y$$missing"; exit 1; \
-	  fi; \
-	fi
-	@mkdir -p build && touch $@
+# Install the Debian packages in $(1) that are missing (as root), or say how
+# to (anyone else), and stop.
+install_missing = missing=""; \
+  for p in $(1); do \
+    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
+  done; \
+  if [ -n "$$missing" ]; then \
+    if [ "$$(id -u)" = 0 ]; then \
+      echo "installing:$$missing"; \
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+    else \
+      echo "missing Debian packages; run:"; echo "  sudo apt-get install -y$$missing"; exit 1; \
+    fi; \
+  fi
 
-build/lualib_data.c: vendor/embed.lua $(LIB) | build/.deps
+deps: $(STAMPS)/.deps
+test-deps: $(STAMPS)/.deps-test
+bench-deps: $(STAMPS)/.deps-bench
+$(STAMPS)/.deps:
+	@$(call install_missing,$(BUILD_DEBS))
+	@mkdir -p $(STAMPS) && touch $@
+$(STAMPS)/.deps-test: | $(STAMPS)/.deps
+	@$(call install_missing,$(TEST_DEBS))
+	@touch $@
+$(STAMPS)/.deps-bench: | $(STAMPS)/.deps
+	@$(call install_missing,$(BENCH_DEBS))
+	@touch $@
+
+build/lualib_data.c: vendor/embed.lua $(LIB) | $(STAMPS)/.deps
 	lua5.4 vendor/embed.lua $@ $(LIB)
 
-build/greenlua: $(SRC) $(HDR) build/lualib_data.c vendor/lua.dynlist Makefile | build/.deps
+build/greenlua: $(SRC) $(HDR) build/lualib_data.c vendor/lua.dynlist Makefile | $(STAMPS)/.deps
 	$(CC) $(CFLAGS) $(WARN) -iquote host $(DEPCFLAGS) -o $@ $(SRC) build/lualib_data.c $(DEPLIBS)
 
-build/greenlua-asan: $(SRC) $(HDR) build/lualib_data.c vendor/lua.dynlist Makefile | build/.deps
-	$(CC) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+build/greenlua-asan: $(SRC) $(HDR) build/lualib_data.c vendor/lua.dynlist Makefile | $(STAMPS)/.deps
+	$(CC) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow \
 	  $(WARN) -iquote host $(DEPCFLAGS) -o $@ $(SRC) build/lualib_data.c $(DEPLIBS)
 
+# The demo needs the binary and nothing else.
 run demo: build/greenlua
 	build/greenlua scripts/demo.lua
 
-test: build/greenlua
+test: build/greenlua | $(STAMPS)/.deps-test
 	@GREENLUA=build/greenlua sh spec/run.sh
 
-sanitize: build/greenlua-asan
+sanitize: build/greenlua-asan | $(STAMPS)/.deps-test
 	@GREENLUA=build/greenlua-asan ASAN_OPTIONS=detect_leaks=1 sh spec/run.sh
 
 # Long runs kept out of `make test` (spec/soak/*_spec.lua; CI may run them).
-soak: build/greenlua
+soak: build/greenlua | $(STAMPS)/.deps-test
 	@GREENLUA=build/greenlua PER_FILE_LIMIT=1200 sh spec/run.sh spec/soak/*_spec.lua
 
-bench: build/greenlua
+bench: build/greenlua | $(STAMPS)/.deps-bench
 	@sh scripts/bench/run.sh
 
 install: build/greenlua

@@ -1,9 +1,10 @@
 /*
-** main.c: the greenlua command. Shaped like lua.c: main runs pmain under
-** lua_pcall so even set-up errors are reported, options mean what they mean
-** to lua. The difference: everything the command line asks to run (LUA_INIT,
-** -e, -l, the script, the REPL) runs in the main green thread, driven by
-** the hub, and the process ends when that thread does.
+** main.c: the greenlua command. main runs pmain under lua_pcall so even
+** set-up errors are reported. Options mean what they mean to lua (plus
+** -c/--connect); one table says which there are and which take a value.
+** Everything the command line asks to run (LUA_INIT, -e, -l, the script,
+** the REPL) is handed as a plan to green.cli, which runs it in the main
+** green thread, driven by the hub; the process ends when that thread does.
 */
 #include <signal.h>
 #include <stdio.h>
@@ -21,11 +22,104 @@
 /* Messages always say "greenlua:", whatever path started us. */
 static const char *progname = "greenlua";
 
-static void print_usage(const char *badoption) {
-  if (badoption[1] == 'e' || badoption[1] == 'l' || badoption[1] == 'c')
-    fprintf(stderr, "%s: '%s' needs argument\n", progname, badoption);
+/* ------------------------------------------------------------ options */
+
+enum { SETS_RAN = 1, SETS_INTERACTIVE = 2, SETS_VERSION = 4, SETS_NOENV = 8 };
+
+/* One row per option. An option that takes a value has it attached
+** (-eCODE, one-letter options only) or as the next argument, which must not
+** start with '-'. 'action' names a step of the plan run in command-line
+** order by green.cli; 'sets' what the option says about the whole run. */
+static const struct option {
+  const char *name;
+  int takes_value;
+  char action;
+  unsigned sets;
+} options[] = {
+  {"-e", 1, 'e', SETS_RAN},
+  {"-l", 1, 'l', 0},
+  {"-c", 1, 'c', SETS_RAN},
+  {"--connect", 1, 'c', SETS_RAN},
+  {"-W", 0, 'W', 0},
+  {"-i", 0, 0, SETS_INTERACTIVE | SETS_VERSION},
+  {"-v", 0, 0, SETS_VERSION},
+  {"-E", 0, 0, SETS_NOENV},
+};
+
+/* What the command line asks for. */
+typedef struct {
+  int script;          /* argv index of the script ("-" is stdin), argc if none */
+  unsigned sets;       /* SETS_* of every option given */
+  const char *bad;     /* the option in error, if any... */
+  int missing;         /* ...and whether it lacks its value (else it is unknown) */
+} cmdline;
+
+/* The row for argument 'a', and its attached value if any (else *value is
+** NULL), or NULL for an unknown option. */
+static const struct option *find_option(const char *a, const char **value) {
+  for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+    const struct option *o = &options[i];
+    size_t n = strlen(o->name);
+    if (strncmp(a, o->name, n) != 0) continue;
+    *value = NULL;
+    if (a[n] == '\0') return o;
+    if (o->takes_value && n == 2) {
+      *value = a + n;
+      return o;
+    }
+  }
+  return NULL;
+}
+
+/* Read the options, up to the script or "--" or "-". Leaves on the stack
+** the plan's steps, {{letter [, value]}...} in command-line order. Returns
+** 0, or -1 with cl->bad set. */
+static int parse_args(lua_State *L, int argc, char **argv, cmdline *cl) {
+  int i, steps = 0;
+  memset(cl, 0, sizeof *cl);
+  lua_newtable(L);
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i], *value;
+    if (a[0] != '-' || strcmp(a, "-") == 0) break;  /* the script, or stdin */
+    if (strcmp(a, "--") == 0) {
+      i++;
+      break;
+    }
+    const struct option *o = find_option(a, &value);
+    if (o == NULL) {
+      cl->bad = a;
+      return -1;
+    }
+    if (o->takes_value && value == NULL) {
+      value = i + 1 < argc ? argv[i + 1] : NULL;
+      if (value == NULL || value[0] == '-') {
+        cl->bad = a;
+        cl->missing = 1;
+        return -1;
+      }
+      i++;
+    }
+    cl->sets |= o->sets;
+    if (o->action) {
+      lua_createtable(L, 2, 0);
+      lua_pushlstring(L, &o->action, 1);
+      lua_rawseti(L, -2, 1);
+      if (value) {
+        lua_pushstring(L, value);
+        lua_rawseti(L, -2, 2);
+      }
+      lua_rawseti(L, -2, ++steps);
+    }
+  }
+  cl->script = i < argc ? i : argc;  /* argc may be 0 */
+  return 0;
+}
+
+static void print_usage(const cmdline *cl) {
+  if (cl->missing)
+    fprintf(stderr, "%s: '%s' needs argument\n", progname, cl->bad);
   else
-    fprintf(stderr, "%s: unrecognized option '%s'\n", progname, badoption);
+    fprintf(stderr, "%s: unrecognized option '%s'\n", progname, cl->bad);
   fprintf(stderr,
     "usage: %s [options] [script [args]]\n"
     "Available options are:\n"
@@ -46,49 +140,11 @@ static void print_version(void) {
   fflush(stdout);
 }
 
-enum { has_error = 1, has_i = 2, has_v = 4, has_e = 8, has_E = 16, has_c = 32 };
-
-/* Check the options; set *first to the script's index (argc if none) or,
-** on error, to the offending option. */
-static int collect_args(char **argv, int *first) {
-  int args = 0, i;
-  for (i = 1; argv[i] != NULL; i++) {
-    *first = i;
-    if (argv[i][0] != '-') return args;                 /* the script */
-    if (strcmp(argv[i], "--connect") == 0) argv[i] = "-c";
-    switch (argv[i][1]) {
-      case '-':
-        if (argv[i][2] != '\0') return has_error;
-        *first = i + 1;
-        return args;
-      case '\0':
-        return args;                                    /* '-': stdin */
-      case 'E': case 'W': case 'i': case 'v':
-        if (argv[i][2] != '\0') return has_error;
-        if (argv[i][1] == 'E') args |= has_E;
-        if (argv[i][1] == 'i') args |= has_i | has_v;
-        if (argv[i][1] == 'v') args |= has_v;
-        break;
-      case 'e': case 'l': case 'c':
-        if (argv[i][1] == 'e') args |= has_e;
-        if (argv[i][1] == 'c') args |= has_c;
-        if (argv[i][2] == '\0') {
-          i++;
-          if (argv[i] == NULL || argv[i][0] == '-') return has_error;
-        }
-        break;
-      default:
-        return has_error;
-    }
-  }
-  *first = i;
-  return args;
-}
-
-/* arg: the script at 0, its arguments at 1.., options below 0. */
+/* arg: the script at 0, its arguments at 1.., the interpreter and options
+** below 0. With no script, the last option is at 0, as lua has it. */
 static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
   if (script == argc) script = 0;
-  lua_createtable(L, argc - script - 1, script + 1);
+  lua_createtable(L, argc > script ? argc - script - 1 : 0, script + 1);
   for (int i = 0; i < argc; i++) {
     lua_pushstring(L, argv[i]);
     lua_rawseti(L, -2, i - script);
@@ -96,38 +152,24 @@ static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
   lua_setglobal(L, "arg");
 }
 
-/* The plan for the main green thread, in command-line order: a table
-** {init=, actions={{"e", code} | {"l", mod} | {"W"} | {"c", addr}},
-**  script=, interactive=, stdin_tty=, version=}. */
-static void push_plan(lua_State *L, char **argv, int script, int args) {
-  lua_createtable(L, 0, 6);
-  lua_newtable(L);
-  int n = 0;
-  for (int i = 1; i < script; i++) {
-    char opt = argv[i][1];
-    if (opt != 'e' && opt != 'l' && opt != 'W' && opt != 'c') continue;
-    lua_createtable(L, 2, 0);
-    lua_pushlstring(L, &opt, 1);
-    lua_rawseti(L, -2, 1);
-    if (opt != 'W') {
-      const char *value = argv[i][2] ? argv[i] + 2 : argv[++i];
-      lua_pushstring(L, value);
-      lua_rawseti(L, -2, 2);
-    }
-    lua_rawseti(L, -2, ++n);
-  }
+/* The plan for the main green thread (green.cli), from the steps on top of
+** the stack (popped): {init=, init_name=, actions=steps, script=,
+** interactive=, stdin_tty=, did_something=}. */
+static void push_plan(lua_State *L, char **argv, int argc, const cmdline *cl) {
+  lua_createtable(L, 0, 7);
+  lua_rotate(L, -2, 1);
   lua_setfield(L, -2, "actions");
-  if (argv[script]) {
-    lua_pushstring(L, argv[script]);
+  if (cl->script < argc) {
+    lua_pushstring(L, argv[cl->script]);
     lua_setfield(L, -2, "script");
   }
-  lua_pushboolean(L, args & has_i);
+  lua_pushboolean(L, cl->sets & SETS_INTERACTIVE);
   lua_setfield(L, -2, "interactive");
   lua_pushboolean(L, isatty(0));
   lua_setfield(L, -2, "stdin_tty");
-  lua_pushboolean(L, (args & (has_e | has_v | has_c)) != 0);
+  lua_pushboolean(L, (cl->sets & (SETS_RAN | SETS_VERSION)) != 0);
   lua_setfield(L, -2, "did_something");
-  if (!(args & has_E)) {
+  if (!(cl->sets & SETS_NOENV)) {
     const char *name = "=LUA_INIT_5_4", *init = getenv("LUA_INIT_5_4");
     if (init == NULL) {
       name = "=LUA_INIT";
@@ -145,21 +187,21 @@ static void push_plan(lua_State *L, char **argv, int script, int args) {
 static int pmain(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = lua_touserdata(L, 2);
-  int script = argc;
-  int args = collect_args(argv, &script);
+  cmdline cl;
   luaL_checkversion(L);
-  if (args == has_error) {
-    print_usage(argv[script]);
+  if (parse_args(L, argc, argv, &cl) != 0) {
+    print_usage(&cl);
     lua_pushinteger(L, EXIT_FAILURE);
     return 1;
   }
-  if (args & has_v) print_version();
-  if (args & has_E) {
+  int steps = lua_gettop(L);
+  if (cl.sets & SETS_VERSION) print_version();
+  if (cl.sets & SETS_NOENV) {  /* before the package library reads it */
     lua_pushboolean(L, 1);
     lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
   }
   luaL_openlibs(L);
-  create_arg_table(L, argv, argc, script);
+  create_arg_table(L, argv, argc, cl.script);
   lua_gc(L, LUA_GCRESTART);
   /* Incremental, not generational: Lua 5.4's generational mode re-traverses
   ** every live coroutine at each minor collection, which a program with a
@@ -170,11 +212,13 @@ static int pmain(lua_State *L) {
   gl_hub_open(L);
   gl_open_process(L);
   gl_open_lualib(L);
+  lua_settop(L, steps);
 
   lua_getglobal(L, "require");
   lua_pushliteral(L, "green.cli");
   lua_call(L, 1, 1);
-  push_plan(L, argv, script, args);
+  lua_rotate(L, -2, 1);  /* the steps above the function */
+  push_plan(L, argv, argc, &cl);
   gl_H.main = gl_spawn(L, 1, GL_HANDLE | GL_MAIN, -1);
   int how = gl_hub_run(), status;
   if (how == GL_RUN_EXIT && gl_exit_requested(&status)) lua_pushinteger(L, status);
@@ -183,8 +227,26 @@ static int pmain(lua_State *L) {
   return 1;
 }
 
+/* SIGPIPE is caught by a handler that does nothing, not ignored: a write to
+** a closed peer still fails with EPIPE, an I/O error and not death, but the
+** programs we start (os.execute, io.popen) get the default disposition
+** back at exec, as a caught signal's is reset and an ignored one's is not
+** (with SIG_IGN, `yes | head -n1` said "Broken pipe"). */
+static void on_sigpipe(int sig) {
+  (void)sig;
+}
+
+static void catch_sigpipe(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigpipe;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGPIPE, &sa, NULL);
+}
+
 int main(int argc, char **argv) {
-  signal(SIGPIPE, SIG_IGN);  /* a closed peer is an I/O error, not death */
+  catch_sigpipe();
   gl_catch_early_sigint();
   lua_State *L = luaL_newstate();
   if (L == NULL) {

@@ -31,15 +31,18 @@ local open = {}
 for _, sock in pile:results() do open[#open + 1] = sock end
 say("5 clients sent their words concurrently: %d counted", app.words)
 
--- 3. An operator's session through the backdoor, as --connect would see it.
-local door = assert(green.connect("127.0.0.1", door_port))
+-- 3. An operator's session through the backdoor, as --connect sees it:
+-- framed (green.connect), so a prompt is never confused with output.
+local connect = require "green.connect"
+local door = assert(connect.open("127.0.0.1:" .. door_port))
+assert(connect.handshake(door))
 local function upto_prompt()
   local out = {}
-  repeat
-    local data = assert(door:recv(65536))
-    out[#out + 1] = data
-  until data:sub(-2) == "> "
-  return (table.concat(out):gsub("> $", ""))
+  while true do
+    local kind, text = assert(connect.frame(door))
+    if kind == "prompt" then return table.concat(out) end
+    out[#out + 1] = text
+  end
 end
 io.write(upto_prompt())
 for _, line in ipairs {

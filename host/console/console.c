@@ -4,11 +4,21 @@
 ** (terminal mode), so stdin is never switched to non-blocking mode (it may
 ** be shared with the shell). Regular files cannot be polled; reading them
 ** never waits long, so they are read directly.
+**
+** While a prompt is up, libedit holds the terminal in its raw mode. Every
+** way out of the process puts it back as it was before the prompt: exit()
+** and a return from main through atexit, and the signals that end a
+** process by default (TERM, HUP, QUIT and the crash signals) through a
+** handler that restores it, then dies of the same signal, so the exit
+** status still says "killed by SIGTERM".
 */
 #include <errno.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 #include <editline/readline.h>
 #include <lauxlib.h>
@@ -27,7 +37,17 @@ static struct {
   int line_ready;
   char *history;       /* where history is kept, if anywhere */
   gl_waitq readers;    /* at most one */
+  int busy;            /* a green thread is in readline, blocked or woken */
 } C = { .terminal = -1 };
+
+/* The string argument 'arg' of function 'fname' (a number is converted).
+** Messages name the function as the user knows it, not green.core.*. */
+static const char *check_string(lua_State *L, int arg, const char *fname, size_t *len) {
+  const char *s = lua_tolstring(L, arg, len);
+  if (s == NULL)
+    luaL_error(L, "bad argument #%d to '%s' (string expected, got %s)", arg, fname, luaL_typename(L, arg));
+  return s;
+}
 
 static int terminal_mode(void) {
   if (C.terminal < 0) {
@@ -85,7 +105,7 @@ static int take_plain_line(lua_State *L) {
 /* Output that ends mid-line while a line is being edited waits here for
 ** the rest of its line, so pieces written apart stay together. */
 static char *held;
-static size_t held_len;
+static size_t held_len, held_cap;
 
 static void flush_held(void) {
   if (held_len == 0) return;
@@ -94,21 +114,90 @@ static void flush_held(void) {
   fflush(stdout);
 }
 
+/* Geometric growth: a long line written in many small pieces stays linear. */
 static int hold(const char *s, size_t n) {
   if (n == 0) return 1;
-  char *p = realloc(held, held_len + n);
-  if (p == NULL) return 0;
-  held = p;
+  if (n > held_cap - held_len) {
+    size_t cap = held_cap ? held_cap : 256;
+    while (cap - held_len < n) {
+      if (cap > SIZE_MAX / 2) return 0;
+      cap *= 2;
+    }
+    char *p = realloc(held, cap);
+    if (p == NULL) return 0;
+    held = p;
+    held_cap = cap;
+  }
   memcpy(held + held_len, s, n);
   held_len += n;
   return 1;
 }
 
+/* ------------------------------------------------- the terminal's mode */
+
+static struct termios saved_tty;       /* as it was before the prompt */
+static volatile sig_atomic_t tty_raw;  /* 1: libedit has it in raw mode */
+
+/* Put the terminal back and end the prompt's line. Async-signal-safe:
+** tcsetattr and write are, and saved_tty is written only while tty_raw is 0. */
+void gl_console_restore(void) {
+  if (!tty_raw) return;
+  tty_raw = 0;
+  tcsetattr(0, TCSANOW, &saved_tty);
+  ssize_t n = write(1, "\n", 1);
+  (void)n;
+}
+
+static void on_exit_path(void) {
+  flush_held();  /* a partial line written at the prompt: still shown */
+  gl_console_restore();
+}
+
+static void on_fatal_signal(int sig) {
+  gl_console_restore();
+  signal(sig, SIG_DFL);
+  raise(sig);  /* blocked until we return: then it ends the process */
+}
+
+/* Once, before the first prompt: the exit paths restore the terminal. A
+** signal whose disposition is not the default (ignored under nohup, or a
+** sanitizer's handler) is left alone. */
+static void guard_exit_paths(void) {
+  static int guarded;
+  static const int signals[] = { SIGTERM, SIGHUP, SIGQUIT, SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL };
+  if (guarded) return;
+  guarded = 1;
+  atexit(on_exit_path);
+  for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+    struct sigaction old, sa;
+    if (sigaction(signals[i], NULL, &old) != 0 || old.sa_handler != SIG_DFL) continue;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(signals[i], &sa, NULL);
+  }
+}
+
+static void on_line(char *line);
+
+/* libedit's prompt goes up (raw mode) and comes down (the saved mode). */
+static void prompt_up(const char *prompt) {
+  guard_exit_paths();
+  if (tcgetattr(0, &saved_tty) == 0) tty_raw = 1;
+  rl_callback_handler_install(prompt, on_line);
+  C.editing = 1;
+}
+
+static void prompt_down(void) {
+  rl_callback_handler_remove();
+  tty_raw = 0;
+  C.editing = 0;
+}
+
 /* ------------------------------------------------------- terminal mode */
 
 static void on_line(char *line) {
-  rl_callback_handler_remove();
-  C.editing = 0;
+  prompt_down();
   flush_held();
   C.line = line;
   C.line_ready = 1;
@@ -156,10 +245,10 @@ static void poll_cb(uv_poll_t *handle, int status, int events) {
 ** the next prompt. */
 static void readline_cancel(lua_State *L) {
   (void)L;
+  C.busy = 0;
   if (C.editing) {
     rl_replace_line("", 0);
-    rl_callback_handler_remove();
-    C.editing = 0;
+    prompt_down();
     fputs("\n", stdout);
     fflush(stdout);
   }
@@ -171,10 +260,10 @@ static int readline_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
   lua_settop(L, 1);
   for (;;) {
-    if (C.terminal ? take_edited_line(L) : take_plain_line(L)) return 1;
+    if (C.terminal ? take_edited_line(L) : take_plain_line(L)) break;
     if (C.terminal && C.eof) {
       lua_pushnil(L);
-      return 1;
+      break;
     }
     if (C.polling == 0)
       C.polling = uv_poll_init(gl_H.loop, &C.poll, 0) == 0 ? 1 : -1;
@@ -182,25 +271,29 @@ static int readline_k(lua_State *L, int status, lua_KContext ctx) {
       fill();  /* a regular file: read() never waits long */
       continue;
     }
-    if (C.readers.n > 0) return luaL_error(L, "readline: another green thread is reading stdin");
-    if (C.terminal && !C.editing) {
-      rl_callback_handler_install(lua_tostring(L, 1), on_line);
-      C.editing = 1;
-    }
+    if (C.terminal && !C.editing) prompt_up(lua_tostring(L, 1));
     uv_poll_start(&C.poll, UV_READABLE, poll_cb);
+    C.busy = 1;
     return gl_block_cancel(L, "readline", &C.readers, -1, readline_k, readline_cancel);
   }
+  C.busy = 0;
+  return 1;
 }
 
+/* readline([prompt]) -> line | nil at end of input */
 static int l_readline(lua_State *L) {
-  luaL_optstring(L, 1, "");
+  size_t n = 0;
+  const char *prompt = "";
+  if (!lua_isnoneornil(L, 1)) prompt = check_string(L, 1, "readline", &n);
   lua_settop(L, 1);
-  if (lua_isnil(L, 1)) {
-    lua_pushliteral(L, "");
-    lua_replace(L, 1);
-  }
+  lua_pushlstring(L, prompt, n);
+  lua_replace(L, 1);
+  prompt = lua_tolstring(L, 1, &n);  /* the copy: the argument may be gone */
+  /* before anything is shown or set up: it may have to wait */
+  gl_check_block(L, "readline");
+  if (C.busy) return luaL_error(L, "readline: another green thread is reading stdin");
   if (!terminal_mode()) {
-    fputs(lua_tostring(L, 1), stdout);
+    fwrite(prompt, 1, n, stdout);
     fflush(stdout);
   }
   return readline_k(L, LUA_OK, 0);
@@ -210,7 +303,7 @@ static int l_readline(lua_State *L) {
 ** prompt and input are erased, whole lines written, and redrawn below. */
 static int l_console_write(lua_State *L) {
   size_t n;
-  const char *s = luaL_checklstring(L, 1, &n);
+  const char *s = check_string(L, 1, "console_write", &n);
   if (!C.editing) {
     flush_held();
     fwrite(s, 1, n, stdout);
@@ -235,7 +328,9 @@ static int l_console_write(lua_State *L) {
 
 /* history(path): load it, and save every new line there */
 static int l_history(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  size_t n;
+  const char *path = check_string(L, 1, "history", &n);
+  if (strlen(path) != n) return luaL_error(L, "bad argument #1 to 'history' (path contains a zero byte)");
   if (!terminal_mode()) return 0;
   free(C.history);
   C.history = strdup(path);

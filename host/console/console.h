@@ -10,7 +10,8 @@
 **   core.is_terminal()      -> true when lines are edited
 ** One reader at a time; a second concurrent reader raises. A reader that is
 ** interrupted (Ctrl-C, kill) leaves the terminal ready for the next prompt,
-** its line discarded.
+** its line discarded. Whatever ends the process (exit, a return from main,
+** SIGTERM, SIGHUP, a crash), the terminal is left in the mode it had.
 */
 #ifndef GL_CONSOLE_H
 #define GL_CONSOLE_H
@@ -18,5 +19,10 @@
 #include <lua.h>
 
 void gl_open_console(lua_State *L);
+
+/* If a prompt is up, put the terminal back in the mode it had before and
+** end the prompt's line. Async-signal-safe: for a signal handler that is
+** about to end the process (a second Ctrl-C). Exit paths call it already. */
+void gl_console_restore(void);
 
 #endif

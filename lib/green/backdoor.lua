@@ -47,16 +47,67 @@ local function is_loopback(ip)
   return ip == "::1" or ip:match("^127%.") ~= nil or ip == "localhost"
 end
 
+-- Misuse raises naming the function the user called.
+local function arg_error(n, fname, expected, got)
+  error(("bad argument #%d to '%s' (%s expected, got %s)"):format(n, fname, expected, got), 4)
+end
+
+local function check_socket(x, n, fname)
+  if not pcall(core.is_closed, x) then arg_error(n, fname, "stream socket", type(x)) end
+  if core.is_closed(x) then error(("bad argument #%d to '%s' (socket is closed)"):format(n, fname), 3) end
+end
+
+local function check_opt_table(x, n, fname)
+  if x ~= nil and type(x) ~= "table" then arg_error(n, fname, "table or nil", type(x)) end
+end
+
+-- Releases the semaphore it holds when it goes out of scope.
+local Release = { __close = function(held) held[1]:release() end }
+
 -- A session's end, raised by exit() and caught by the session.
 local Exit = setmetatable({}, { __tostring = function() return "exit" end })
 
+-- The wire. For nc, socat and telnet a session is plain text: output as it
+-- comes, each prompt without a newline. A client cannot tell a prompt from
+-- output that happens to end the same way, so greenlua --connect asks for
+-- frames: its first line is HELLO (a NUL byte first: no one types it, and
+-- it is no Lua chunk), answered by ACK (a line starting with a NUL; a
+-- prompt sent before it never holds one, see plain_prompt). From then on
+-- the session sends frames only: a kind letter, the payload's length in
+-- decimal, a newline, the payload: "o" output, "p" a prompt, the first
+-- frame being the banner again. Lengths, not delimiters: nothing in the
+-- output can end a frame early.
+backdoor.HELLO = "\0greenlua-connect 1"
+backdoor.ACK = "\0greenlua-framed 1"
+
+-- A prompt for a plain client: shown as is, but never with a NUL byte.
+local function plain_prompt(p)
+  return (p:gsub("\0", "\\0"))
+end
+
 -- backdoor(client, ip, port, env): serve one session on a connection.
 function backdoor.backdoor(client, ip, port, env)
-  -- A thread the session spawned may print after the session ended: then
-  -- there is nobody to print to, which is no error.
-  local function write(s)
+  check_socket(client, 1, "backdoor")
+  check_opt_table(env, 4, "backdoor")
+  local framed = false
+  -- Threads the session spawned print too: one write at a time (a socket
+  -- takes one sender at a time), each whole, so frames never interleave.
+  local writing = core.Semaphore(1)
+  -- A thread may print after the session ended: then there is nobody to
+  -- print to, which is no error.
+  local function send(s)
+    if core.is_closed(client) then return nil, "closed" end
+    writing:acquire()
+    local held <close> = setmetatable({ writing }, Release)
     if core.is_closed(client) then return nil, "closed" end
     return client:send(s)
+  end
+  local function frame(kind, s)
+    return send(kind .. #s .. "\n" .. s)
+  end
+  local function write(s)
+    if framed then return frame("o", s) end
+    return send(s)
   end
   local function print_(...)
     local n, parts = select("#", ...), {}
@@ -77,15 +128,28 @@ function backdoor.backdoor(client, ip, port, env)
     __index = shared or _G,
     __newindex = shared,  -- nil: assignments stay in the session
   })
-  session.read = function(prompt)
-    if not write(prompt) then return nil end
-    return client:receive("*l")
+  local banner = ("greenlua %s backdoor, pid %d (%s); help() lists what is here\n")
+    :format(core.VERSION, core.getpid(), _VERSION)
+  local first = true  -- only the first line may ask for frames
+  function session.read(prompt)
+    local sent
+    if framed then sent = frame("p", prompt) else sent = send(plain_prompt(prompt)) end
+    if not sent then return nil end
+    local line = client:receive("*l")
+    if first then
+      first = false
+      if line == backdoor.HELLO then
+        framed = true
+        if not send(backdoor.ACK .. "\n") or not write(banner) then return nil end
+        return session.read(prompt)
+      end
+    end
+    return line
   end
   session.error = function(msg)
     if not session.stop then write(tostring(msg) .. "\n") end  -- exit() is no error
   end
-  write(("greenlua %s backdoor, pid %d (%s); help() lists what is here\n")
-    :format(core.VERSION, core.getpid(), _VERSION))
+  write(banner)
   repl.run(session)
   client:close()
 end
@@ -93,8 +157,18 @@ end
 -- backdoor_server(sock, env, opts): serve a session to every connection.
 -- It blocks its caller (spawn it), never the application.
 function backdoor.backdoor_server(sock, env, opts)
+  check_socket(sock, 1, "backdoor_server")
+  check_opt_table(env, 2, "backdoor_server")
+  check_opt_table(opts, 3, "backdoor_server")
   opts = opts or {}
+  local concurrency = opts.concurrency or 100
+  if math.type(concurrency) ~= "integer" or concurrency < 1 then
+    error("bad argument #3 to 'backdoor_server' (opts.concurrency: positive integer expected)", 2)
+  end
   local ip = sock:getsockname()
+  if ip == nil then
+    error("bad argument #1 to 'backdoor_server' (a bound, listening socket expected)", 2)
+  end
   local unix = type(ip) == "string" and ip:sub(1, 1) == "/"
   if unix then
     core.chmod(ip, tonumber("600", 8))
@@ -109,7 +183,7 @@ function backdoor.backdoor_server(sock, env, opts)
       return
     end
     backdoor.backdoor(client, cip, cport, env)
-  end, opts.concurrency or 100)
+  end, concurrency)
 end
 
 return backdoor

@@ -46,7 +46,7 @@ return function(plan)
     elseif opt == "W" then
       warn("@on")
     elseif opt == "c" then
-      return require("green.connect")(value)
+      return require("green.connect").run(value)
     end
   end
   if plan.script then

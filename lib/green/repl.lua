@@ -61,6 +61,18 @@ end
 -- Ctrl-C ("interrupted!") at the prompt drops the line; while a chunk runs,
 -- it ends the chunk; the session goes on.
 function repl.run(s)
+  if type(s) ~= "table" then
+    error(("bad argument #1 to 'run' (table expected, got %s)"):format(type(s)), 2)
+  end
+  for _, name in ipairs({ "read", "print", "error" }) do
+    local f = rawget(s, name)
+    if type(f) ~= "function" and not (getmetatable(f) or {}).__call then
+      error(("bad argument #1 to 'run' (field '%s': function expected, got %s)"):format(name, type(f)), 2)
+    end
+  end
+  if type(rawget(s, "env")) ~= "table" then
+    error(("bad argument #1 to 'run' (field 'env': table expected, got %s)"):format(type(rawget(s, "env"))), 2)
+  end
   while not s.stop do
     local read_ok, chunk, err = pcall(read_chunk, s)
     if not read_ok then

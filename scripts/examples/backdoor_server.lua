@@ -2,7 +2,7 @@
 -- thread, and a REPL inside the process for the operator.
 --   build/greenlua scripts/examples/backdoor_server.lua [app_port] [backdoor_port]
 --   then: nc 127.0.0.1 7001                       (type words)
---   and:  build/greenlua --connect 127.0.0.1 7002 (look inside: app, ps())
+--   and:  build/greenlua --connect 127.0.0.1:7002 (look inside: app, ps())
 -- Loaded by scripts/demo.lua too: it returns the app and starts nothing then.
 local green = require "green"
 
