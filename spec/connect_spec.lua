@@ -27,12 +27,12 @@ local ux = assert(green.listen_unix(DIR .. "/bd.sock"))
 green.spawn(green.backdoor.backdoor_server, ux)
 local _, port = l:getsockname()
 ready({ port = port, sock = DIR .. "/bd.sock" })
-green.sleep(18)
+green.sleep(110)   -- ended by the spec (stop) long before: a slow machine needs the room
 ]]
 
 -- A target process, stopped after the test.
 local function target()
-  local t = C.start_target(TARGET, 20)
+  local t = C.start_target(TARGET, 120)
   C.defer(t.stop)
   return t
 end
@@ -58,7 +58,7 @@ describe("greenlua --connect", function()
   -- one target for the tests that do not end it, started on first use
   local shared
   local function shared_target()
-    shared = shared or C.start_target(TARGET, 20)
+    shared = shared or C.start_target(TARGET, 120)
     return shared
   end
   teardown(function()

@@ -19,6 +19,20 @@ local it6 = have_ipv6 and it or pending
 -- A send of this many bytes waits while the peer does not read.
 local UNBUFFERED = N.unbuffered_size()
 
+-- That many bytes (numbered 4-byte groups, so a misplaced piece shows),
+-- made once: tens of MB, slow to make on a loaded machine.
+local unbuffered_payload do
+  local cached
+  function unbuffered_payload()
+    if not cached then
+      local piece = {}
+      for i = 1, 64 do piece[#piece + 1] = ("%04d"):format(i) end
+      cached = table.concat(piece):rep(UNBUFFERED // 256)
+    end
+    return cached
+  end
+end
+
 -- A port nothing listens on (bound once, then closed).
 local function free_port()
   local l, port = N.listener()
@@ -374,8 +388,8 @@ describe("socket:send", function()
     local c, s = N.pair()
     N.defer(function() c:close(); s:close() end)
     local entered, returned, peer_read = false, false, false
+    local data = unbuffered_payload()
     local sender = green.spawn(function()
-      local data = ("x"):rep(UNBUFFERED)
       entered = true
       local n = c:send(data)
       returned = true
@@ -389,10 +403,10 @@ describe("socket:send", function()
       green.sleep(0.1)                  -- a timer fires meanwhile too
       seen[2] = entered and not returned and not peer_read
     end)
-    assert.is_true(sync.all_dead({ witness }, 10))
+    assert.is_true(sync.all_dead({ witness }, 60))
     assert.same({ true, true }, seen)
     peer_read = true
-    s:settimeout(10)
+    s:settimeout(60)
     local got = 0
     for _ = 1, UNBUFFERED do
       if got >= UNBUFFERED then break end
@@ -457,11 +471,7 @@ describe("blocked senders", function()
   after_each(N.run_deferred)
 
   local size = UNBUFFERED   -- a send of it waits while the peer does not read
-  local function payload()
-    local piece = {}
-    for i = 1, 64 do piece[#piece + 1] = ("%04d"):format(i) end
-    return table.concat(piece):rep(size // 256)
-  end
+  local payload = unbuffered_payload
 
   it("closing a socket wakes a thread blocked in send with nil, 'closed', sent", function()
     local c, s = N.pair()
@@ -470,7 +480,7 @@ describe("blocked senders", function()
     green.sleep(0.05)                       -- nobody reads: the send waits
     assert.is_false(rec.done)
     c:close()
-    assert.is_true(sync.all_dead({ gt }, 1))
+    assert.is_true(sync.all_dead({ gt }, 10))
     assert.is_true(rec.ok, tostring(rec.err))
     assert.is_nil(rec.values[1])
     assert.equal("closed", rec.values[2])
@@ -488,7 +498,7 @@ describe("blocked senders", function()
     local err = helpers.error_of(c.send, c, "x")
     assert.is_truthy(err)
     assert.matches("another green thread", tostring(err))
-    assert.equal(size, #N.read_n(s, size, 5))
+    assert.equal(size, #N.read_n(s, size, 60))
     assert.equal(size, gt:wait())
   end)
 
@@ -512,7 +522,7 @@ describe("blocked senders", function()
     end)
     assert.equal(3, gt2:wait())
     c:close()
-    assert.is_true(sync.all_dead({ reader }, 5))
+    assert.is_true(sync.all_dead({ reader }, 60))
     local all = table.concat(got)
     assert.equal("END", all:sub(-3))
     local prefix = all:sub(1, -4)
@@ -530,7 +540,7 @@ describe("blocked senders", function()
     assert.equal("timeout", r[2])
     local sent = r[3]
     assert.equal("integer", math.type(sent))
-    c:settimeout(5)
+    c:settimeout(60)
     local got = {}
     local reader = green.spawn(function()
       for _ = 1, 100000 do
@@ -543,7 +553,7 @@ describe("blocked senders", function()
     local n, err = c:send(data:sub(sent + 1))
     assert.equal(size - sent, n, err)
     c:close()
-    assert.is_true(sync.all_dead({ reader }, 5))
+    assert.is_true(sync.all_dead({ reader }, 60))
     local all = table.concat(got)
     assert.equal(size, #all, ("peer got %d bytes for a %d-byte payload (send reported %d sent)")
       :format(#all, size, sent))
@@ -579,9 +589,12 @@ describe("socket:settimeout", function()
     local d, err = s:recv(10)
     assert.is_nil(d)
     assert.equal("timeout", err)
-    -- each operation gets the full timeout again
-    green.spawn_after(0.03, function() c:send("x") end)
-    green.spawn_after(0.06, function() c:send("y") end)
+    -- each operation gets the full timeout again: y comes after one timeout
+    -- from the first recv's start, but within the second recv's (each
+    -- with 0.25 s or more to spare)
+    s:settimeout(0.6)
+    green.spawn_after(0.3, function() c:send("x") end)
+    green.spawn_after(0.65, function() c:send("y") end)
     assert.equal("x", s:recv(10))
     assert.equal("y", s:recv(10))
   end)

@@ -18,15 +18,16 @@ end
 
 -- Connect to 127.0.0.1:port and wrap as a TLS client.
 local function tls_connect(port, opts)
-  local s, err = green.connect("127.0.0.1", port, { timeout = 5 })
+  local s, err = green.connect("127.0.0.1", port, { timeout = 30 })
   if not s then return nil, err end
-  s:settimeout(5)
+  s:settimeout(30)   -- per operation: only a failure waits that long
   return green.wrap_ssl(s, opts)
 end
 
 -- A wrapped listener whose first accepted client is given to fn (in its own
--- green thread, 5 s per operation). Returns the port, a result table (res.client,
--- res.values = fn's results packed) and the thread.
+-- green thread, 30 s per operation: only a failure waits that long).
+-- Returns the port, a result table (res.client, res.values = fn's results
+-- packed) and the thread.
 local function one_shot(server_opts, fn)
   local l, port = T.listener()
   assert(green.wrap_ssl(l, server_opts or T.server_opts()))
@@ -34,7 +35,7 @@ local function one_shot(server_opts, fn)
   local gt = green.spawn(function()
     local c = assert(l:accept())
     res.client = c
-    c:settimeout(5)
+    c:settimeout(30)
     res.values = table.pack(fn(c))
   end)
   T.defer(function()
@@ -46,7 +47,7 @@ end
 
 -- Wait for a green thread, at most `limit` seconds; re-raises its error.
 local function wait_gt(gt, limit)
-  return green.with_timeout(limit or 5, gt.wait, gt)
+  return green.with_timeout(limit or 30, gt.wait, gt)
 end
 
 describe("wrap_ssl: green server and green client", function()
@@ -113,7 +114,10 @@ describe("wrap_ssl: green server and green client", function()
 
   it("carries several MB both ways at once: nothing lost, exact bytes", function()
     local up, down = T.payload(5 * 1024 * 1024, 1), T.payload(6 * 1024 * 1024, 2)
+    -- per-operation timeouts of 30 s: a receive of 5 MB is one operation,
+    -- and a loaded machine under ASan moves it slowly
     local port, res, gt = one_shot(nil, function(c)
+      c:settimeout(30)
       assert(c:handshake())
       local writer = green.spawn(function() return c:send(down) end)
       local got, err = c:receive(#up)
@@ -122,7 +126,7 @@ describe("wrap_ssl: green server and green client", function()
     end)
     local c = assert(tls_connect(port, trusting()))
     T.defer(function() c:close() end)
-    c:settimeout(10)
+    c:settimeout(30)
     local writer = green.spawn(function() return c:send(up) end)
     local parts, n = {}, 0
     for _ = 1, 100000 do
@@ -134,7 +138,7 @@ describe("wrap_ssl: green server and green client", function()
     end
     local got = table.concat(parts)
     assert.equal(#up, (writer:wait()))
-    wait_gt(gt, 10)
+    wait_gt(gt, 30)
     assert.equal(#down, #got)
     assert.is_nil(T.first_diff(down, got))
     local sgot, serr, ssent = res.values[1], res.values[2], res.values[3]
@@ -189,7 +193,7 @@ describe("wrap_ssl: green server and green client", function()
     end)
     local c = assert(tls_connect(port, trusting()))
     T.defer(function() c:close() end)
-    c:settimeout(10)
+    c:settimeout(60)
     -- read slowly at first so the server's kernel buffer fills up
     local parts = {}
     for _ = 1, 5 do
@@ -198,7 +202,7 @@ describe("wrap_ssl: green server and green client", function()
     end
     parts[#parts + 1] = assert(c:receive("*a"))
     local got = table.concat(parts)
-    wait_gt(gt, 10)
+    wait_gt(gt, 60)
     assert.equal(#big, res.values[1])
     assert.equal(#big + 4, #got)
     assert.is_nil(T.first_diff(big .. "END\n", got))
@@ -207,15 +211,19 @@ describe("wrap_ssl: green server and green client", function()
   it("a send that times out under back-pressure: what it reports sent arrives, in order, before later sends", function()
     -- more than the kernel and the server's read buffer can hold: it must time out
     local big = T.payload(N.unbuffered_size(1024 * 1024), 4)
-    local release = green.Event()
+    local shaken, release = green.Event(), green.Event()
     local port, res, gt = one_shot(nil, function(c)
       assert(c:handshake())
+      shaken:send()
       release:wait()
-      c:settimeout(10)
+      c:settimeout(60)
       return c:receive("*a")
     end)
     local c = assert(tls_connect(port, trusting()))
     T.defer(function() c:close() end)
+    -- the server's side of the handshake is done before the big send keeps
+    -- the hub busy (the send encrypts its whole payload at once today)
+    green.with_timeout(5, shaken.wait, shaken)
     c:settimeout(0.1)
     local n, err, sent = c:send(big)
     assert.is_nil(n)
@@ -225,10 +233,10 @@ describe("wrap_ssl: green server and green client", function()
     -- be all of it even though it has not reached the kernel yet)
     assert.is_true(sent >= 0 and sent <= #big, ("sent %d of %d"):format(sent, #big))
     release:send()
-    c:settimeout(10)
+    c:settimeout(60)
     assert.equal(4, c:send("TAIL"))
     c:close()
-    wait_gt(gt, 10)
+    wait_gt(gt, 60)
     local got = res.values[1]
     assert.is_truthy(got)
     local want = big:sub(1, sent) .. "TAIL"
