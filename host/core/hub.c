@@ -307,8 +307,34 @@ int gl_yield_behind(lua_State *L, gl_thread *t, gl_thread *pos, lua_KFunction k)
 
 /* ------------------------------------------------------------- spawning */
 
+/* Replace the function and 'nargs' arguments on top of L with one table
+** {fn, args..., n = nargs}: what a thread with many arguments, or a
+** spawn_n waiting to start, keeps instead of a stack it does not have yet. */
+static void pack_call(lua_State *L, int nargs) {
+  int base = lua_gettop(L) - nargs;
+  lua_createtable(L, nargs + 1, 1);
+  lua_insert(L, base);
+  for (int i = nargs + 1; i >= 1; i--) lua_rawseti(L, base, i);
+  lua_pushinteger(L, nargs);
+  lua_setfield(L, base, "n");
+}
+
+/* A fresh coroutine holds about LUAI_MAXSTACK values: leave room for the
+** function's own frame, so a thread that was spawned can always start. */
+#define MAX_ARGS (LUAI_MAXSTACK - 64)
+
+static void check_nargs(lua_State *L, int nargs, const char *what) {
+  if (nargs > MAX_ARGS) luaL_error(L, "%s: too many arguments (%d)", what, nargs);
+}
+
 gl_thread *gl_spawn(lua_State *L, int nargs, unsigned flags, double delay) {
-  int base = lua_gettop(L) - nargs;  /* the function */
+  if (nargs > GL_MAX_UV_ARGS) {
+    check_nargs(L, nargs, delay < 0 ? "spawn" : "spawn_after");
+    pack_call(L, nargs);
+    nargs = 0;
+    flags |= GL_PACKED;
+  }
+  int base = lua_gettop(L) - nargs;  /* the function (or the packed call) */
   gl_thread *t = lua_newuserdatauv(L, sizeof *t, GL_UV_ARGS - 1 + nargs);
   memset(t, 0, sizeof *t);
   gl_timer_init(&t->timer, on_deadline);
@@ -338,14 +364,10 @@ gl_thread *gl_spawn(lua_State *L, int nargs, unsigned flags, double delay) {
 
 void gl_spawn_n(lua_State *L, int nargs) {
   if (nargs > 0 || lua_type(L, -1) != LUA_TFUNCTION) {  /* pack it */
-    int base = lua_gettop(L) - nargs;
-    lua_createtable(L, nargs + 1, 1);
-    lua_insert(L, base);
-    for (int i = nargs + 1; i >= 1; i--) lua_rawseti(L, base, i);
-    lua_pushinteger(L, nargs);
-    lua_setfield(L, base, "n");
+    check_nargs(L, nargs, "spawn_n");
+    pack_call(L, nargs);
     lua_rawgeti(L, LUA_REGISTRYINDEX, H.packed_mt_ref);
-    lua_setmetatable(L, base);
+    lua_setmetatable(L, -2);
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, H.pending_ref);
   lua_insert(L, -2);
@@ -384,22 +406,14 @@ static gl_thread *start_pending(lua_State *L, gl_thread *batch) {
   lua_pushnil(L);
   lua_rawseti(L, -3, H.pending_head++);
   if (H.pending_head > H.pending_tail) H.pending_head = 1, H.pending_tail = 0;
-  int nargs = 0;
+  unsigned flags = 0;
   if (lua_type(L, -1) == LUA_TTABLE && lua_getmetatable(L, -1)) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, H.packed_mt_ref);
-    int packed = lua_rawequal(L, -1, -2);
+    if (lua_rawequal(L, -1, -2)) flags = GL_PACKED;  /* the thread unpacks it as it starts */
     lua_pop(L, 2);
-    if (packed) {
-      int box = lua_gettop(L);
-      lua_getfield(L, box, "n");
-      nargs = (int)lua_tointeger(L, -1);
-      lua_pop(L, 1);
-      for (int i = 1; i <= nargs + 1; i++) lua_rawgeti(L, box, i);
-      lua_remove(L, box);
-    }
   }
   H.live--;  /* gl_spawn counts it again */
-  gl_thread *t = gl_spawn(L, nargs, 0, -1);
+  gl_thread *t = gl_spawn(L, 0, flags, -1);
   gl_unqueue(t);  /* it runs now, in the batch's place */
   lua_settop(L, top);
   return t;
@@ -426,16 +440,30 @@ static int prepare(lua_State *L, gl_thread *t) {
   } else {
     lua_getiuservalue(L, ud, GL_UV_BODY);
     for (int i = 1; i <= t->nargs; i++) lua_getiuservalue(L, ud, GL_UV_ARGS - 1 + i);
-    n = t->nargs;
+    n = (t->flags & GL_PACKED) ? -1 : t->nargs;
   }
+  lua_State *co;
   if (H.nfree > 0) {
-    t->co = H.free[--H.nfree];
+    co = H.free[--H.nfree];
     t->flags |= GL_POOLED;
   } else {
-    t->co = lua_newthread(L);
+    co = lua_newthread(L);
     lua_setiuservalue(L, ud, GL_UV_BODY);
   }
-  lua_xmove(L, t->co, n + 1);
+  if (n >= 0) {
+    lua_xmove(L, co, n + 1);
+  } else {
+    /* {fn, args..., n}: unpacked straight onto the coroutine, so the hub's
+    ** stack need not hold them (MAX_ARGS leaves a coroutine room for all) */
+    lua_getfield(L, -1, "n");
+    n = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (!lua_checkstack(co, n + 2)) luaL_error(L, "spawn: too many arguments (%d)", n);
+    lua_xmove(L, co, 1);
+    for (int i = 1; i <= n + 1; i++) lua_rawgeti(co, 1, i);
+    lua_remove(co, 1);
+  }
+  t->co = co;
   t->flags |= GL_STARTED;
   return n;
 }

@@ -51,8 +51,13 @@ enum {
   GL_KILLED = 1 << 7,    /* killed before it started: it starts by raising */
   GL_POOLED = 1 << 8,    /* its coroutine belongs to the pool */
   GL_EXTRA = 1 << 9,     /* it has an extra table */
-  GL_BATCH = 1 << 10     /* not a thread: a run of pending spawn_n (nresults of them) */
+  GL_BATCH = 1 << 10,    /* not a thread: a run of pending spawn_n (nresults of them) */
+  GL_PACKED = 1 << 11    /* its body slot holds {fn, args..., n = nargs}, not fn */
 };
+
+/* Spawn arguments up to this many go into uservalues of the thread; more
+** are packed into one table (GL_PACKED), so any count Lua can pass works. */
+#define GL_MAX_UV_ARGS 8
 
 struct gl_thread {
   lua_State *co;            /* its coroutine, or NULL */
@@ -62,7 +67,7 @@ struct gl_thread {
   lua_Integer id;
   unsigned anchor;          /* index in the hub's thread table */
   int nresults;             /* results kept, see gl_thread_results */
-  unsigned short nargs;     /* spawn arguments, in uservalues GL_UV_ARGS.. */
+  unsigned short nargs;     /* spawn arguments in uservalues GL_UV_ARGS.. (<= GL_MAX_UV_ARGS) */
   unsigned short flags;
   int resume_n;             /* 1 if a wake value waits on top of 'co' */
   const char *tag;          /* how it resumes: GL_WOKEN, GL_TIMEDOUT, GL_THROW */
