@@ -6,6 +6,7 @@
 #include <lauxlib.h>
 #include "embedded.h"
 #include "core/greenthread.h"
+#include "core/coro.h"
 #include "sync/timeout.h"
 #include "sync/waitq.h"
 #include "console/console.h"
@@ -56,6 +57,7 @@ void gl_open_lualib(lua_State *L) {
     lua_setfield(L, -2, src->module);
   }
   lua_pop(L, 1);
+  gl_open_coroutines(L);
   lua_getglobal(L, "require");
   lua_pushliteral(L, "green.boot");
   lua_call(L, 1, 0);

@@ -55,4 +55,82 @@ describe("hardening: core", function()
       same_args(250, got)
     end)
   end)
+
+  describe("another green thread's coroutine", function()
+    -- A thread that hands out its own coroutine, then sleeps; it ends
+    -- normally once woken, and says so.
+    local function holder()
+      local state = {}
+      state.gt = green.spawn(function()
+        state.co = coroutine.running()
+        green.sleep(0.05)
+        state.done = true
+        return "finished"
+      end)
+      green.sleep(0)
+      return state
+    end
+
+    it("coroutine.resume raises and leaves both threads intact", function()
+      local h = holder()
+      local err = helpers.error_of(coroutine.resume, h.co, "bogus")
+      assert.matches("cannot resume a green thread's coroutine", err)
+      assert.equal("finished", h.gt:wait())
+      assert.is_true(h.done)
+    end)
+
+    it("coroutine.resume from another green thread raises there", function()
+      local h = holder()
+      local got = green.spawn(function() return helpers.error_of(coroutine.resume, h.co) end):wait()
+      assert.matches("cannot resume a green thread's coroutine", got)
+      assert.equal("finished", h.gt:wait())
+    end)
+
+    it("coroutine.close raises and the thread still ends normally", function()
+      local h = holder()
+      local err = helpers.error_of(coroutine.close, h.co)
+      assert.matches("cannot close a green thread's coroutine", err)
+      assert.equal("finished", h.gt:wait())
+    end)
+
+    it("a script's coroutine blocked in the hub is its thread's until it wakes", function()
+      local gen, co
+      local gt = green.spawn(function()
+        co = coroutine.create(function() green.sleep(0.05) coroutine.yield("a") return "b" end)
+        local r1 = pack(coroutine.resume(co))
+        local r2 = pack(coroutine.resume(co))
+        return r1, r2
+      end)
+      local gt2 = green.spawn(function()
+        gen = coroutine.wrap(function() green.sleep(0.05) return "w" end)
+        return gen()
+      end)
+      green.sleep(0)
+      assert.matches("cannot resume a green thread's coroutine", helpers.error_of(coroutine.resume, co))
+      assert.matches("cannot close a green thread's coroutine", helpers.error_of(coroutine.close, co))
+      assert.matches("cannot resume a green thread's coroutine", helpers.error_of(gen))
+      local r1, r2 = gt:wait()
+      assert.same({ true, "a", n = 2 }, r1)
+      assert.same({ true, "b", n = 2 }, r2)
+      assert.equal("w", gt2:wait())
+      -- once it is not blocked, it is a plain coroutine again
+      local plain = coroutine.create(function() green.sleep(0) coroutine.yield(1) return 2 end)
+      assert.same({ true, 1, n = 2 }, pack(coroutine.resume(plain)))
+      assert.same({ true, 2, n = 2 }, green.spawn(function() return pack(coroutine.resume(plain)) end):wait())
+    end)
+
+    it("coroutine.resume(nil) reads as stock Lua's message", function()
+      local r = cli.run_lua({ "-e", "coroutine.resume(nil)" })
+      local g = cli.run({ "-e", "coroutine.resume(nil)" })
+      local stock = r.stderr:match("lua5.4: ([^\n]*)")
+      assert.is_truthy(stock, r.stderr)
+      assert.equal("greenlua: " .. stock, g.stderr:match("^[^\n]*"))
+      local err = helpers.error_of(coroutine.resume, nil)
+      assert.not_matches("boot", err)
+      assert.not_matches("co_resume", err)
+      assert.matches("bad argument #1 to '[%w.]*resume' %(thread expected, got nil%)", err)
+      assert.matches("bad argument #1 to 'close'", helpers.error_of(function() coroutine.close(nil) end))
+      assert.matches("bad argument #1 to 'wrap'", helpers.error_of(function() coroutine.wrap(nil) end))
+    end)
+  end)
 end)

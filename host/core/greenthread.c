@@ -233,16 +233,6 @@ static int l_now(lua_State *L) {
   return 1;
 }
 
-/* cannot_block() -> message: a coroutine of the running thread blocked, but
-** its resumer cannot yield. Undo the block and say which call it was; the
-** relay raises the message inside the coroutine. */
-static int l_cannot_block(lua_State *L) {
-  gl_thread *t = H.current;
-  if (t) gl_unblock(t);
-  lua_pushfstring(L, GL_CANNOT_BLOCK, t && t->what ? t->what : "green");
-  return 1;
-}
-
 static int l_set_link_runner(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   luaL_unref(L, LUA_REGISTRYINDEX, H.link_runner_ref);
@@ -261,7 +251,7 @@ void gl_open_greenthread(lua_State *L) {
     {"sleep", l_sleep}, {"getcurrent", l_getcurrent}, {"kill", l_kill},
     {"threads", l_threads}, {"stats", l_stats}, {"now", l_now},
     {"extra", l_extra}, {"set_link_runner", l_set_link_runner},
-    {"cannot_block", l_cannot_block}, {"finished", l_finished},
+    {"finished", l_finished},
     {"on_exit", l_on_exit},
     {NULL, NULL}
   };
@@ -290,9 +280,4 @@ void gl_open_greenthread(lua_State *L) {
   lua_pushvalue(L, -1);
   H.exit_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_setfield(L, -2, "GreenThreadExit");
-
-  lua_pushlightuserdata(L, (void *)GL_PASS);
-  lua_setfield(L, -2, "PASS");
-  lua_pushlightuserdata(L, (void *)GL_THROW);
-  lua_setfield(L, -2, "THROW");
 }

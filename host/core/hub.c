@@ -12,7 +12,7 @@
 #include "core/interrupt.h"
 
 const char GL_WOKEN[] = "woken", GL_TIMEDOUT[] = "timedout",
-           GL_THROW[] = "throw", GL_PASS[] = "green.pass";
+           GL_THROW[] = "throw", GL_LATE[] = "late", GL_PASS[] = "green.pass";
 
 gl_hub gl_H;
 #define H gl_H
@@ -221,6 +221,12 @@ void gl_unblock(gl_thread *t) {
   gl_timer_stop(&t->timer);
 }
 
+void gl_cannot_block(lua_State *L) {
+  gl_thread *t = H.current;
+  if (t) gl_unblock(t);
+  lua_pushfstring(L, GL_CANNOT_BLOCK, t && t->what ? t->what : "green");
+}
+
 void gl_withdraw(gl_thread *t, const void *src) {
   if ((t->flags & GL_PENDING) && t->pending_src == src) t->flags &= ~GL_PENDING;
 }
@@ -233,40 +239,42 @@ gl_thread *gl_check_block(lua_State *L, const char *what) {
     luaL_error(L, "%s: not inside a green thread", what);
   if (!lua_isyieldable(L)) luaL_error(L, GL_CANNOT_BLOCK, what);
   t->what = what;
-  if (t->flags & GL_PENDING) {
-    t->flags &= ~GL_PENDING;
-    gl_push_thread(L, t);
-    push_pending(L, -1);
-    lua_error(L);
-  }
   return t;
 }
 
-/* Every block resumes here first. A thread interrupted while it waited
-** (GL_THROW), or handed a value and then interrupted before it ran
-** (GL_PENDING), lets its primitive's cancel hook undo the wait (give the
-** value back, forget its place) and raises; anything else goes on in the
-** caller's continuation. */
+/* Every block resumes here first, with the tag and value(s) on top. A
+** thread interrupted while it waited (GL_THROW), or handed a value and then
+** interrupted before it ran (GL_LATE), lets its primitive's cancel hook
+** undo the wait (give the value back, forget its place) and raises;
+** anything else goes on in the caller's continuation. */
 static int block_k(lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   gl_thread *t = H.current;
-  int thrown = lua_touserdata(L, -2) == GL_THROW;
-  if (thrown || (t->flags & GL_PENDING)) {
+  if (L != t->co) gl_set_owner(L, NULL);   /* a script's coroutine: its own again */
+  if (t->flags & GL_PENDING) {             /* (GL_LATE, value, err) */
+    t->flags &= ~GL_PENDING;
+    lua_insert(L, -3);                     /* err GL_LATE value */
+    lua_pushlightuserdata(L, (void *)GL_WOKEN);
+    lua_replace(L, -3);                    /* err GL_WOKEN value: as the hook expects */
     if (t->cancel) t->cancel(L);
-    if (!thrown) {
-      t->flags &= ~GL_PENDING;
-      gl_push_thread(L, t);
-      push_pending(L, -1);
-    }
+    lua_pushvalue(L, -3);
+    return lua_error(L);
+  }
+  if (lua_touserdata(L, -2) == GL_THROW) {
+    if (t->cancel) t->cancel(L);
     return lua_error(L);
   }
   return t->k(L, status, 0);
 }
 
-/* The switch: yield to the hub, which resumes the thread in block_k. */
+/* The switch: yield to the hub, which resumes the thread in block_k. Room
+** for what the hub pushes as it resumes (the tag and up to two values) is
+** made now, so waking and interrupting a thread never allocate. */
 static int suspend(lua_State *L, gl_thread *t, lua_KFunction k, gl_cancel_fn cancel) {
   t->k = k;
   t->cancel = cancel;
+  if (!lua_checkstack(L, 4)) return luaL_error(L, "%s: stack overflow", t->what ? t->what : "block");
+  if (L != t->co) gl_set_owner(L, t);      /* nobody else may resume it now */
   lua_pushlightuserdata(L, (void *)GL_PASS);
   return lua_yieldk(L, 1, 0, block_k);
 }
@@ -464,6 +472,7 @@ static int prepare(lua_State *L, gl_thread *t) {
     lua_remove(co, 1);
   }
   t->co = co;
+  gl_set_owner(co, t);
   t->flags |= GL_STARTED;
   return n;
 }
@@ -474,6 +483,7 @@ static int prepare(lua_State *L, gl_thread *t) {
 static void recycle(lua_State *L, gl_thread *t, int ud) {
   lua_State *co = t->co;
   lua_settop(co, 0);
+  gl_set_owner(co, NULL);
   t->co = NULL;
   if (t->flags & GL_POOLED) {
     t->flags &= ~GL_POOLED;
@@ -619,11 +629,22 @@ static void run(lua_State *L, gl_thread *t) {
     gl_push_thread(L, t);
     nargs = prepare(L, t);
   } else {
-    lua_checkstack(t->co, 2);
-    lua_pushlightuserdata(t->co, (void *)t->tag);
-    if (t->resume_n == 1) lua_insert(t->co, -2);
-    else lua_pushnil(t->co);
-    nargs = 2;
+    /* suspend made room for these three */
+    lua_State *co = t->co;
+    if (t->resume_n == 0) lua_pushnil(co);
+    if (t->flags & GL_PENDING) {
+      lua_pushlightuserdata(co, (void *)GL_LATE);
+      lua_insert(co, -2);
+      gl_push_thread(L, t);
+      push_pending(L, -1);
+      lua_xmove(L, co, 1);
+      lua_pop(L, 1);
+      nargs = 3;
+    } else {
+      lua_pushlightuserdata(co, (void *)t->tag);
+      lua_insert(co, -2);
+      nargs = 2;
+    }
   }
   t->resume_n = 0;
   H.current = t;
@@ -712,6 +733,7 @@ static int new_ref_table(lua_State *L) {
 void gl_hub_open(lua_State *L) {
   memset(&H, 0, sizeof H);
   H.L = L;
+  gl_set_owner(L, NULL);  /* every coroutine starts with a copy of this */
   H.loop = uv_default_loop();
   H.started_at = uv_hrtime();
   gl_timers_init(H.loop);

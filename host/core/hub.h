@@ -91,8 +91,23 @@ enum {
 ** without pinning the memory of a million sleepers that all woke. */
 #define GL_POOL_MAX 256
 
-/* Resume tags (addresses of static chars, compared as light userdata). */
-extern const char GL_WOKEN[], GL_TIMEDOUT[], GL_THROW[], GL_PASS[];
+/* Resume tags (addresses of static chars, compared as light userdata).
+** A thread resumes from a block with (GL_WOKEN, value), (GL_TIMEDOUT, nil),
+** (GL_THROW, err): interrupted while it waited, or (GL_LATE, value, err):
+** handed a value, then interrupted before it ran. GL_PASS is what a block
+** yields to the hub. */
+extern const char GL_WOKEN[], GL_TIMEDOUT[], GL_THROW[], GL_LATE[], GL_PASS[];
+
+/* The green thread a coroutine belongs to, kept in its LUA_EXTRASPACE: a
+** thread's own coroutine from its start to its end, and a script's own
+** coroutine while a block inside it waits in the hub. NULL otherwise
+** (new coroutines copy the main state's, which is NULL). */
+static inline gl_thread *gl_owner(lua_State *co) {
+  return *(gl_thread **)lua_getextraspace(co);
+}
+static inline void gl_set_owner(lua_State *co, gl_thread *t) {
+  *(gl_thread **)lua_getextraspace(co) = t;
+}
 
 typedef struct gl_hub {
   lua_State *L;              /* the main state; the hub runs on it */
@@ -190,6 +205,11 @@ gl_thread *gl_check_block(lua_State *L, const char *what);
 /* Undo what gl_block did to place the running thread, for a block that
 ** turned out not to reach the hub (a coroutine's caller cannot yield). */
 void gl_unblock(gl_thread *t);
+
+/* A block inside a coroutine of the running thread cannot reach the hub
+** (its resumer cannot yield): undo it (gl_unblock) and push the message
+** to raise inside the coroutine instead. */
+void gl_cannot_block(lua_State *L);
 
 /* The switch itself, for callers that placed 't' already (gl_check_block
 ** first). gl_yield_behind places it right behind 'pos' in the ready queue. */
