@@ -133,4 +133,57 @@ describe("hardening: core", function()
       assert.matches("bad argument #1 to 'wrap'", helpers.error_of(function() coroutine.wrap(nil) end))
     end)
   end)
+
+  describe("error objects whose __tostring misbehaves", function()
+    local kinds = {
+      raises = [[function() error("tostring raised") end]],
+      yields = [[function() coroutine.yield("x") end]],
+      blocks = [[function() require("green").sleep(1) end]],
+      ["returns a table"] = [[function() return {} end]],
+    }
+    for name, fn in pairs(kinds) do
+      it("one that " .. name .. ", thrown in a spawned thread, is reported and the process goes on", function()
+        local out, err, rc = helpers.run_chunk(([[
+          local green = require "green"
+          local obj = setmetatable({}, { __tostring = %s })
+          local gt = green.spawn(function() error(obj) end)
+          local ok, e = pcall(gt.wait, gt)
+          print("after", ok, rawequal(e, obj))
+          green.spawn_n(function() error(obj) end)
+          green.sleep(0.01)
+          print("still here")
+        ]]):format(fn))
+        assert.equal(0, rc, err)
+        assert.equal("after\tfalse\ttrue\nstill here\n", out)
+        local _, count = err:gsub("green thread %d+: %(error object is a table value%)", "")
+        assert.equal(2, count, err)
+      end)
+
+      it("one that " .. name .. ", thrown in main, ends the process with status 1 and a report", function()
+        local out, err, rc = helpers.run_chunk(([[
+          print("before")
+          error(setmetatable({}, { __tostring = %s }))
+        ]]):format(fn))
+        assert.equal(1, rc, err)
+        assert.equal("before\n", out)
+        assert.matches("^greenlua: %(error object is a table value%)", err)
+      end)
+    end
+
+    it("one that raises in a link is reported and the next link still runs", function()
+      local out, err, rc = helpers.run_chunk([[
+        local green = require "green"
+        local obj = setmetatable({}, { __tostring = function() error("no") end })
+        local gt = green.spawn(function() end)
+        gt:link(function() error(obj) end)
+        gt:link(function() print("second link") end)
+        gt:wait()
+        green.sleep(0.01)
+        print("done")
+      ]])
+      assert.equal(0, rc, err)
+      assert.equal("second link\ndone\n", out)
+      assert.matches("link of GreenThread %d+ %(dead%): %(error object is a table value%)", err)
+    end)
+  end)
 end)

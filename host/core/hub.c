@@ -548,8 +548,9 @@ static void call_on_exit(lua_State *L, gl_thread *t, int ud) {
   }
   lua_pushvalue(L, ud);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-    fprintf(stderr, "greenlua: exit hook of green thread %lld: %s\n", (long long)t->id,
-            gl_error_message(L, -1));
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "exit hook of green thread %lld: ", (long long)t->id);
+    gl_report_message(L, -1, prefix);
     lua_pop(L, 2);
   }
   lua_pop(L, 1);
@@ -571,7 +572,9 @@ static void finish(lua_State *L, gl_thread *t, int status, int nres) {
   int ud = lua_gettop(L);
   if (t->flags & GL_LINKING) {
     if (status != LUA_OK) {
+      lua_xmove(co, L, 1);
       gl_report(L, co, t);
+      lua_pop(L, 1);
       lua_resetthread(co);
     }
     recycle(L, t, ud);
@@ -583,12 +586,14 @@ static void finish(lua_State *L, gl_thread *t, int status, int nres) {
     if ((t->flags & GL_HANDLE) && nres > 0) pack_results(L, t, nres);
     else lua_pushnil(L);
   } else {
-    if (!gl_is_exit(co, -1)) gl_report(L, co, t);
-    lua_pushvalue(co, -1);
+    /* keep a copy on co: lua_resetthread puts back what is on top */
+    int copied = lua_checkstack(co, 1);
+    if (copied) lua_pushvalue(co, -1);
     lua_xmove(co, L, 1);
+    if (!gl_is_exit(L, -1)) gl_report(L, co, t);
     /* An error does not unwind a coroutine: close its pending to-be-closed
     ** variables now. If one raised, that error is the thread's result. */
-    if (lua_resetthread(co) != LUA_OK) {
+    if (lua_resetthread(co) != LUA_OK && copied) {
       lua_pop(L, 1);
       lua_xmove(co, L, 1);
     }

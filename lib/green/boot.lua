@@ -63,7 +63,9 @@ core.set_link_runner(function(gt)
     local link = links[i]
     local ok, err = xpcall(link.fn, debug.traceback, gt, table.unpack(link, 1, link.n))
     if not ok and err ~= core.GreenThreadExit then
-      io.stderr:write("greenlua: link of ", tostring(gt), ": ", tostring(err), "\n")
+      local shown, text = pcall(tostring, err)  -- a __tostring may raise
+      if not shown or type(text) ~= "string" then text = "(error object is a " .. type(err) .. " value)" end
+      io.stderr:write("greenlua: link of ", tostring(gt), ": ", text, "\n")
     end
     i = i + 1
   end
