@@ -7,6 +7,7 @@
 #include "embedded.h"
 #include "core/greenthread.h"
 #include "core/coro.h"
+#include "core/testhooks.h"
 #include "sync/timeout.h"
 #include "sync/waitq.h"
 #include "console/console.h"
@@ -20,6 +21,7 @@
 static int open_core(lua_State *L) {
   lua_newtable(L);
   gl_open_greenthread(L);
+  gl_open_testhooks(L);
   gl_open_timeout(L);
   gl_open_waitq(L);
   gl_open_console(L);

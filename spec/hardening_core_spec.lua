@@ -7,6 +7,20 @@ local cli = require "spec.cli_helpers"
 
 local pack, unpack = table.pack, table.unpack
 
+-- Chunks for child processes start with this: the test hooks (see
+-- host/core/testhooks.h), which scripts cannot reach by require.
+local HOOKS = [[local hooks = require("green.core")
+]]
+
+-- Run a chunk in a fresh greenlua process, from a file (so any text goes
+-- through unchanged). Returns stdout, stderr, exit status.
+local nchunks = 0
+local function run_chunk(code)
+  nchunks = nchunks + 1
+  local r = cli.run({ cli.file(("chunk%d.lua"):format(nchunks), code) })
+  return r.stdout, r.stderr, r.status
+end
+
 -- An array 1..n with nils at both ends (n >= 4), so lost nils show.
 local function args_of(n)
   local t = { n = n }
@@ -26,6 +40,7 @@ end
 
 describe("hardening: core", function()
   after_each(helpers.run_deferred)
+  teardown(cli.cleanup)
 
   describe("spawn with many arguments", function()
     for _, n in ipairs({ 9, 60, 200, 250, 100000 }) do
@@ -143,7 +158,7 @@ describe("hardening: core", function()
     }
     for name, fn in pairs(kinds) do
       it("one that " .. name .. ", thrown in a spawned thread, is reported and the process goes on", function()
-        local out, err, rc = helpers.run_chunk(([[
+        local out, err, rc = run_chunk(([[
           local green = require "green"
           local obj = setmetatable({}, { __tostring = %s })
           local gt = green.spawn(function() error(obj) end)
@@ -160,7 +175,7 @@ describe("hardening: core", function()
       end)
 
       it("one that " .. name .. ", thrown in main, ends the process with status 1 and a report", function()
-        local out, err, rc = helpers.run_chunk(([[
+        local out, err, rc = run_chunk(([[
           print("before")
           error(setmetatable({}, { __tostring = %s }))
         ]]):format(fn))
@@ -171,7 +186,7 @@ describe("hardening: core", function()
     end
 
     it("one that raises in a link is reported and the next link still runs", function()
-      local out, err, rc = helpers.run_chunk([[
+      local out, err, rc = run_chunk([[
         local green = require "green"
         local obj = setmetatable({}, { __tostring = function() error("no") end })
         local gt = green.spawn(function() end)
@@ -184,6 +199,78 @@ describe("hardening: core", function()
       assert.equal(0, rc, err)
       assert.equal("second link\ndone\n", out)
       assert.matches("link of GreenThread %d+ %(dead%): %(error object is a table value%)", err)
+    end)
+  end)
+
+  describe("running out of memory in the hub", function()
+    -- Each case turns allocation failure on where the hub (not the script)
+    -- must allocate next, then off again once the script runs.
+    local function run(body)
+      local out, err, rc = run_chunk(HOOKS .. [[
+        local green = require "green"
+        local fail, pcall, sort, kill = hooks.fail_allocations, pcall, table.sort, green.kill
+      ]] .. body .. [[
+        print("main goes on")
+      ]])
+      assert.equal(0, rc, err)
+      return out, err
+    end
+
+    it("a thread the hub has no memory to start ends with the error", function()
+      local out, err = run([[
+        local gt = green.spawn(function() print("ran") end)
+        fail(true)
+        green.sleep(0)
+        fail(false)
+        print(pcall(gt.wait, gt))
+      ]])
+      assert.equal("false\tnot enough memory\nmain goes on\n", out)
+      assert.matches("green thread %d+: not enough memory", err)
+    end)
+
+    it("a spawn_n the hub has no memory to start is reported and dropped", function()
+      local out, err = run([[
+        green.spawn_n(function() print("ran") end)
+        fail(true)
+        green.sleep(0)
+        fail(false)
+        green.sleep(0)
+      ]])
+      assert.equal("main goes on\n", out)
+      assert.matches("spawn_n: a green thread could not start: not enough memory", err)
+    end)
+
+    it("results the hub has no memory to keep end the thread with the error", function()
+      local out = run([[
+        local gt = green.spawn(function() fail(true) return 1, 2 end)
+        local ok, e = pcall(gt.wait, gt)
+        fail(false)
+        print(ok, e)
+      ]])
+      assert.equal("false\tnot enough memory\nmain goes on\n", out)
+    end)
+
+    it("kill needs no memory: a thread handed a value, and one not started", function()
+      local out = run([[
+        local q = green.Queue()
+        local got, ran
+        local x = green.spawn(function() got = q:get() end)
+        green.sleep(0)
+        local y = green.spawn(function() ran = true end)
+        q:put("item")                        -- x is handed it, and has not run
+        local pair = { 1, 2 }
+        -- inside a sort comparator kill does not yield: nothing runs before fail(false)
+        local function less(a, b) kill(x) kill(y) return a < b end
+        fail(true)
+        local ok = pcall(sort, pair, less)
+        fail(false)
+        print("killed", ok)
+        local okx, ex = pcall(x.wait, x)
+        local oky, ey = pcall(y.wait, y)
+        print(okx, ex == green.GreenThreadExit, got, q:qsize())
+        print(oky, ey == green.GreenThreadExit, ran)
+      ]])
+      assert.equal("killed\ttrue\nfalse\ttrue\tnil\t1\nfalse\ttrue\tnil\nmain goes on\n", out)
     end)
   end)
 end)

@@ -167,22 +167,11 @@ void gl_push_extra(lua_State *L, int idx) {
   }
 }
 
-/* Keep the error on top of L (popped) as t's pending error. */
-static void set_pending(lua_State *L, gl_thread *t) {
-  gl_push_thread(L, t);
-  gl_push_extra(L, -1);
-  lua_rotate(L, -3, -1);          /* ud extra err */
-  lua_setfield(L, -2, "pending");
-  lua_pop(L, 2);
-}
-
-/* Push the pending error of the userdata at 'idx'. */
-static void push_pending(lua_State *L, int idx) {
-  gl_push_extra(L, idx);
-  lua_getfield(L, -1, "pending");
-  lua_remove(L, -2);
-}
-
+/* Nothing here allocates: a kill, an expired Timeout or Ctrl-C is
+** delivered from timer and signal callbacks, where running out of memory
+** must not be possible. The error waits in the thread's body slot (not
+** started: the function is not needed any more) or on its own coroutine's
+** stack, where suspend made room. */
 int gl_throw(lua_State *L, gl_thread *t, int front, const void *src) {
   if (t->flags & GL_DEAD) {
     lua_pop(L, 1);
@@ -192,20 +181,24 @@ int gl_throw(lua_State *L, gl_thread *t, int front, const void *src) {
   int woken_empty = t->queue == &H.ready && t->resume_n == 0;
   if (!(t->flags & GL_STARTED)) {
     /* never ran: it starts by raising, so links and joiners see the error */
-    set_pending(L, t);
+    gl_push_thread(L, t);
+    lua_insert(L, -2);
+    lua_setiuservalue(L, -2, GL_UV_BODY);
+    lua_pop(L, 1);
     t->flags |= GL_KILLED;
     gl_timer_stop(&t->timer);
   } else if (blocked || woken_empty) {
     /* resumes by raising; nothing it was handed is lost */
-    lua_checkstack(t->co, 3);
     lua_xmove(L, t->co, 1);
     t->resume_n = 1;
     gl_unqueue(t);
     gl_timer_stop(&t->timer);
     t->tag = GL_THROW;
   } else {
-    /* it was handed a value it must not lose: raise at its next block */
-    set_pending(L, t);
+    /* it was handed a value it must not lose: the error goes above it and
+    ** both are handed over as it resumes (GL_LATE) */
+    lua_xmove(L, t->co, 1);
+    if (t->flags & GL_PENDING) lua_replace(t->co, -2);  /* the latest error wins */
     t->flags |= GL_PENDING;
     t->pending_src = src;
     return 1;
@@ -228,7 +221,10 @@ void gl_cannot_block(lua_State *L) {
 }
 
 void gl_withdraw(gl_thread *t, const void *src) {
-  if ((t->flags & GL_PENDING) && t->pending_src == src) t->flags &= ~GL_PENDING;
+  if ((t->flags & GL_PENDING) && t->pending_src == src) {
+    t->flags &= ~GL_PENDING;
+    lua_pop(t->co, 1);  /* the error gl_throw put above the value */
+  }
 }
 
 /* ------------------------------------------------------------- blocking */
@@ -443,7 +439,7 @@ static int prepare(lua_State *L, gl_thread *t) {
     n = 1;
   } else if (t->flags & GL_KILLED) {
     lua_pushcfunction(L, lua_error);
-    push_pending(L, ud);
+    lua_getiuservalue(L, ud, GL_UV_BODY);  /* the error, in place of the function */
     n = 1;
   } else {
     lua_getiuservalue(L, ud, GL_UV_BODY);
@@ -458,6 +454,8 @@ static int prepare(lua_State *L, gl_thread *t) {
     co = lua_newthread(L);
     lua_setiuservalue(L, ud, GL_UV_BODY);
   }
+  t->co = co;                             /* from here on, fail_thread recycles it */
+  gl_set_owner(co, t);
   if (n >= 0) {
     lua_xmove(L, co, n + 1);
   } else {
@@ -471,8 +469,6 @@ static int prepare(lua_State *L, gl_thread *t) {
     for (int i = 1; i <= n + 1; i++) lua_rawgeti(co, 1, i);
     lua_remove(co, 1);
   }
-  t->co = co;
-  gl_set_owner(co, t);
   t->flags |= GL_STARTED;
   return n;
 }
@@ -564,9 +560,31 @@ static void drop_extra(lua_State *L, gl_thread *t, int ud) {
   t->flags &= ~GL_EXTRA;
 }
 
+/* The thread (userdata at 'ud') is dead with its results (or error) on
+** top of L (popped): keep them, let joiners go, then run its links, if
+** any, in its own coroutine before it lets go of its anchor. Allocates
+** nothing (the exit hook runs protected), so a thread can always end. */
+static void bury(lua_State *L, gl_thread *t, int ud) {
+  lua_setiuservalue(L, ud, GL_UV_BODY);  /* the results, in place of the coroutine */
+  t->flags |= GL_DEAD;
+  H.live--;
+  while (t->joiners.head) {
+    lua_pushnil(L);
+    gl_wake_one(L, &t->joiners);
+  }
+  call_on_exit(L, t, ud);
+  if (has_links(L, t, ud)) {
+    t->flags |= GL_LINKING;       /* runs again, first, with the link runner */
+    t->flags &= ~GL_STARTED;
+    gl_enqueue_front(&H.ready, t);
+  } else {
+    drop_extra(L, t, ud);
+    unanchor(L, t);
+  }
+}
+
 /* Its function ended with 'status'; the userdata is on top of L. Record how,
-** close what it left open, let joiners go, then run its links, if any, in
-** its own coroutine before it lets go of its anchor. */
+** close what it left open, and bury it. */
 static void finish(lua_State *L, gl_thread *t, int status, int nres) {
   lua_State *co = t->co;
   int ud = lua_gettop(L);
@@ -601,22 +619,30 @@ static void finish(lua_State *L, gl_thread *t, int status, int nres) {
     t->flags |= GL_ERRORED;
   }
   recycle(L, t, ud);
-  lua_setiuservalue(L, ud, GL_UV_BODY);  /* the results, in place of the coroutine */
-  t->flags |= GL_DEAD;
-  H.live--;
-  while (t->joiners.head) {
-    lua_pushnil(L);
-    gl_wake_one(L, &t->joiners);
-  }
-  call_on_exit(L, t, ud);
-  if (has_links(L, t, ud)) {
-    t->flags |= GL_LINKING;       /* runs again, first, with the link runner */
-    t->flags &= ~GL_STARTED;
-    gl_enqueue_front(&H.ready, t);
-  } else {
+  bury(L, t, ud);
+}
+
+/* The hub ran out of memory (the error on top of L, popped) starting or
+** ending 't' (prepare, pack_results): 't' ends with that error, as if its
+** function had raised it. A thread whose links could not start just goes. */
+static void fail_thread(lua_State *L, gl_thread *t) {
+  gl_report(L, NULL, t);
+  gl_push_thread(L, t);
+  lua_insert(L, -2);                      /* ud err */
+  int ud = lua_gettop(L) - 1;
+  if (t->co) recycle(L, t, ud);
+  if (t->flags & GL_LINKING) {
+    lua_pop(L, 1);
     drop_extra(L, t, ud);
     unanchor(L, t);
+  } else {
+    gl_unqueue(t);
+    gl_timer_stop(&t->timer);
+    t->flags |= GL_STARTED | GL_ERRORED;
+    t->nresults = 1;
+    bury(L, t, ud);
   }
+  lua_pop(L, 1);
 }
 
 /* A coroutine.yield that reached the hub: the thread yielded outside any
@@ -636,18 +662,14 @@ static void run(lua_State *L, gl_thread *t) {
   } else {
     /* suspend made room for these three */
     lua_State *co = t->co;
-    if (t->resume_n == 0) lua_pushnil(co);
-    if (t->flags & GL_PENDING) {
+    if (t->flags & GL_PENDING) {          /* value err -> GL_LATE value err */
       lua_pushlightuserdata(co, (void *)GL_LATE);
-      lua_insert(co, -2);
-      gl_push_thread(L, t);
-      push_pending(L, -1);
-      lua_xmove(L, co, 1);
-      lua_pop(L, 1);
+      lua_rotate(co, -3, 1);
       nargs = 3;
     } else {
       lua_pushlightuserdata(co, (void *)t->tag);
-      lua_insert(co, -2);
+      if (t->resume_n == 1) lua_insert(co, -2);
+      else lua_pushnil(co);
       nargs = 2;
     }
   }
@@ -671,8 +693,9 @@ static void run(lua_State *L, gl_thread *t) {
 
 /* ------------------------------------------------------------- the loop */
 
-/* Main is blocked and nothing can wake it: say where everyone waits. */
-static void report_deadlock(lua_State *L) {
+/* Main is blocked and nothing can wake it: say where everyone waits.
+** Runs protected (the tracebacks allocate). */
+static int report_deadlock(lua_State *L) {
   fprintf(stderr, "greenlua: deadlock: all green threads are blocked\n");
   lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
   for (lua_Integer i = 1; i <= H.nslots; i++) {
@@ -688,6 +711,7 @@ static void report_deadlock(lua_State *L) {
   }
   lua_pop(L, 1);
   fflush(stderr);
+  return 0;
 }
 
 /* os.exit(code, true): close the variables of the thread that asked and of
@@ -698,33 +722,122 @@ static void close_for_exit(gl_thread *caller) {
     lua_resetthread(H.main->co);
 }
 
+/* What run_ready stopped for. */
+enum { READY_EMPTY, READY_BUDGET, READY_EXIT, READY_DONE };
+
+/* Run ready threads: until none is left, RUN_BUDGET have run (time to poll
+** I/O), os.exit asked to stop, or main ended. Runs under lua_pcall: the
+** only thing that can raise here is the hub running out of memory while
+** it starts or ends a thread (H.handling says which), and that must not
+** unwind through gl_hub_run, let alone through libuv. */
+static int run_ready(lua_State *L) {
+  int budget = RUN_BUDGET, exit_status;
+  gl_thread *t;
+  while ((t = H.ready.head) != NULL) {
+    gl_unqueue(t);
+    if (t->flags & GL_BATCH) {
+      H.handling_batch = 1;
+      t = start_pending(L, t);
+      H.handling_batch = 0;
+    }
+    H.handling = t;
+    run(L, t);
+    H.handling = NULL;
+    if (gl_exit_requested(&exit_status)) {
+      H.exiting = t;
+      lua_pushinteger(L, READY_EXIT);
+      return 1;
+    }
+    if (H.main->flags & GL_DEAD) break;
+    if (--budget == 0) {
+      lua_pushinteger(L, READY_BUDGET);
+      return 1;
+    }
+    if (gl_timers_due()) gl_timers_run();
+  }
+  lua_pushinteger(L, (H.main->flags & GL_DEAD) ? READY_DONE : READY_EMPTY);
+  return 1;
+}
+
+/* run_ready raised (the error on top of L, popped). Returns 0 if the hub
+** can go on: the thread it was handling ends with the error, a spawn_n
+** that could not start is reported and dropped. */
+static int recover(lua_State *L) {
+  if (H.handling_batch) {
+    H.handling_batch = 0;
+    H.handling = NULL;
+    gl_report_message(L, -1, "spawn_n: a green thread could not start: ");
+    lua_pop(L, 1);
+    return 0;
+  }
+  gl_thread *t = H.handling;
+  H.handling = NULL;
+  if (t == NULL || (t->flags & GL_DEAD && !(t->flags & GL_LINKING))) {
+    gl_report_message(L, -1, "hub: ");
+    lua_pop(L, 1);
+    return -1;
+  }
+  fail_thread(L, t);
+  return 0;
+}
+
+static int call(lua_State *L, lua_CFunction f) {
+  lua_pushcfunction(L, f);
+  return lua_pcall(L, 0, 1, 0);
+}
+
+int gl_hub_protect(lua_CFunction f, const char *what) {
+  lua_State *L = H.L;
+  if (call(L, f) == LUA_OK) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  char prefix[64];
+  snprintf(prefix, sizeof prefix, "hub: %s: ", what);
+  gl_report_message(L, -1, prefix);
+  lua_pop(L, 1);
+  H.failed = 1;
+  uv_stop(H.loop);
+  return -1;
+}
+
+/* The libuv timer's callback: fire what is due, protected (gl_hub_protect).
+** The hub's own fire functions allocate nothing, a Timeout's neither. */
+static int timers_run(lua_State *L) {
+  (void)L;
+  gl_timers_run();
+  return 0;
+}
+
+static void on_timers_due(void) {
+  gl_hub_protect(timers_run, "timers");
+}
+
 int gl_hub_run(void) {
   lua_State *L = H.L;
-  int exit_status;
   for (;;) {
-    int budget = RUN_BUDGET;
-    gl_thread *t;
-    while ((t = H.ready.head) != NULL) {
-      gl_unqueue(t);
-      if (t->flags & GL_BATCH) t = start_pending(L, t);
-      run(L, t);
-      if (gl_exit_requested(&exit_status)) {
-        close_for_exit(t);
-        return GL_RUN_EXIT;
-      }
-      if (H.main->flags & GL_DEAD) return GL_RUN_DONE;
-      if (--budget == 0) {
-        uv_run(H.loop, UV_RUN_NOWAIT);
-        budget = RUN_BUDGET;
-      } else if (gl_timers_due()) {
-        gl_timers_run();
-      }
+    int why = READY_EMPTY;
+    if (call(L, run_ready) != LUA_OK) {
+      if (recover(L) != 0) return GL_RUN_FAILED;
+      continue;
     }
-    if (gl_timers_count() == 0 && !uv_loop_alive(H.loop)) {
-      report_deadlock(L);
-      return GL_RUN_DEADLOCK;
+    why = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (why == READY_EXIT) {
+      close_for_exit(H.exiting);
+      return GL_RUN_EXIT;
     }
-    uv_run(H.loop, UV_RUN_ONCE);
+    if (why == READY_DONE) return GL_RUN_DONE;
+    if (why == READY_BUDGET) {
+      uv_run(H.loop, UV_RUN_NOWAIT);
+    } else {
+      if (gl_timers_count() == 0 && !uv_loop_alive(H.loop)) {
+        if (call(L, report_deadlock) != LUA_OK) lua_pop(L, 1);
+        return GL_RUN_DEADLOCK;
+      }
+      uv_run(H.loop, UV_RUN_ONCE);
+    }
+    if (H.failed) return GL_RUN_FAILED;
   }
 }
 
@@ -741,9 +854,10 @@ void gl_hub_open(lua_State *L) {
   gl_set_owner(L, NULL);  /* every coroutine starts with a copy of this */
   H.loop = uv_default_loop();
   H.started_at = uv_hrtime();
-  gl_timers_init(H.loop);
+  gl_timers_init(H.loop, on_timers_due);
   H.threads_ref = new_ref_table(L);
-  H.pool_ref = new_ref_table(L);
+  lua_createtable(L, GL_POOL_MAX, 0);  /* sized now: recycling never allocates */
+  H.pool_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   H.pending_ref = new_ref_table(L);
   H.packed_mt_ref = new_ref_table(L);
   H.pending_head = 1;

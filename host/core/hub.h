@@ -132,6 +132,10 @@ typedef struct gl_hub {
   size_t nholes, holes_cap;
   lua_Integer next_id;
   lua_Integer live;          /* started or pending, not yet dead */
+  gl_thread *handling;       /* the thread the hub is starting or ending */
+  int handling_batch;        /* ...or it is making a thread of a spawn_n */
+  gl_thread *exiting;        /* the thread that called os.exit(code, true) */
+  int failed;                /* a libuv callback of the hub failed: stop */
   unsigned long long switches;
   uint64_t started_at;       /* uv_hrtime at start */
 } gl_hub;
@@ -142,10 +146,19 @@ extern gl_hub gl_H;
 void gl_hub_open(lua_State *L);
 
 /* Run green threads until the main one is dead (GL_RUN_DONE), os.exit asks
-** to close the state (GL_RUN_EXIT, see core/interrupt.h), or nothing can wake the
-** main thread (GL_RUN_DEADLOCK, reported on stderr). */
-enum { GL_RUN_DONE, GL_RUN_DEADLOCK, GL_RUN_EXIT };
+** to close the state (GL_RUN_EXIT, see core/interrupt.h), nothing can wake
+** the main thread (GL_RUN_DEADLOCK, reported on stderr), or the hub itself
+** failed in a way no thread can be blamed for (GL_RUN_FAILED, reported).
+** Running out of memory while starting or ending a thread ends that thread
+** with the error; the others go on. */
+enum { GL_RUN_DONE, GL_RUN_DEADLOCK, GL_RUN_EXIT, GL_RUN_FAILED };
 int gl_hub_run(void);
+
+/* For libuv callbacks that run Lua on the main state: run f under lua_pcall
+** (an error must not unwind through libuv). If it raises, the error is
+** reported ("greenlua: hub: <what>: ...") and the hub stops with
+** GL_RUN_FAILED. Returns 0, or -1 if f raised. */
+int gl_hub_protect(lua_CFunction f, const char *what);
 
 /* Release the loop and everything the hub allocated outside Lua. */
 void gl_hub_close(void);

@@ -35,14 +35,22 @@ static void on_sigint(int sig) {
   uv_async_send(&interrupt_async);
 }
 
+static int message_ref = LUA_NOREF;  /* registry: "interrupted!", made once */
+
+/* Raise the message in main. Allocates nothing (gl_throw does not). */
+static int deliver(lua_State *L) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, message_ref);
+  gl_throw(L, H.main, 1, NULL);
+  return 0;
+}
+
 /* In the hub: the main thread gets the error unless the hook gave it. */
 static void on_interrupt(uv_async_t *handle) {
   (void)handle;
   if (!interrupt_pending) return;
   interrupt_pending = 0;
   if (H.main == NULL || (H.main->flags & GL_DEAD)) return;
-  lua_pushliteral(H.L, "interrupted!");
-  gl_throw(H.L, H.main, 1, NULL);
+  gl_hub_protect(deliver, "interrupt");
 }
 
 static int exit_status_arg(lua_State *L) {
@@ -85,6 +93,8 @@ void gl_catch_early_sigint(void) {
 }
 
 void gl_open_process(lua_State *L) {
+  lua_pushliteral(L, "interrupted!");
+  message_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   uv_async_init(H.loop, &interrupt_async, on_interrupt);
   uv_unref((uv_handle_t *)&interrupt_async);
   signal(SIGINT, on_sigint);

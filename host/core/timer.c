@@ -14,6 +14,7 @@ static struct {
   gl_timer **heap;
   size_t n, cap;
   uint64_t seq;
+  void (*on_due)(void);  /* what the libuv timer's callback calls */
 } H;
 
 static int earlier(const gl_timer *a, const gl_timer *b) {
@@ -82,7 +83,8 @@ void gl_timers_run(void) {
 
 static void on_due(uv_timer_t *handle) {
   (void)handle;
-  gl_timers_run();
+  if (H.on_due) H.on_due();
+  else gl_timers_run();
 }
 
 int gl_timers_due(void) {
@@ -92,8 +94,9 @@ int gl_timers_due(void) {
   return H.heap[0]->deadline <= (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void gl_timers_init(uv_loop_t *loop) {
+void gl_timers_init(uv_loop_t *loop, void (*on_due)(void)) {
   H.loop = loop;
+  H.on_due = on_due;
   H.handle_due = UINT64_MAX;
   uv_timer_init(loop, &H.handle);
 }

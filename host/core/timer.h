@@ -27,8 +27,10 @@ struct gl_timer {
 
 #define GL_TIMER_IDLE ((size_t)-1)
 
-/* Set up the heap on 'loop'; gl_timers_close frees it. */
-void gl_timers_init(uv_loop_t *loop);
+/* Set up the heap on 'loop'; gl_timers_close frees it. When the libuv
+** timer fires, 'on_due' is called (it must call gl_timers_run: the hub
+** wraps it in lua_pcall); NULL calls gl_timers_run directly. */
+void gl_timers_init(uv_loop_t *loop, void (*on_due)(void));
 void gl_timers_close(void);
 
 /* A timer must be initialised once before use. */
