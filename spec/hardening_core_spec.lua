@@ -273,4 +273,48 @@ describe("hardening: core", function()
       assert.equal("killed\ttrue\nfalse\ttrue\tnil\t1\nfalse\ttrue\tnil\nmain goes on\n", out)
     end)
   end)
+
+  describe("coroutine.yield outside a script's coroutine", function()
+    it("pcall(coroutine.yield, v) in a green thread returns false and the thread goes on", function()
+      local gt = green.spawn(function()
+        local r = pack(pcall(coroutine.yield, "v"))
+        return r, "went on"
+      end)
+      local r, after = gt:wait()
+      assert.same({ false, "attempt to yield from outside a coroutine", n = 2 }, r)
+      assert.equal("went on", after)
+    end)
+
+    it("in main, it is caught by pcall as in plain lua", function()
+      local code = 'print(pcall(coroutine.yield, 1)) print("after")'
+      local g, l = cli.run({ "-e", code }), cli.run_lua({ "-e", code })
+      assert.equal(0, g.status, g.stderr)
+      assert.equal(l.stdout, g.stdout)
+    end)
+
+    it("a green thread's body reads as a main chunk; a script's coroutine as a coroutine", function()
+      local gt = green.spawn(function()
+        local inside
+        local co = coroutine.wrap(function()
+          inside = pack(coroutine.isyieldable(), select(2, coroutine.running()))
+          coroutine.yield()
+        end)
+        co()
+        return pack(coroutine.isyieldable(), select(2, coroutine.running())), inside
+      end)
+      local body, inside = gt:wait()
+      assert.same({ false, true, n = 2 }, body)
+      assert.same({ true, false, n = 2 }, inside)
+    end)
+
+    it("a script's coroutine still yields to its resumer", function()
+      local gt = green.spawn(function()
+        local co = coroutine.create(function(a) local b = coroutine.yield(a + 1) return b * 2 end)
+        local _, x = coroutine.resume(co, 1)
+        local _, y = coroutine.resume(co, 10)
+        return x, y
+      end)
+      assert.same({ 2, 20 }, { gt:wait() })
+    end)
+  end)
 end)

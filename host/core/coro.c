@@ -168,6 +168,32 @@ static int l_wrap(lua_State *L) {
 
 /* ---------------------------------------------------- the rest of them */
 
+/* coroutine.yield(...): in a green thread's own coroutine there is no
+** coroutine to yield to, as in a main chunk. */
+static int l_yield(lua_State *L) {
+  if (gl_owner(L) != NULL) {  /* the same error as lua_yield's in a main state */
+    lua_pushliteral(L, "attempt to yield from outside a coroutine");
+    return lua_error(L);
+  }
+  return lua_yield(L, lua_gettop(L));
+}
+
+/* coroutine.isyieldable([co]) */
+static int l_isyieldable(lua_State *L) {
+  lua_State *co = lua_isnone(L, 1) ? L : check_co(L, 1);
+  lua_pushboolean(L, lua_isyieldable(co) && gl_owner(co) == NULL);
+  return 1;
+}
+
+/* coroutine.running(): a green thread's coroutine is its main one. */
+static int l_running(lua_State *L) {
+  gl_thread *t = gl_owner(L);
+  int ismain = lua_pushthread(L);
+  if (t != NULL && t->co == L) ismain = 1;
+  lua_pushboolean(L, ismain);
+  return 2;
+}
+
 /* coroutine.close(co); upvalue 1: Lua's own. */
 static int l_close(lua_State *L) {
   lua_State *co = check_co(L, 1);
@@ -181,7 +207,8 @@ static int l_close(lua_State *L) {
 
 void gl_open_coroutines(lua_State *L) {
   static const luaL_Reg functions[] = {
-    {"resume", l_resume}, {"wrap", l_wrap}, {NULL, NULL}
+    {"resume", l_resume}, {"wrap", l_wrap}, {"yield", l_yield},
+    {"isyieldable", l_isyieldable}, {"running", l_running}, {NULL, NULL}
   };
   lua_getglobal(L, "coroutine");
   luaL_setfuncs(L, functions, 0);
