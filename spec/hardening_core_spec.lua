@@ -317,4 +317,106 @@ describe("hardening: core", function()
       assert.same({ 2, 20 }, { gt:wait() })
     end)
   end)
+
+  describe("timers", function()
+    local hooks = require("green.core")
+
+    it("a stress of blocked LifoQueue puts under Timeouts loses no timer", function()
+      math.randomseed(8)
+      -- a far timer, as a program with a long sleeper has: nothing due may
+      -- wait for it
+      local far = green.spawn(green.sleep, 1e6)
+      helpers.defer(function() far:kill() end)
+      local rounds, per_round = 12, 150
+      local ended, stuck = 0, 0
+      for _ = 1, rounds do
+        local queues = {}
+        for i = 1, 5 do
+          queues[i] = green.LifoQueue(1)
+          queues[i]:put(0)                       -- full: every put blocks
+        end
+        local threads = {}
+        for i = 1, per_round do
+          local q = queues[math.random(#queues)]
+          local limit = math.random() * 0.03
+          local put_timeout = math.random() < 0.5 and math.random() * 0.03 or nil
+          threads[i] = green.spawn(function()
+            local t <close> = green.Timeout(limit)
+            return pcall(q.put, q, i, true, put_timeout)
+          end)
+          local r = math.random()
+          if r < 0.1 then                        -- let some get in, now and then
+            green.spawn(function() q:get(true, 0.01) end)
+          elseif r < 0.15 then
+            green.sleep(0)
+          end
+        end
+        -- kill a few while they wait, some before they even started
+        for i = 1, per_round, 17 do threads[i]:kill() end
+        assert.is_true(hooks.check_timers())
+        -- every one ends by its own deadline: 0.03 s, and then some
+        local deadline = green.now() + 5
+        for _, gt in ipairs(threads) do
+          while not gt:dead() and green.now() < deadline do green.sleep(0.005) end
+          if gt:dead() then ended = ended + 1 else stuck = stuck + 1 end
+        end
+        assert.is_true(hooks.check_timers())
+        helpers.killall(threads)
+      end
+      assert.equal(0, stuck)
+      assert.equal(rounds * per_round, ended)
+      green.sleep(0.02)                          -- the getters' timeouts
+      assert.is_true(hooks.check_timers())
+    end)
+
+    it("sleep, spawn_after and Timeout take huge and infinite delays; NaN raises", function()
+      local far = {}
+      for _, v in ipairs({ 1e300, math.huge, 2^63, 1e19 }) do
+        far[#far + 1] = green.spawn(green.sleep, v)
+        far[#far + 1] = green.spawn_after(v, error, "must not run")
+        far[#far + 1] = green.spawn(function() local t <close> = green.Timeout(v) green.sleep(v) end)
+      end
+      helpers.defer(function() helpers.killall(far) end)
+      green.sleep(0)
+      -- the far timers are armed first; a short one still fires in time
+      local t0 = green.now()
+      green.sleep(0.02)
+      assert.is_true(green.now() - t0 < 1)
+      for _, gt in ipairs(far) do assert.is_false(gt:dead()) end
+      assert.is_true(hooks.check_timers())
+      assert.matches("bad argument #1 to 'sleep' %(number expected, got NaN%)", helpers.error_of(green.sleep, 0 / 0))
+      assert.matches("bad argument #1 to 'spawn_after' %(number expected, got NaN%)",
+        helpers.error_of(green.spawn_after, 0 / 0, print))
+      local q = green.Queue()
+      assert.matches("NaN", helpers.error_of(q.get, q, true, 0 / 0))
+      -- negative and -inf are 0
+      green.sleep(-1)
+      green.sleep(-math.huge)
+      assert.equal("done", green.spawn_after(-math.huge, function() return "done" end):wait())
+    end)
+
+    it("a timer already due as the hub goes to wait fires, whatever else is armed", function()
+      -- uv_run(UV_RUN_ONCE) runs due timers and then polls for the next
+      -- event: the far sleeper's, in 1e6 s. Each of these used to hang there.
+      local r = cli.run({ "-e", [[
+        local green = require "green"
+        green.spawn(green.sleep, 1e6)
+        green.sleep(0)
+        for i = 1, 20 do
+          assert(green.spawn_after(0, function() return i end):wait() == i)
+          local q = green.Queue()
+          local ok, err = pcall(function()
+            local t <close> = green.Timeout(0)
+            return q:get()
+          end)
+          assert(not ok and green.is_timeout(err))
+          green.sleep(0.001)
+        end
+        print("all fired")
+        os.exit(0)
+      ]] }, nil, nil, { timeout = 20 })
+      assert.equal(0, r.status, cli.show(r))
+      assert.equal("all fired\n", r.stdout)
+    end)
+  end)
 end)

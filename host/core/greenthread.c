@@ -48,9 +48,9 @@ static int l_spawn_n(lua_State *L) {
 }
 
 static int l_spawn_after(lua_State *L) {
-  double seconds = luaL_checknumber(L, 1);
+  double seconds = gl_check_seconds(L, 1, "spawn_after");
   check_callable(L, 2);
-  gl_spawn(L, lua_gettop(L) - 2, GL_HANDLE, seconds > 0 ? seconds : 0);
+  gl_spawn(L, lua_gettop(L) - 2, GL_HANDLE, seconds);
   return 1;
 }
 
@@ -60,7 +60,7 @@ static int return_nothing(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int l_sleep(lua_State *L) {
-  double seconds = luaL_optnumber(L, 1, 0);
+  double seconds = lua_isnoneornil(L, 1) ? 0 : gl_check_seconds(L, 1, "sleep");
   return gl_block(L, "sleep", NULL, seconds > 0 ? seconds : -1, return_nothing);
 }
 

@@ -76,9 +76,28 @@ gl_thread *gl_test_thread(lua_State *L, int idx) {
   return gl_udata_meta(L, idx) == H.thread_mt ? lua_touserdata(L, idx) : NULL;
 }
 
+int gl_argerror(lua_State *L, int arg, const char *fname, const char *msg) {
+  return luaL_error(L, "bad argument #%d to '%s' (%s)", arg, fname, msg);
+}
+
+int gl_typeerror(lua_State *L, int arg, const char *fname, const char *tname) {
+  const char *got = luaL_typename(L, arg);
+  if (luaL_getmetafield(L, arg, "__name") == LUA_TSTRING) got = lua_tostring(L, -1);
+  return gl_argerror(L, arg, fname, lua_pushfstring(L, "%s expected, got %s", tname, got));
+}
+
+double gl_check_seconds(lua_State *L, int idx, const char *fname) {
+  int isnum;
+  double seconds = lua_tonumberx(L, idx, &isnum);
+  if (!isnum) gl_typeerror(L, idx, fname, "number");
+  if (seconds != seconds) gl_argerror(L, idx, fname, "number expected, got NaN");
+  return seconds > 0 ? seconds : 0;
+}
+
 double gl_opt_timeout(lua_State *L, int idx) {
   if (lua_isnoneornil(L, idx)) return -1;
   double seconds = luaL_checknumber(L, idx);
+  if (seconds != seconds) luaL_argerror(L, idx, "number expected, got NaN");
   return seconds > 0 ? seconds : 0;
 }
 
@@ -121,11 +140,24 @@ static void unanchor(lua_State *L, gl_thread *t) {
 
 /* --------------------------------------------------------------- waking */
 
+/* A thread became ready inside uv_run (a timer or I/O callback). uv_run
+** must return instead of polling on: UV_RUN_ONCE runs due timers before
+** it polls, and would then block for the next event, however far off, with
+** this thread ready (the "lost timer" of a Timeout due as the hub went to
+** wait, behind a sleep(1e6)). */
+static inline void poke(void) {
+  if (H.polling && !H.poked) {
+    H.poked = 1;
+    uv_stop(H.loop);
+  }
+}
+
 static void make_ready(gl_thread *t, const char *tag) {
   gl_unqueue(t);
   gl_timer_stop(&t->timer);
   t->tag = tag;
   gl_enqueue(&H.ready, t);
+  poke();
 }
 
 void gl_wake(lua_State *L, gl_thread *t) {
@@ -206,6 +238,7 @@ int gl_throw(lua_State *L, gl_thread *t, int front, const void *src) {
   gl_unqueue(t);
   if (front) gl_enqueue_front(&H.ready, t);
   else gl_enqueue(&H.ready, t);
+  poke();
   return 1;
 }
 
@@ -269,7 +302,10 @@ static int block_k(lua_State *L, int status, lua_KContext ctx) {
 static int suspend(lua_State *L, gl_thread *t, lua_KFunction k, gl_cancel_fn cancel) {
   t->k = k;
   t->cancel = cancel;
-  if (!lua_checkstack(L, 4)) return luaL_error(L, "%s: stack overflow", t->what ? t->what : "block");
+  if (!lua_checkstack(L, 4)) {
+    gl_unblock(t);  /* it stays running: out of every list, no deadline */
+    return luaL_error(L, "%s: stack overflow", t->what ? t->what : "block");
+  }
   if (L != t->co) gl_set_owner(L, t);      /* nobody else may resume it now */
   lua_pushlightuserdata(L, (void *)GL_PASS);
   return lua_yieldk(L, 1, 0, block_k);
@@ -353,8 +389,10 @@ gl_thread *gl_spawn(lua_State *L, int nargs, unsigned flags, double delay) {
   }
   anchor(L, t);
   H.live++;
-  if (delay < 0) gl_enqueue(&H.ready, t);
-  else if (gl_timer_start(&t->timer, delay) != 0) luaL_error(L, "spawn_after: not enough memory");
+  if (delay < 0) {
+    gl_enqueue(&H.ready, t);
+    poke();
+  } else if (gl_timer_start(&t->timer, delay) != 0) luaL_error(L, "spawn_after: not enough memory");
   return t;
 }
 
@@ -387,6 +425,7 @@ void gl_spawn_n(lua_State *L, int nargs) {
     batch->nresults = 1;
     gl_enqueue(&H.ready, batch);
     H.batches++;
+    poke();
   }
   H.live++;
 }
@@ -828,15 +867,14 @@ int gl_hub_run(void) {
       return GL_RUN_EXIT;
     }
     if (why == READY_DONE) return GL_RUN_DONE;
-    if (why == READY_BUDGET) {
-      uv_run(H.loop, UV_RUN_NOWAIT);
-    } else {
-      if (gl_timers_count() == 0 && !uv_loop_alive(H.loop)) {
-        if (call(L, report_deadlock) != LUA_OK) lua_pop(L, 1);
-        return GL_RUN_DEADLOCK;
-      }
-      uv_run(H.loop, UV_RUN_ONCE);
+    if (why == READY_EMPTY && gl_timers_count() == 0 && !uv_loop_alive(H.loop)) {
+      if (call(L, report_deadlock) != LUA_OK) lua_pop(L, 1);
+      return GL_RUN_DEADLOCK;
     }
+    H.polling = 1;
+    H.poked = 0;
+    uv_run(H.loop, why == READY_BUDGET ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+    H.polling = 0;
     if (H.failed) return GL_RUN_FAILED;
   }
 }

@@ -136,6 +136,7 @@ typedef struct gl_hub {
   int handling_batch;        /* ...or it is making a thread of a spawn_n */
   gl_thread *exiting;        /* the thread that called os.exit(code, true) */
   int failed;                /* a libuv callback of the hub failed: stop */
+  int polling, poked;        /* in uv_run; uv_stop was called for a ready thread */
   unsigned long long switches;
   uint64_t started_at;       /* uv_hrtime at start */
 } gl_hub;
@@ -177,8 +178,20 @@ const void *gl_udata_meta(lua_State *L, int idx);
 /* Is the value at 'idx' a GreenThread? Returns it or NULL. */
 gl_thread *gl_test_thread(lua_State *L, int idx);
 
-/* An optional timeout argument: nil -> -1 (none), else seconds >= 0. */
+/* An optional timeout argument: nil -> -1 (none), else seconds >= 0
+** (negative counts as 0; NaN raises). */
 double gl_opt_timeout(lua_State *L, int idx);
+
+/* A number of seconds at 'idx' for the function the user called, 'fname':
+** >= 0 (negative counts as 0); a non-number or NaN raises "bad argument
+** #idx to 'fname' (...)". Huge values are fine: timers clamp them. */
+double gl_check_seconds(lua_State *L, int idx, const char *fname);
+
+/* Misuse errors that name the function the user called, whatever name Lua
+** would find for it: "bad argument #arg to 'fname' (msg)", and the same
+** with "tname expected, got <type or __name>". */
+int gl_argerror(lua_State *L, int arg, const char *fname, const char *msg);
+int gl_typeerror(lua_State *L, int arg, const char *fname, const char *tname);
 
 /* spawn_n: queue the function and 'nargs' arguments on top of L (popped)
 ** to start in FIFO order, without making a thread until it starts. */

@@ -3,6 +3,7 @@
 */
 #include <lauxlib.h>
 #include "core/testhooks.h"
+#include "core/timer.h"
 
 static lua_Alloc real_alloc;
 static void *real_ud;
@@ -26,7 +27,17 @@ static int l_fail_allocations(lua_State *L) {
   return 0;
 }
 
+/* check_timers() -> true, or raises what is wrong */
+static int l_check_timers(lua_State *L) {
+  const char *wrong = gl_timers_check();
+  if (wrong) return luaL_error(L, "timers: %s", wrong);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 void gl_open_testhooks(lua_State *L) {
+  lua_pushcfunction(L, l_check_timers);
+  lua_setfield(L, -2, "check_timers");
   lua_pushcfunction(L, l_fail_allocations);
   lua_setfield(L, -2, "fail_allocations");
 }

@@ -5,6 +5,8 @@
 **   fail_allocations(on): while on, every Lua allocation that needs more
 **     memory fails, as if memory had run out (frees and shrinks work).
 **     The specs use it to make the hub run out of memory at a chosen spot.
+**   check_timers(): true, or raises naming the broken timer invariant
+**     (gl_timers_check).
 */
 #ifndef GL_TESTHOOKS_H
 #define GL_TESTHOOKS_H

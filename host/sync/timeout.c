@@ -80,8 +80,9 @@ static int l_tostring(lua_State *L) {
   else {
     lua_pushliteral(L, "Timeout: ");
     lua_pushnumber(L, to->seconds);
-    if (lua_isinteger(L, -1) || to->seconds == (double)(lua_Integer)to->seconds) {
-      lua_pushinteger(L, (lua_Integer)to->seconds);
+    lua_Integer whole;  /* range-checked first: casting 1e300 is undefined */
+    if (lua_numbertointeger(to->seconds, &whole) && (double)whole == to->seconds) {
+      lua_pushinteger(L, whole);
       lua_replace(L, -2);
     }
     lua_pushstring(L, to->seconds == 1 ? " second" : " seconds");
