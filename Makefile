@@ -7,7 +7,7 @@ PKGS := lua5.4 libuv openssl libedit
 DEBS := build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libssl-dev libedit-dev lua-busted \
         netcat-openbsd socat curl openssl tmux hyperfine time python3 procps
 
-CFLAGS ?= -O2 -g
+CFLAGS ?= -O2 -g -DNDEBUG
 WARN := -Wall -Wextra
 DEPCFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # Lua is linked statically and its symbols exported (-Wl,-E), as Debian's own

@@ -3,6 +3,7 @@
 ** threads, blocking with a deadline, and the end of a thread's life.
 ** Read hub.h first: it states the rules this file keeps.
 */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,10 @@ gl_hub gl_H;
 
 /* ---------------------------------------------------------------- lists */
 
+/* The list invariants (asserted): a thread is in at most one list, and a
+** list's ends and count agree with its links. */
 void gl_enqueue(gl_waitq *q, gl_thread *t) {
+  assert(t->queue == NULL);
   t->queue = q;
   t->next = NULL;
   t->prev = q->tail;
@@ -33,6 +37,7 @@ void gl_enqueue(gl_waitq *q, gl_thread *t) {
 }
 
 void gl_enqueue_front(gl_waitq *q, gl_thread *t) {
+  assert(t->queue == NULL);
   t->queue = q;
   t->prev = NULL;
   t->next = q->head;
@@ -43,6 +48,7 @@ void gl_enqueue_front(gl_waitq *q, gl_thread *t) {
 
 /* Put 't' right behind 'pos', which is in 'q'. */
 static void enqueue_after(gl_waitq *q, gl_thread *pos, gl_thread *t) {
+  assert(t->queue == NULL && pos->queue == q);
   t->queue = q;
   t->prev = pos;
   t->next = pos->next;
@@ -54,6 +60,7 @@ static void enqueue_after(gl_waitq *q, gl_thread *pos, gl_thread *t) {
 void gl_unqueue(gl_thread *t) {
   gl_waitq *q = t->queue;
   if (q == NULL) return;
+  assert(q->n > 0 && (t->prev == NULL) == (q->head == t) && (t->next == NULL) == (q->tail == t));
   if (t->prev) t->prev->next = t->next; else q->head = t->next;
   if (t->next) t->next->prev = t->prev; else q->tail = t->prev;
   t->prev = t->next = NULL;
@@ -161,6 +168,9 @@ static void make_ready(gl_thread *t, const char *tag) {
 }
 
 void gl_wake(lua_State *L, gl_thread *t) {
+  /* only a thread that blocked can be woken, and only once */
+  assert((t->flags & GL_STARTED) && !(t->flags & GL_DEAD) && t != H.current);
+  assert(t->queue != &H.ready && t->resume_n == 0);
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     t->resume_n = 0;
@@ -209,6 +219,7 @@ int gl_throw(lua_State *L, gl_thread *t, int front, const void *src) {
     lua_pop(L, 1);
     return 0;
   }
+  assert(t != H.current && !(t->flags & GL_BATCH));
   int blocked = (t->flags & GL_STARTED) && t->queue != &H.ready;
   int woken_empty = t->queue == &H.ready && t->resume_n == 0;
   if (!(t->flags & GL_STARTED)) {
@@ -279,6 +290,9 @@ gl_thread *gl_check_block(lua_State *L, const char *what) {
 static int block_k(lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   gl_thread *t = H.current;
+  /* the coroutine resuming here is the one that blocked, in its own thread */
+  assert(t != NULL && (L == t->co || gl_owner(L) == t));
+  assert(t->queue == NULL && !gl_timer_armed(&t->timer));
   if (L != t->co) gl_set_owner(L, NULL);   /* a script's coroutine: its own again */
   if (t->flags & GL_PENDING) {             /* (GL_LATE, value, err) */
     t->flags &= ~GL_PENDING;
@@ -300,6 +314,7 @@ static int block_k(lua_State *L, int status, lua_KContext ctx) {
 ** for what the hub pushes as it resumes (the tag and up to two values) is
 ** made now, so waking and interrupting a thread never allocate. */
 static int suspend(lua_State *L, gl_thread *t, lua_KFunction k, gl_cancel_fn cancel) {
+  assert(t == H.current && gl_owner(t->co) == t);
   t->k = k;
   t->cancel = cancel;
   if (!lua_checkstack(L, 4)) {
@@ -517,6 +532,7 @@ static int prepare(lua_State *L, gl_thread *t) {
 ** (its body slot is overwritten next). */
 static void recycle(lua_State *L, gl_thread *t, int ud) {
   lua_State *co = t->co;
+  assert(co != NULL && gl_owner(co) == t && lua_status(co) != LUA_YIELD);
   lua_settop(co, 0);
   gl_set_owner(co, NULL);
   t->co = NULL;
@@ -604,6 +620,7 @@ static void drop_extra(lua_State *L, gl_thread *t, int ud) {
 ** any, in its own coroutine before it lets go of its anchor. Allocates
 ** nothing (the exit hook runs protected), so a thread can always end. */
 static void bury(lua_State *L, gl_thread *t, int ud) {
+  assert(t->co == NULL && t->queue == NULL && !gl_timer_armed(&t->timer));
   lua_setiuservalue(L, ud, GL_UV_BODY);  /* the results, in place of the coroutine */
   t->flags |= GL_DEAD;
   H.live--;
@@ -611,6 +628,7 @@ static void bury(lua_State *L, gl_thread *t, int ud) {
     lua_pushnil(L);
     gl_wake_one(L, &t->joiners);
   }
+  assert(t->joiners.n == 0);
   call_on_exit(L, t, ud);
   if (has_links(L, t, ud)) {
     t->flags |= GL_LINKING;       /* runs again, first, with the link runner */
@@ -695,6 +713,10 @@ static int stray_yield(lua_State *co, int nres) {
 /* Switch into 't' until it blocks or ends. */
 static void run(lua_State *L, gl_thread *t) {
   int nargs, nres, fresh = !(t->flags & GL_STARTED);
+  /* out of every list, no deadline: a ready thread was taken off the queue */
+  assert(t->queue == NULL && !gl_timer_armed(&t->timer) && H.current == NULL);
+  assert(fresh ? t->co == NULL : (lua_status(t->co) == LUA_YIELD && gl_owner(t->co) == t));
+  assert(!(t->flags & GL_DEAD) || (t->flags & GL_LINKING));
   if (fresh) {
     gl_push_thread(L, t);
     nargs = prepare(L, t);
