@@ -419,4 +419,61 @@ describe("hardening: core", function()
       assert.equal("all fired\n", r.stdout)
     end)
   end)
+
+  describe("recycled coroutines", function()
+    it("no two green threads see the same coroutine.running()", function()
+      local seen, n, dup = {}, 0, 0
+      for _ = 1, 50 do
+        green.spawn(function()
+          local co = coroutine.running()
+          if seen[co] then dup = dup + 1 end
+          seen[co] = true
+          n = n + 1
+        end):wait()
+      end
+      assert.equal(50, n)
+      assert.equal(0, dup)
+    end)
+
+    it("a thread that asked for its coroutine does not lend it to the next", function()
+      local first
+      green.spawn(function() first = coroutine.running() end):wait()
+      for _ = 1, 10 do
+        local mine = green.spawn(function() return coroutine.running() end):wait()
+        assert.is_false(rawequal(first, mine))
+      end
+      assert.equal("dead", coroutine.status(first))
+    end)
+
+    it("a debug hook left by one thread is not carried into the next", function()
+      local hits = 0
+      green.spawn(function()
+        debug.sethook(function() hits = hits + 1 end, "", 1)
+      end):wait()
+      local before = hits
+      local hook, after
+      for _ = 1, 5 do
+        green.spawn(function()
+          hook = debug.gethook()
+          for _ = 1, 100 do end
+        end):wait()
+        assert.is_nil(hook)
+      end
+      after = hits
+      assert.equal(before, after)
+    end)
+
+    it("a linked thread keeps its results when no pooled coroutine is free for its links", function()
+      local t = {}
+      for i = 1, 300 do t[i] = green.spawn(green.sleep, 0.01) end
+      for i = 1, 300 do t[i]:wait() end            -- the pool fills
+      local s = {}
+      for i = 1, 300 do s[i] = green.spawn(green.sleep, 10) end
+      helpers.defer(function() helpers.killall(s) end)
+      green.sleep(0)                               -- and is all in use
+      local gt = green.spawn(function() return 42, "x" end)
+      gt:link(function() end)
+      assert.same({ 42, "x" }, { gt:wait() })
+    end)
+  end)
 end)

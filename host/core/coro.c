@@ -185,11 +185,16 @@ static int l_isyieldable(lua_State *L) {
   return 1;
 }
 
-/* coroutine.running(): a green thread's coroutine is its main one. */
+/* coroutine.running(): a green thread's coroutine is its main one. Its
+** identity escapes here (a table may key on it), so it is not handed to
+** another thread later. */
 static int l_running(lua_State *L) {
   gl_thread *t = gl_owner(L);
   int ismain = lua_pushthread(L);
-  if (t != NULL && t->co == L) ismain = 1;
+  if (t != NULL && t->co == L) {
+    t->flags |= GL_ESCAPED;
+    ismain = 1;
+  }
   lua_pushboolean(L, ismain);
   return 2;
 }

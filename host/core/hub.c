@@ -479,6 +479,32 @@ static gl_thread *start_pending(lua_State *L, gl_thread *batch) {
 
 /* ------------------------------------------------------ running threads */
 
+/* A coroutine that is not the pool's is anchored by the thread: in its body
+** slot (the function has been pushed by then), or, for the link runner of
+** a dead thread, whose body slot holds its results, in its extra table.
+** Pops the coroutine. */
+static void anchor_co(lua_State *L, gl_thread *t, int ud) {
+  if (t->flags & GL_LINKING) {
+    lua_getiuservalue(L, ud, GL_UV_EXTRA);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "co");
+    lua_pop(L, 1);
+  } else {
+    lua_setiuservalue(L, ud, GL_UV_BODY);
+  }
+}
+
+/* Push the coroutine anchor_co anchored. */
+static void push_co(lua_State *L, gl_thread *t, int ud) {
+  if (t->flags & GL_LINKING) {
+    lua_getiuservalue(L, ud, GL_UV_EXTRA);
+    lua_getfield(L, -1, "co");
+    lua_remove(L, -2);
+  } else {
+    lua_getiuservalue(L, ud, GL_UV_BODY);
+  }
+}
+
 /* Give 't' a coroutine with its body and arguments pushed; the body is its
 ** function, the error it was killed with, or the link runner. The userdata
 ** is on top of L (left there). Returns the number of arguments pushed.
@@ -502,11 +528,13 @@ static int prepare(lua_State *L, gl_thread *t) {
   }
   lua_State *co;
   if (H.nfree > 0) {
-    co = H.free[--H.nfree];
+    H.nfree--;
+    co = H.free[H.nfree].co;
+    t->pool_slot = H.free[H.nfree].slot;
     t->flags |= GL_POOLED;
   } else {
     co = lua_newthread(L);
-    lua_setiuservalue(L, ud, GL_UV_BODY);
+    anchor_co(L, t, ud);
   }
   t->co = co;                             /* from here on, fail_thread recycles it */
   gl_set_owner(co, t);
@@ -529,23 +557,38 @@ static int prepare(lua_State *L, gl_thread *t) {
 
 /* Give the coroutine of a finished thread (userdata at 'ud') back: to the
 ** free list if pooled, else into the pool if there is room, else drop it
-** (its body slot is overwritten next). */
+** (the slot anchoring it is overwritten next). Its hook goes, and one whose
+** identity escaped is dropped, pooled or not. Allocates nothing: the pool
+** table was sized for GL_POOL_MAX at the start. */
 static void recycle(lua_State *L, gl_thread *t, int ud) {
   lua_State *co = t->co;
   assert(co != NULL && gl_owner(co) == t && lua_status(co) != LUA_YIELD);
   lua_settop(co, 0);
+  lua_sethook(co, NULL, 0, 0);
   gl_set_owner(co, NULL);
   t->co = NULL;
-  if (t->flags & GL_POOLED) {
-    t->flags &= ~GL_POOLED;
-    H.free[H.nfree++] = co;
-  } else if (H.npooled < GL_POOL_MAX) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, H.pool_ref);
-    lua_getiuservalue(L, ud, GL_UV_BODY);
-    lua_rawseti(L, -2, ++H.npooled);
-    lua_pop(L, 1);
-    H.free[H.nfree++] = co;
+  int pooled = (t->flags & GL_POOLED) != 0, escaped = (t->flags & GL_ESCAPED) != 0;
+  t->flags &= ~(GL_POOLED | GL_ESCAPED);  /* a link runner gets a coroutine of its own */
+  if (escaped) {
+    if (pooled) {                           /* out of the pool for good */
+      lua_rawgeti(L, LUA_REGISTRYINDEX, H.pool_ref);
+      lua_pushnil(L);
+      lua_rawseti(L, -2, t->pool_slot);
+      lua_pop(L, 1);
+      H.pool_holes[H.npool_holes++] = t->pool_slot;
+    }
+    return;
   }
+  if (!pooled) {
+    if (H.npool_holes == 0 && H.pool_top == GL_POOL_MAX) return;  /* the pool is full */
+    t->pool_slot = H.npool_holes > 0 ? H.pool_holes[--H.npool_holes] : ++H.pool_top;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, H.pool_ref);
+    push_co(L, t, ud);
+    lua_rawseti(L, -2, t->pool_slot);
+    lua_pop(L, 1);
+  }
+  H.free[H.nfree].co = co;
+  H.free[H.nfree++].slot = t->pool_slot;
 }
 
 /* Push what the thread's 'n' results are kept as: the value itself, or a
@@ -922,7 +965,7 @@ void gl_hub_open(lua_State *L) {
   H.packed_mt_ref = new_ref_table(L);
   H.pending_head = 1;
   H.pending_tail = 0;
-  H.nfree = H.npooled = 0;
+  H.nfree = H.npool_holes = H.pool_top = 0;
   H.link_runner_ref = LUA_NOREF;
 }
 

@@ -52,7 +52,8 @@ enum {
   GL_POOLED = 1 << 8,    /* its coroutine belongs to the pool */
   GL_EXTRA = 1 << 9,     /* it has an extra table */
   GL_BATCH = 1 << 10,    /* not a thread: a run of pending spawn_n (nresults of them) */
-  GL_PACKED = 1 << 11    /* its body slot holds {fn, args..., n = nargs}, not fn */
+  GL_PACKED = 1 << 11,   /* its body slot holds {fn, args..., n = nargs}, not fn */
+  GL_ESCAPED = 1 << 12   /* coroutine.running() gave its coroutine out: never reuse it */
 };
 
 /* Spawn arguments up to this many go into uservalues of the thread; more
@@ -69,6 +70,7 @@ struct gl_thread {
   int nresults;             /* results kept, see gl_thread_results */
   unsigned short nargs;     /* spawn arguments in uservalues GL_UV_ARGS.. (<= GL_MAX_UV_ARGS) */
   unsigned short flags;
+  unsigned short pool_slot; /* with GL_POOLED: where the pool table anchors 'co' */
   int resume_n;             /* 1 if a wake value waits on top of 'co' */
   const char *tag;          /* how it resumes: GL_WOKEN, GL_TIMEDOUT, GL_THROW */
   lua_KFunction k;          /* where gl_block's caller continues */
@@ -88,7 +90,10 @@ enum {
 };
 
 /* Coroutines kept for reuse: enough to absorb bursts of short threads
-** without pinning the memory of a million sleepers that all woke. */
+** without pinning the memory of a million sleepers that all woke. A reused
+** coroutine carries nothing observable: its stack is empty, its hook
+** reset, and one whose identity escaped (coroutine.running()) is not
+** reused at all. */
 #define GL_POOL_MAX 256
 
 /* Resume tags (addresses of static chars, compared as light userdata).
@@ -117,8 +122,10 @@ typedef struct gl_hub {
   gl_waitq ready;
   int threads_ref;           /* registry: array of anchored GreenThreads */
   int pool_ref;              /* registry: array anchoring pooled coroutines */
-  lua_State *free[GL_POOL_MAX];  /* pooled coroutines not in use */
-  int nfree, npooled;
+  struct { lua_State *co; unsigned short slot; } free[GL_POOL_MAX];  /* pooled, not in use */
+  int nfree;
+  unsigned short pool_holes[GL_POOL_MAX];  /* free slots of the pool table */
+  int npool_holes, pool_top;               /* ...and the highest slot ever used */
   int link_runner_ref;       /* registry: Lua function that runs a thread's links */
   int pending_ref;           /* registry: functions of spawn_n not started yet */
   lua_Integer pending_head, pending_tail;  /* its first and last index */
