@@ -561,4 +561,60 @@ describe("hardening: core", function()
       assert.same({ false, "own" }, { gt:wait() })
     end)
   end)
+
+  describe("Ctrl-C", function()
+    -- Run 'code' in a child greenlua, send it one SIGINT once it has created
+    -- the file 'ready' names, and return { text = stdout..stderr, status }.
+    local function interrupt(code)
+      local ready = cli.path("ready")
+      local out = cli.path("out")
+      local script = cli.file("sigint" .. nchunks .. ".lua", ("local READY = %q\n"):format(ready) .. code)
+      nchunks = nchunks + 1
+      local cmd = ("cd %s && { %s %s >%s 2>&1 & pid=$!; "
+        .. "for i in $(seq 1 200); do [ -e %s ] && break; sleep 0.05; done; "
+        .. "kill -INT $pid; wait $pid; echo \"status $?\" >>%s; }")
+        :format(cli.quote(cli.tmp), cli.quote(cli.bin), cli.quote(script), cli.quote(out),
+                cli.quote(ready), cli.quote(out))
+      os.execute("timeout 20 sh -c " .. cli.quote(cmd))
+      local text = cli.slurp(out)
+      local status = tonumber(text:match("status (%d+)\n$"))
+      return (text:gsub("status %d+\n$", "")), status
+    end
+
+    it("interrupts the busy thread that was running, once: main goes on", function()
+      local text, status = interrupt([[
+        local green = require "green"
+        local gt = green.spawn(function()
+          io.open(READY, "w"):close()
+          local x = 0
+          while true do x = x + 1 end
+        end)
+        local ok, err = pcall(gt.wait, gt)
+        print("main:", ok, err)
+        green.sleep(0.2)                 -- a second delivery would land here
+        print("main: done")
+      ]])
+      assert.equal(0, status, text)
+      assert.matches("green thread %d+: interrupted!", text)
+      assert.matches("main:\tfalse\tinterrupted!\n", text)
+      assert.matches("main: done\n", text)
+      local _, n = text:gsub("interrupted!", "")
+      assert.equal(2, n, text)           -- the thread's report and main's print
+    end)
+
+    it("with every thread blocked, main gets it, once", function()
+      local text, status = interrupt([[
+        local green = require "green"
+        local other = green.spawn(green.sleep, 10)
+        io.open(READY, "w"):close()
+        local ok, err = pcall(green.sleep, 10)
+        print("main:", ok, err)
+        green.sleep(0.2)
+        print("other dead:", other:dead())
+        other:kill()
+      ]])
+      assert.equal(0, status, text)
+      assert.equal("main:\tfalse\tinterrupted!\nother dead:\tfalse\n", text)
+    end)
+  end)
 end)

@@ -13,11 +13,16 @@ static uv_async_t interrupt_async;
 static volatile sig_atomic_t interrupt_pending;
 static int exit_requested, exit_status;
 
-/* Runs in whatever coroutine was running when SIGINT came. */
+/* Set on the coroutine that was running when SIGINT came; fires as it runs
+** Lua code. Whoever delivers the interrupt first clears interrupt_pending,
+** so it is delivered once: here, if the thread was still running Lua, or
+** to main by on_interrupt, if the thread reached the hub first (a hook
+** left on it then goes without a word the next time it runs). */
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
-  if (H.current == H.main) interrupt_pending = 0;  /* main gets it here */
+  if (!interrupt_pending) return;
+  interrupt_pending = 0;
   lua_pushliteral(L, "interrupted!");
   lua_error(L);
 }
