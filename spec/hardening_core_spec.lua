@@ -617,4 +617,56 @@ describe("hardening: core", function()
       assert.equal("main:\tfalse\tinterrupted!\nother dead:\tfalse\n", text)
     end)
   end)
+
+  describe("misuse errors", function()
+    local gt = nil
+    before_each(function() gt = green.spawn(function() end) end)
+
+    -- name: the function the message must name; fn, args: the call
+    local cases = {
+      { "spawn", function() return green.spawn, 42 end },
+      { "spawn_n", function() return green.spawn_n end },
+      { "spawn_after", function() return green.spawn_after, "x", print end },
+      { "spawn_after", function() return green.spawn_after, 1.0, 42 end },
+      { "sleep", function() return green.sleep, {} end },
+      { "kill", function() return green.kill, 42 end },
+      { "wait", function() return gt.wait, 42 end },
+      { "kill", function() return gt.kill, io.stdout end },
+      { "cancel", function() return gt.cancel end },
+      { "dead", function() return gt.dead, "x" end },
+      { "traceback", function() return gt.traceback, {} end },
+      { "link", function() return gt.link, 42, print end },
+      { "link", function() return gt.link, gt, 42 end },
+      { "unlink", function() return gt.unlink, coroutine.create(print), print end },
+      { "with_timeout", function() return green.with_timeout, "x", print end },
+      { "with_timeout", function() return green.with_timeout, 1, 42 end },
+    }
+    for i, case in ipairs(cases) do
+      it(("name the function the user called: %s (case %d)"):format(case[1], i), function()
+        local call = pack(case[2]())
+        -- through pcall, where Lua's own lookup would find "green.core.*"
+        local ok, err = pcall(unpack(call, 1, call.n))
+        assert.is_false(ok)
+        assert.matches("bad argument #%d to '" .. case[1] .. "'", err)
+        assert.not_matches("green%.core", err)
+        assert.not_matches("lib/green", err)
+        -- and called directly from here
+        local direct = helpers.error_of(function() return call[1](unpack(call, 2, call.n)) end)
+        assert.matches("bad argument #%d to '" .. case[1] .. "'", direct)
+        assert.not_matches("lib/green", direct)
+      end)
+    end
+
+    it("integral floats are integers, and numeric strings are numbers, as in Lua", function()
+      local late = green.spawn_after(1.0, error, "must not run")
+      late:kill()
+      green.sleep(0.0)
+      assert.equal("ok", green.with_timeout("1", function() return "ok" end))
+      local code = 'os.exit(3.0)'
+      assert.equal(3, cli.run({ "-e", code }).status)
+      local r = cli.run({ "-e", "os.exit(2.5)" })
+      assert.equal(1, r.status)
+      assert.matches("bad argument #1 to 'exit' %(number has no integer representation%)", r.stderr)
+    end)
+  end)
 end)
