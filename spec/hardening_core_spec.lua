@@ -7,10 +7,12 @@ local cli = require "spec.cli_helpers"
 
 local pack, unpack = table.pack, table.unpack
 
--- Chunks for child processes start with this: the test hooks (see
--- host/core/testhooks.h), which scripts cannot reach by require.
-local HOOKS = [[local hooks = require("green.core")
+-- The test hooks (host/core/testhooks.h) live in the internal table, which
+-- scripts cannot require: the debug library reaches it as an upvalue of
+-- the embedded modules' loaders. Chunks for child processes start with this.
+local HOOKS = [[local hooks = select(2, debug.getupvalue(package.preload["green"], 2))
 ]]
+local hooks = load(HOOKS .. "return hooks")()
 
 -- Run a chunk in a fresh greenlua process, from a file (so any text goes
 -- through unchanged). Returns stdout, stderr, exit status.
@@ -319,7 +321,6 @@ describe("hardening: core", function()
   end)
 
   describe("timers", function()
-    local hooks = require("green.core")
 
     it("a stress of blocked LifoQueue puts under Timeouts loses no timer", function()
       math.randomseed(8)
@@ -667,6 +668,40 @@ describe("hardening: core", function()
       local r = cli.run({ "-e", "os.exit(2.5)" })
       assert.equal(1, r.status)
       assert.matches("bad argument #1 to 'exit' %(number has no integer representation%)", r.stderr)
+    end)
+  end)
+
+  describe("green.core internals", function()
+    it("are not in require 'green.core'", function()
+      local core = require "green.core"
+      for _, name in ipairs({ "set_link_runner", "finished", "extra", "on_exit", "cannot_block",
+                              "GreenThread", "PASS", "THROW", "fail_allocations", "check_timers" }) do
+        assert.is_nil(core[name], name)
+      end
+      assert.is_nil(require("green").extra)
+    end)
+
+    it("still serve the Lua half: links, pools spawning inline, Local", function()
+      local linked
+      local gt = green.spawn(function() return "r" end)
+      gt:link(function(g, x) linked = x end, "arg")
+      assert.equal("r", gt:wait())
+      green.sleep(0)
+      assert.equal("arg", linked)
+      local pool = green.GreenPool(1)
+      local inner = pool:spawn(function()
+        return pool:spawn(function() return "inline" end):wait()   -- the pool is full: runs inline
+      end)
+      assert.equal("inline", inner:wait())
+      local loc = green.Local()
+      green.spawn(function() loc.x = 1 end):wait()
+      assert.is_nil(loc.x)
+    end)
+
+    it("loading an embedded module again hands out only the module", function()
+      local m = package.preload["green.semaphore"]("green.semaphore")
+      assert.equal("function", type(m.Semaphore))
+      assert.is_nil(m.finished)
     end)
   end)
 end)

@@ -251,16 +251,22 @@ static int exit_tostring(lua_State *L) {
   return 1;
 }
 
-void gl_open_greenthread(lua_State *L) {
+void gl_open_greenthread(lua_State *L, int internal) {
   static const luaL_Reg functions[] = {
     {"spawn", l_spawn}, {"spawn_n", l_spawn_n}, {"spawn_after", l_spawn_after},
     {"sleep", l_sleep}, {"getcurrent", l_getcurrent}, {"kill", l_kill},
     {"threads", l_threads}, {"stats", l_stats}, {"now", l_now},
-    {"extra", l_extra}, {"set_link_runner", l_set_link_runner},
-    {"finished", l_finished},
-    {"on_exit", l_on_exit},
     {NULL, NULL}
   };
+  static const luaL_Reg private[] = {
+    {"extra", l_extra}, {"set_link_runner", l_set_link_runner},
+    {"finished", l_finished}, {"on_exit", l_on_exit},
+    {NULL, NULL}
+  };
+  internal = lua_absindex(L, internal);
+  lua_pushvalue(L, internal);
+  luaL_setfuncs(L, private, 0);
+  lua_pop(L, 1);
   static const luaL_Reg methods[] = {
     {"wait", l_wait}, {"kill", l_kill}, {"cancel", l_cancel}, {"dead", l_dead},
     {"traceback", l_traceback}, {NULL, NULL}
@@ -270,7 +276,7 @@ void gl_open_greenthread(lua_State *L) {
   luaL_newmetatable(L, THREAD_MT);
   luaL_newlib(L, methods);
   lua_pushvalue(L, -1);
-  lua_setfield(L, -4, "GreenThread");   /* core.GreenThread: the method table */
+  lua_setfield(L, internal, "GreenThread");  /* the method table, for init.lua */
   lua_pushcclosure(L, l_index, 1);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, l_tostring);

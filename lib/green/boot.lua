@@ -3,6 +3,7 @@
 -- loaders from C, where Lua cannot yield). The coroutine library's part is
 -- C (host/core/coro.c), installed just before this runs.
 local core = require "green.core"
+local internal = select(2, ...)  -- the hub's private hooks (host/embedded.h)
 
 local error, type = error, type
 
@@ -56,8 +57,8 @@ end
 
 -- Links run in the dying thread, in order; one that raises is reported and
 -- the next still runs.
-core.set_link_runner(function(gt)
-  local links = core.extra(gt).links
+internal.set_link_runner(function(gt)
+  local links = internal.extra(gt).links
   local i = 1
   while links[i] do
     local link = links[i]

@@ -2,6 +2,7 @@
 -- storage; the hub and the objects' hot paths are C (green.core), this file
 -- composes them.
 local core = require "green.core"
+local internal = select(2, ...)  -- the hub's private hooks (host/embedded.h)
 
 local green = {
   spawn = core.spawn,
@@ -43,7 +44,7 @@ setmetatable(green, {
   end,
 })
 
-local GreenThread = core.GreenThread  -- the method table
+local GreenThread = internal.GreenThread  -- the method table
 
 local function callable(v)
   if type(v) == "function" then return true end
@@ -54,7 +55,7 @@ end
 -- The extra table of a GreenThread (nil once it is gone), or raise at the
 -- caller's caller naming 'fname' if 'gt' is not one.
 local function extra_of(gt, fname)
-  local ok, extra = pcall(core.extra, gt, fname)
+  local ok, extra = pcall(internal.extra, gt, fname)
   if not ok then error(extra, 3) end
   return extra
 end
@@ -106,7 +107,7 @@ local Local = {}
 local function storage(self, create)
   local me = core.getcurrent()
   if me == nil then error("green.Local: not inside a green thread", 3) end
-  local extra = core.extra(me)
+  local extra = internal.extra(me)
   local all = extra.locals
   if all == nil then
     if not create then return nil end

@@ -1,6 +1,7 @@
 -- green.pool: GreenPool and GreenPile, composed from green threads, a
 -- Semaphore for the slots and a Queue for results in input order.
 local core = require "green.core"
+local internal = select(2, ...)  -- finished, on_exit: private to the Lua half
 
 local spawn, getcurrent = core.spawn, core.getcurrent
 local pack, unpack = table.pack, table.unpack
@@ -64,13 +65,13 @@ end
 function GreenPool:spawn(fn, ...)
   check_callable(fn, "spawn")
   if self.members[getcurrent()] and self.slots:locked() then
-    return core.finished(fn(...))
+    return internal.finished(fn(...))
   end
   self.slots:acquire()
   local gt = spawn(fn, ...)
   self.count = self.count + 1
   self.members[gt] = true
-  core.on_exit(gt, self.member_exit)
+  internal.on_exit(gt, self.member_exit)
   return gt
 end
 
