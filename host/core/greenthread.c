@@ -10,6 +10,47 @@
 #define H gl_H
 #define THREAD_MT "green.GreenThread"
 
+/* ------------------------------------------------------------- arguments */
+
+const void *gl_udata_meta(lua_State *L, int idx) {
+  const void *mt = NULL;
+  if (lua_type(L, idx) == LUA_TUSERDATA && lua_getmetatable(L, idx)) {
+    mt = lua_topointer(L, -1);
+    lua_pop(L, 1);
+  }
+  return mt;
+}
+
+gl_thread *gl_test_thread(lua_State *L, int idx) {
+  return gl_udata_meta(L, idx) == H.thread_mt ? lua_touserdata(L, idx) : NULL;
+}
+
+int gl_argerror(lua_State *L, int arg, const char *fname, const char *msg) {
+  return luaL_error(L, "bad argument #%d to '%s' (%s)", arg, fname, msg);
+}
+
+int gl_typeerror(lua_State *L, int arg, const char *fname, const char *tname) {
+  const char *got = luaL_typename(L, arg);
+  if (luaL_getmetafield(L, arg, "__name") == LUA_TSTRING) got = lua_tostring(L, -1);
+  return gl_argerror(L, arg, fname, lua_pushfstring(L, "%s expected, got %s", tname, got));
+}
+
+double gl_check_seconds(lua_State *L, int idx, const char *fname) {
+  int isnum;
+  double seconds = lua_tonumberx(L, idx, &isnum);
+  if (!isnum) gl_typeerror(L, idx, fname, "number");
+  if (seconds != seconds) gl_argerror(L, idx, fname, "number expected, got NaN");
+  return seconds > 0 ? seconds : 0;
+}
+
+double gl_opt_timeout(lua_State *L, int idx) {
+  if (lua_isnoneornil(L, idx)) return -1;
+  double seconds = luaL_checknumber(L, idx);
+  if (seconds != seconds) luaL_argerror(L, idx, "number expected, got NaN");
+  return seconds > 0 ? seconds : 0;
+}
+
+
 /* Argument checks name the function the user called ('fname'): Lua's own
 ** would find "green.core.kill" for a method called through pcall. */
 static gl_thread *check_thread(lua_State *L, int idx, const char *fname) {

@@ -1,29 +1,47 @@
 /*
 ** hub.h: the scheduler. One libuv loop, one ready queue, green threads as
-** Lua coroutines.
+** Lua coroutines. The interface for the rest of the host (sync/, io/,
+** console/); the parts of host/core/:
+**   hub.c      the scheduler: lists, waking, blocking, the switch, the loop
+**   thread.c   a thread's life: spawn, spawn_n, coroutines, results, links
+**   timer.c    every deadline, in one heap behind one libuv timer
+**   coro.c     the coroutine library, so script coroutines can block
+**   greenthread.c  the Lua face: spawn, sleep, kill, GreenThread methods
+**   report.c, interrupt.c  uncaught errors; Ctrl-C and os.exit
 **
 ** The rules everything else builds on:
 **  - Waking a thread only appends it to the tail of the ready queue; the hub
 **    switches only when the running thread blocks. Ready threads run FIFO.
-**  - Only gl_hub_run drives the loop; libuv callbacks only wake threads.
+**  - Only gl_hub_run drives the loop; libuv callbacks only wake threads. A
+**    thread made ready inside uv_run makes it return (uv_stop), so a timer
+**    that fires as the hub goes to wait is never left for the next event.
 **  - A blocked thread is in at most one wait list (a gl_waitq or the ready
 **    queue) and has at most one deadline (its own timer). Whoever resumes it
 **    early (kill, Timeout) takes it out of both, so a dead or timed-out waiter
 **    never lingers in a wait list.
-**  - A green thread resumes from a block with two values on its stack: a tag
-**    (GL_WOKEN, GL_TIMEDOUT or GL_THROW) and a value (what it was woken with,
-**    or the error to raise). gl_block's continuation raises GL_THROW itself.
+**  - A green thread resumes from a block with a tag and values on its stack
+**    (see the tags below); gl_block's continuation raises GL_THROW and
+**    GL_LATE itself, after the block's cancel hook ran.
 **  - Nothing handed over is lost: a thread woken with a value (a queue item,
 **    a permit) and interrupted before it runs resumes with the value, gives
 **    it back through its block's cancel hook, then raises.
+**  - A thread's coroutine is the hub's: only the hub resumes it (coro.c
+**    refuses anyone else), and a block inside a script's coroutine is
+**    relayed out to the hub and back in.
+**  - Nothing the hub does from a libuv callback allocates (waking,
+**    interrupting, timers); what it does between switches that may
+**    allocate (starting and ending threads, thread.h) runs under lua_pcall,
+**    and running out of memory there ends that thread only.
 **  - The hub polls I/O between batches of runnable threads and checks its
 **    timers (a coarse clock read) after every switch, so threads that keep
 **    yielding starve neither.
-** Where to start reading hub.c: gl_hub_run (the loop), run (one switch),
-** gl_block_cancel (how a thread waits), finish (how it ends).
 **  - A GreenThread userdata stays anchored (in the hub's thread table) from
 **    spawn until it is dead and its links have run; the scheduler's raw
 **    pointers are only ever to anchored threads.
+** These are asserted in builds without NDEBUG (make sanitize).
+** Where to start reading hub.c: gl_hub_run (the loop), run (one switch),
+** gl_block_cancel and block_k (how a thread waits and comes back);
+** thread.c: gl_spawn, gl_prepare, gl_finish.
 */
 #ifndef GL_HUB_H
 #define GL_HUB_H
