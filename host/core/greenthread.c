@@ -231,7 +231,7 @@ static int l_tostring(lua_State *L) {
 /* gt.id, then the methods (upvalue 1). */
 static int l_index(lua_State *L) {
   gl_thread *t = check_thread(L, 1, "__index");
-  const char *key = lua_tostring(L, 2);
+  const char *key = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
   if (key && key[0] == 'i' && key[1] == 'd' && key[2] == '\0') {
     lua_pushinteger(L, t->id);
     return 1;
