@@ -12,7 +12,7 @@ BENCH_DEBS := hyperfine openssl procps
 # Where the "installed already" stamps go.
 STAMPS ?= build
 
-CFLAGS ?= -O2 -g
+CFLAGS ?= -O2 -g -DNDEBUG
 WARN := -Wall -Wextra
 DEPCFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # Lua is linked statically and only its API exported (vendor/lua.dynlist,

@@ -6,6 +6,8 @@
 #include <lauxlib.h>
 #include "embedded.h"
 #include "core/greenthread.h"
+#include "core/coro.h"
+#include "core/testhooks.h"
 #include "sync/timeout.h"
 #include "sync/waitq.h"
 #include "console/console.h"
@@ -16,9 +18,20 @@
 #include "io/tls.h"
 #include "version.h"
 
+static int internal_ref = LUA_NOREF;
+
+void gl_push_internal(lua_State *L) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, internal_ref);
+}
+
 static int open_core(lua_State *L) {
+  gl_push_internal(L);
+  int internal = lua_gettop(L);
   lua_newtable(L);
-  gl_open_greenthread(L);
+  gl_open_greenthread(L, internal);
+  lua_pushvalue(L, internal);
+  gl_open_testhooks(L);
+  lua_pop(L, 1);
   gl_open_timeout(L);
   gl_open_waitq(L);
   gl_open_console(L);
@@ -34,17 +47,22 @@ static int open_core(lua_State *L) {
   return 1;
 }
 
-/* preload loader for an embedded module; upvalue 1: its gl_source. */
+/* preload loader for an embedded module; upvalue 1: its gl_source,
+** upvalue 2: the internal table, which the chunk gets as its second
+** argument (local core, internal = ..., see embedded.h). */
 static int load_embedded(lua_State *L) {
   const gl_source *src = lua_touserdata(L, lua_upvalueindex(1));
   if (luaL_loadbuffer(L, src->text, src->len, src->chunkname) != LUA_OK)
     return lua_error(L);
   lua_pushstring(L, src->module);
-  lua_call(L, 1, 1);
+  lua_pushvalue(L, lua_upvalueindex(2));
+  lua_call(L, 2, 1);
   return 1;
 }
 
 void gl_open_lualib(lua_State *L) {
+  lua_newtable(L);
+  internal_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   /* green.core is opened now: the hub's metatables must exist before any
   ** thread runs, whether or not a script requires "green". */
@@ -52,10 +70,12 @@ void gl_open_lualib(lua_State *L) {
   lua_pop(L, 1);
   for (const gl_source *src = gl_sources; src->module; src++) {
     lua_pushlightuserdata(L, (void *)src);
-    lua_pushcclosure(L, load_embedded, 1);
+    gl_push_internal(L);
+    lua_pushcclosure(L, load_embedded, 2);
     lua_setfield(L, -2, src->module);
   }
   lua_pop(L, 1);
+  gl_open_coroutines(L);
   lua_getglobal(L, "require");
   lua_pushliteral(L, "green.boot");
   lua_call(L, 1, 0);

@@ -10,19 +10,62 @@
 #define H gl_H
 #define THREAD_MT "green.GreenThread"
 
-static gl_thread *check_thread(lua_State *L, int idx) {
+/* ------------------------------------------------------------- arguments */
+
+const void *gl_udata_meta(lua_State *L, int idx) {
+  const void *mt = NULL;
+  if (lua_type(L, idx) == LUA_TUSERDATA && lua_getmetatable(L, idx)) {
+    mt = lua_topointer(L, -1);
+    lua_pop(L, 1);
+  }
+  return mt;
+}
+
+gl_thread *gl_test_thread(lua_State *L, int idx) {
+  return gl_udata_meta(L, idx) == H.thread_mt ? lua_touserdata(L, idx) : NULL;
+}
+
+int gl_argerror(lua_State *L, int arg, const char *fname, const char *msg) {
+  return luaL_error(L, "bad argument #%d to '%s' (%s)", arg, fname, msg);
+}
+
+int gl_typeerror(lua_State *L, int arg, const char *fname, const char *tname) {
+  const char *got = luaL_typename(L, arg);
+  if (luaL_getmetafield(L, arg, "__name") == LUA_TSTRING) got = lua_tostring(L, -1);
+  return gl_argerror(L, arg, fname, lua_pushfstring(L, "%s expected, got %s", tname, got));
+}
+
+double gl_check_seconds(lua_State *L, int idx, const char *fname) {
+  int isnum;
+  double seconds = lua_tonumberx(L, idx, &isnum);
+  if (!isnum) gl_typeerror(L, idx, fname, "number");
+  if (seconds != seconds) gl_argerror(L, idx, fname, "number expected, got NaN");
+  return seconds > 0 ? seconds : 0;
+}
+
+double gl_opt_timeout(lua_State *L, int idx) {
+  if (lua_isnoneornil(L, idx)) return -1;
+  double seconds = luaL_checknumber(L, idx);
+  if (seconds != seconds) luaL_argerror(L, idx, "number expected, got NaN");
+  return seconds > 0 ? seconds : 0;
+}
+
+
+/* Argument checks name the function the user called ('fname'): Lua's own
+** would find "green.core.kill" for a method called through pcall. */
+static gl_thread *check_thread(lua_State *L, int idx, const char *fname) {
   gl_thread *t = gl_test_thread(L, idx);
-  if (t == NULL) luaL_typeerror(L, idx, "GreenThread");
+  if (t == NULL) gl_typeerror(L, idx, fname, "GreenThread");
   return t;
 }
 
-static void check_callable(lua_State *L, int idx) {
+static void check_callable(lua_State *L, int idx, const char *fname) {
   if (lua_type(L, idx) == LUA_TFUNCTION) return;
   if (luaL_getmetafield(L, idx, "__call") != LUA_TNIL) {
     lua_pop(L, 1);
     return;
   }
-  luaL_typeerror(L, idx, "function");
+  gl_typeerror(L, idx, fname, "function");
 }
 
 static const char *state_name(gl_thread *t) {
@@ -36,21 +79,21 @@ static const char *state_name(gl_thread *t) {
 /* ------------------------------------------------------------- spawning */
 
 static int l_spawn(lua_State *L) {
-  check_callable(L, 1);
+  check_callable(L, 1, "spawn");
   gl_spawn(L, lua_gettop(L) - 1, GL_HANDLE, -1);
   return 1;
 }
 
 static int l_spawn_n(lua_State *L) {
-  check_callable(L, 1);
+  check_callable(L, 1, "spawn_n");
   gl_spawn_n(L, lua_gettop(L) - 1);
   return 0;
 }
 
 static int l_spawn_after(lua_State *L) {
-  double seconds = luaL_checknumber(L, 1);
-  check_callable(L, 2);
-  gl_spawn(L, lua_gettop(L) - 2, GL_HANDLE, seconds > 0 ? seconds : 0);
+  double seconds = gl_check_seconds(L, 1, "spawn_after");
+  check_callable(L, 2, "spawn_after");
+  gl_spawn(L, lua_gettop(L) - 2, GL_HANDLE, seconds);
   return 1;
 }
 
@@ -60,7 +103,7 @@ static int return_nothing(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int l_sleep(lua_State *L) {
-  double seconds = luaL_optnumber(L, 1, 0);
+  double seconds = lua_isnoneornil(L, 1) ? 0 : gl_check_seconds(L, 1, "sleep");
   return gl_block(L, "sleep", NULL, seconds > 0 ? seconds : -1, return_nothing);
 }
 
@@ -96,8 +139,7 @@ static int l_finished(lua_State *L) {
 
 /* kill(gt [, err]): raise err in gt. The killer then waits behind it, so
 ** when kill returns the target has handled the error. */
-static int l_kill(lua_State *L) {
-  gl_thread *t = check_thread(L, 1);
+static int kill_thread(lua_State *L, gl_thread *t) {
   lua_settop(L, 2);
   if (lua_isnil(L, 2)) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, H.exit_ref);
@@ -111,11 +153,15 @@ static int l_kill(lua_State *L) {
   return gl_yield_behind(L, me, t, return_nothing);
 }
 
+static int l_kill(lua_State *L) {
+  return kill_thread(L, check_thread(L, 1, "kill"));
+}
+
 /* gt:cancel([err]): kill only if it has not started yet. */
 static int l_cancel(lua_State *L) {
-  gl_thread *t = check_thread(L, 1);
+  gl_thread *t = check_thread(L, 1, "cancel");
   if (t->flags & (GL_STARTED | GL_DEAD)) return 0;
-  return l_kill(L);
+  return kill_thread(L, t);
 }
 
 /* ------------------------------------------------------------- the object */
@@ -132,7 +178,7 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int l_wait(lua_State *L) {
-  gl_thread *t = check_thread(L, 1);
+  gl_thread *t = check_thread(L, 1, "wait");
   if (!(t->flags & GL_DEAD)) {
     if (t == H.current) return luaL_error(L, "wait: a green thread cannot wait for itself");
     return gl_block(L, "wait", &t->joiners, -1, wait_k);
@@ -141,12 +187,12 @@ static int l_wait(lua_State *L) {
 }
 
 static int l_dead(lua_State *L) {
-  lua_pushboolean(L, check_thread(L, 1)->flags & GL_DEAD);
+  lua_pushboolean(L, check_thread(L, 1, "dead")->flags & GL_DEAD);
   return 1;
 }
 
 static int l_traceback(lua_State *L) {
-  gl_thread *t = check_thread(L, 1);
+  gl_thread *t = check_thread(L, 1, "traceback");
   const char *msg = lua_pushfstring(L, "green thread %I (%s)", t->id, state_name(t));
   if (t == H.current) luaL_traceback(L, L, msg, 1);
   else if (t->co && !(t->flags & GL_DEAD)) luaL_traceback(L, t->co, msg, 0);
@@ -156,7 +202,7 @@ static int l_traceback(lua_State *L) {
 /* The thread's extra table (links, green-local storage), made on demand.
 ** Raises for a thread that is gone for good. */
 static int l_extra(lua_State *L) {
-  gl_thread *t = check_thread(L, 1);
+  gl_thread *t = check_thread(L, 1, luaL_optstring(L, 2, "extra"));
   if ((t->flags & GL_DEAD) && !(t->flags & GL_LINKING)) return 0;
   gl_push_extra(L, 1);
   return 1;
@@ -167,8 +213,8 @@ static int l_extra(lua_State *L) {
 ** Cheaper than a link: no second run of the thread. For the Lua half's
 ** bookkeeping (pools), not for scripts. */
 static int l_on_exit(lua_State *L) {
-  gl_thread *t = check_thread(L, 1);
-  luaL_checktype(L, 2, LUA_TFUNCTION);
+  gl_thread *t = check_thread(L, 1, "on_exit");
+  if (lua_type(L, 2) != LUA_TFUNCTION) gl_typeerror(L, 2, "on_exit", "function");
   if (t->flags & GL_DEAD) return luaL_error(L, "on_exit: the thread has ended");
   gl_push_extra(L, 1);
   lua_pushvalue(L, 2);
@@ -177,15 +223,15 @@ static int l_on_exit(lua_State *L) {
 }
 
 static int l_tostring(lua_State *L) {
-  gl_thread *t = check_thread(L, 1);
+  gl_thread *t = check_thread(L, 1, "__tostring");
   lua_pushfstring(L, "GreenThread %I (%s)", t->id, state_name(t));
   return 1;
 }
 
 /* gt.id, then the methods (upvalue 1). */
 static int l_index(lua_State *L) {
-  gl_thread *t = check_thread(L, 1);
-  const char *key = lua_tostring(L, 2);
+  gl_thread *t = check_thread(L, 1, "__index");
+  const char *key = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
   if (key && key[0] == 'i' && key[1] == 'd' && key[2] == '\0') {
     lua_pushinteger(L, t->id);
     return 1;
@@ -233,18 +279,9 @@ static int l_now(lua_State *L) {
   return 1;
 }
 
-/* cannot_block() -> message: a coroutine of the running thread blocked, but
-** its resumer cannot yield. Undo the block and say which call it was; the
-** relay raises the message inside the coroutine. */
-static int l_cannot_block(lua_State *L) {
-  gl_thread *t = H.current;
-  if (t) gl_unblock(t);
-  lua_pushfstring(L, GL_CANNOT_BLOCK, t && t->what ? t->what : "green");
-  return 1;
-}
-
 static int l_set_link_runner(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (lua_type(L, 1) != LUA_TFUNCTION) gl_typeerror(L, 1, "set_link_runner", "function");
+  lua_settop(L, 1);
   luaL_unref(L, LUA_REGISTRYINDEX, H.link_runner_ref);
   H.link_runner_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return 0;
@@ -255,16 +292,22 @@ static int exit_tostring(lua_State *L) {
   return 1;
 }
 
-void gl_open_greenthread(lua_State *L) {
+void gl_open_greenthread(lua_State *L, int internal) {
   static const luaL_Reg functions[] = {
     {"spawn", l_spawn}, {"spawn_n", l_spawn_n}, {"spawn_after", l_spawn_after},
     {"sleep", l_sleep}, {"getcurrent", l_getcurrent}, {"kill", l_kill},
     {"threads", l_threads}, {"stats", l_stats}, {"now", l_now},
-    {"extra", l_extra}, {"set_link_runner", l_set_link_runner},
-    {"cannot_block", l_cannot_block}, {"finished", l_finished},
-    {"on_exit", l_on_exit},
     {NULL, NULL}
   };
+  static const luaL_Reg private[] = {
+    {"extra", l_extra}, {"set_link_runner", l_set_link_runner},
+    {"finished", l_finished}, {"on_exit", l_on_exit},
+    {NULL, NULL}
+  };
+  internal = lua_absindex(L, internal);
+  lua_pushvalue(L, internal);
+  luaL_setfuncs(L, private, 0);
+  lua_pop(L, 1);
   static const luaL_Reg methods[] = {
     {"wait", l_wait}, {"kill", l_kill}, {"cancel", l_cancel}, {"dead", l_dead},
     {"traceback", l_traceback}, {NULL, NULL}
@@ -274,7 +317,7 @@ void gl_open_greenthread(lua_State *L) {
   luaL_newmetatable(L, THREAD_MT);
   luaL_newlib(L, methods);
   lua_pushvalue(L, -1);
-  lua_setfield(L, -4, "GreenThread");   /* core.GreenThread: the method table */
+  lua_setfield(L, internal, "GreenThread");  /* the method table, for init.lua */
   lua_pushcclosure(L, l_index, 1);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, l_tostring);
@@ -290,9 +333,4 @@ void gl_open_greenthread(lua_State *L) {
   lua_pushvalue(L, -1);
   H.exit_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_setfield(L, -2, "GreenThreadExit");
-
-  lua_pushlightuserdata(L, (void *)GL_PASS);
-  lua_setfield(L, -2, "PASS");
-  lua_pushlightuserdata(L, (void *)GL_THROW);
-  lua_setfield(L, -2, "THROW");
 }

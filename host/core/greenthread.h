@@ -7,8 +7,10 @@
 
 #include <lua.h>
 
-/* Add the green-thread functions to the table on top of L, and create the
-** GreenThread metatable and green.GreenThreadExit. */
-void gl_open_greenthread(lua_State *L);
+/* Add the green-thread functions to the table on top of L (green.core),
+** the Lua half's private ones (extra, set_link_runner, finished, on_exit,
+** the GreenThread method table) to the internal table at 'internal', and
+** create the GreenThread metatable and green.GreenThreadExit. */
+void gl_open_greenthread(lua_State *L, int internal);
 
 #endif

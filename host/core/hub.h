@@ -1,29 +1,47 @@
 /*
 ** hub.h: the scheduler. One libuv loop, one ready queue, green threads as
-** Lua coroutines.
+** Lua coroutines. The interface for the rest of the host (sync/, io/,
+** console/); the parts of host/core/:
+**   hub.c      the scheduler: lists, waking, blocking, the switch, the loop
+**   thread.c   a thread's life: spawn, spawn_n, coroutines, results, links
+**   timer.c    every deadline, in one heap behind one libuv timer
+**   coro.c     the coroutine library, so script coroutines can block
+**   greenthread.c  the Lua face: spawn, sleep, kill, GreenThread methods
+**   report.c, interrupt.c  uncaught errors; Ctrl-C and os.exit
 **
 ** The rules everything else builds on:
 **  - Waking a thread only appends it to the tail of the ready queue; the hub
 **    switches only when the running thread blocks. Ready threads run FIFO.
-**  - Only gl_hub_run drives the loop; libuv callbacks only wake threads.
+**  - Only gl_hub_run drives the loop; libuv callbacks only wake threads. A
+**    thread made ready inside uv_run makes it return (uv_stop), so a timer
+**    that fires as the hub goes to wait is never left for the next event.
 **  - A blocked thread is in at most one wait list (a gl_waitq or the ready
 **    queue) and has at most one deadline (its own timer). Whoever resumes it
 **    early (kill, Timeout) takes it out of both, so a dead or timed-out waiter
 **    never lingers in a wait list.
-**  - A green thread resumes from a block with two values on its stack: a tag
-**    (GL_WOKEN, GL_TIMEDOUT or GL_THROW) and a value (what it was woken with,
-**    or the error to raise). gl_block's continuation raises GL_THROW itself.
+**  - A green thread resumes from a block with a tag and values on its stack
+**    (see the tags below); gl_block's continuation raises GL_THROW and
+**    GL_LATE itself, after the block's cancel hook ran.
 **  - Nothing handed over is lost: a thread woken with a value (a queue item,
 **    a permit) and interrupted before it runs resumes with the value, gives
 **    it back through its block's cancel hook, then raises.
+**  - A thread's coroutine is the hub's: only the hub resumes it (coro.c
+**    refuses anyone else), and a block inside a script's coroutine is
+**    relayed out to the hub and back in.
+**  - Nothing the hub does from a libuv callback allocates (waking,
+**    interrupting, timers); what it does between switches that may
+**    allocate (starting and ending threads, thread.h) runs under lua_pcall,
+**    and running out of memory there ends that thread only.
 **  - The hub polls I/O between batches of runnable threads and checks its
 **    timers (a coarse clock read) after every switch, so threads that keep
 **    yielding starve neither.
-** Where to start reading hub.c: gl_hub_run (the loop), run (one switch),
-** gl_block_cancel (how a thread waits), finish (how it ends).
 **  - A GreenThread userdata stays anchored (in the hub's thread table) from
 **    spawn until it is dead and its links have run; the scheduler's raw
 **    pointers are only ever to anchored threads.
+** These are asserted in builds without NDEBUG (make sanitize).
+** Where to start reading hub.c: gl_hub_run (the loop), run (one switch),
+** gl_block_cancel and block_k (how a thread waits and comes back);
+** thread.c: gl_spawn, gl_prepare, gl_finish.
 */
 #ifndef GL_HUB_H
 #define GL_HUB_H
@@ -51,8 +69,14 @@ enum {
   GL_KILLED = 1 << 7,    /* killed before it started: it starts by raising */
   GL_POOLED = 1 << 8,    /* its coroutine belongs to the pool */
   GL_EXTRA = 1 << 9,     /* it has an extra table */
-  GL_BATCH = 1 << 10     /* not a thread: a run of pending spawn_n (nresults of them) */
+  GL_BATCH = 1 << 10,    /* not a thread: a run of pending spawn_n (nresults of them) */
+  GL_PACKED = 1 << 11,   /* its body slot holds {fn, args..., n = nargs}, not fn */
+  GL_ESCAPED = 1 << 12   /* coroutine.running() gave its coroutine out: never reuse it */
 };
+
+/* Spawn arguments up to this many go into uservalues of the thread; more
+** are packed into one table (GL_PACKED), so any count Lua can pass works. */
+#define GL_MAX_UV_ARGS 8
 
 struct gl_thread {
   lua_State *co;            /* its coroutine, or NULL */
@@ -62,8 +86,9 @@ struct gl_thread {
   lua_Integer id;
   unsigned anchor;          /* index in the hub's thread table */
   int nresults;             /* results kept, see gl_thread_results */
-  unsigned short nargs;     /* spawn arguments, in uservalues GL_UV_ARGS.. */
+  unsigned short nargs;     /* spawn arguments in uservalues GL_UV_ARGS.. (<= GL_MAX_UV_ARGS) */
   unsigned short flags;
+  unsigned short pool_slot; /* with GL_POOLED: where the pool table anchors 'co' */
   int resume_n;             /* 1 if a wake value waits on top of 'co' */
   const char *tag;          /* how it resumes: GL_WOKEN, GL_TIMEDOUT, GL_THROW */
   lua_KFunction k;          /* where gl_block's caller continues */
@@ -83,11 +108,29 @@ enum {
 };
 
 /* Coroutines kept for reuse: enough to absorb bursts of short threads
-** without pinning the memory of a million sleepers that all woke. */
+** without pinning the memory of a million sleepers that all woke. A reused
+** coroutine carries nothing observable: its stack is empty, its hook
+** reset, and one whose identity escaped (coroutine.running()) is not
+** reused at all. */
 #define GL_POOL_MAX 256
 
-/* Resume tags (addresses of static chars, compared as light userdata). */
-extern const char GL_WOKEN[], GL_TIMEDOUT[], GL_THROW[], GL_PASS[];
+/* Resume tags (addresses of static chars, compared as light userdata).
+** A thread resumes from a block with (GL_WOKEN, value), (GL_TIMEDOUT, nil),
+** (GL_THROW, err): interrupted while it waited, or (GL_LATE, value, err):
+** handed a value, then interrupted before it ran. GL_PASS is what a block
+** yields to the hub. */
+extern const char GL_WOKEN[], GL_TIMEDOUT[], GL_THROW[], GL_LATE[], GL_PASS[];
+
+/* The green thread a coroutine belongs to, kept in its LUA_EXTRASPACE: a
+** thread's own coroutine from its start to its end, and a script's own
+** coroutine while a block inside it waits in the hub. NULL otherwise
+** (new coroutines copy the main state's, which is NULL). */
+static inline gl_thread *gl_owner(lua_State *co) {
+  return *(gl_thread **)lua_getextraspace(co);
+}
+static inline void gl_set_owner(lua_State *co, gl_thread *t) {
+  *(gl_thread **)lua_getextraspace(co) = t;
+}
 
 typedef struct gl_hub {
   lua_State *L;              /* the main state; the hub runs on it */
@@ -97,8 +140,10 @@ typedef struct gl_hub {
   gl_waitq ready;
   int threads_ref;           /* registry: array of anchored GreenThreads */
   int pool_ref;              /* registry: array anchoring pooled coroutines */
-  lua_State *free[GL_POOL_MAX];  /* pooled coroutines not in use */
-  int nfree, npooled;
+  struct { lua_State *co; unsigned short slot; } free[GL_POOL_MAX];  /* pooled, not in use */
+  int nfree;
+  unsigned short pool_holes[GL_POOL_MAX];  /* free slots of the pool table */
+  int npool_holes, pool_top;               /* ...and the highest slot ever used */
   int link_runner_ref;       /* registry: Lua function that runs a thread's links */
   int pending_ref;           /* registry: functions of spawn_n not started yet */
   lua_Integer pending_head, pending_tail;  /* its first and last index */
@@ -112,6 +157,11 @@ typedef struct gl_hub {
   size_t nholes, holes_cap;
   lua_Integer next_id;
   lua_Integer live;          /* started or pending, not yet dead */
+  gl_thread *handling;       /* the thread the hub is starting or ending */
+  int handling_batch;        /* ...or it is making a thread of a spawn_n */
+  gl_thread *exiting;        /* the thread that called os.exit(code, true) */
+  int failed;                /* a libuv callback of the hub failed: stop */
+  int polling, poked;        /* in uv_run; uv_stop was called for a ready thread */
   unsigned long long switches;
   uint64_t started_at;       /* uv_hrtime at start */
 } gl_hub;
@@ -122,10 +172,19 @@ extern gl_hub gl_H;
 void gl_hub_open(lua_State *L);
 
 /* Run green threads until the main one is dead (GL_RUN_DONE), os.exit asks
-** to close the state (GL_RUN_EXIT, see core/interrupt.h), or nothing can wake the
-** main thread (GL_RUN_DEADLOCK, reported on stderr). */
-enum { GL_RUN_DONE, GL_RUN_DEADLOCK, GL_RUN_EXIT };
+** to close the state (GL_RUN_EXIT, see core/interrupt.h), nothing can wake
+** the main thread (GL_RUN_DEADLOCK, reported on stderr), or the hub itself
+** failed in a way no thread can be blamed for (GL_RUN_FAILED, reported).
+** Running out of memory while starting or ending a thread ends that thread
+** with the error; the others go on. */
+enum { GL_RUN_DONE, GL_RUN_DEADLOCK, GL_RUN_EXIT, GL_RUN_FAILED };
 int gl_hub_run(void);
+
+/* For libuv callbacks that run Lua on the main state: run f under lua_pcall
+** (an error must not unwind through libuv). If it raises, the error is
+** reported ("greenlua: hub: <what>: ...") and the hub stops with
+** GL_RUN_FAILED. Returns 0, or -1 if f raised. */
+int gl_hub_protect(lua_CFunction f, const char *what);
 
 /* Release the loop and everything the hub allocated outside Lua. */
 void gl_hub_close(void);
@@ -144,8 +203,20 @@ const void *gl_udata_meta(lua_State *L, int idx);
 /* Is the value at 'idx' a GreenThread? Returns it or NULL. */
 gl_thread *gl_test_thread(lua_State *L, int idx);
 
-/* An optional timeout argument: nil -> -1 (none), else seconds >= 0. */
+/* An optional timeout argument: nil -> -1 (none), else seconds >= 0
+** (negative counts as 0; NaN raises). */
 double gl_opt_timeout(lua_State *L, int idx);
+
+/* A number of seconds at 'idx' for the function the user called, 'fname':
+** >= 0 (negative counts as 0); a non-number or NaN raises "bad argument
+** #idx to 'fname' (...)". Huge values are fine: timers clamp them. */
+double gl_check_seconds(lua_State *L, int idx, const char *fname);
+
+/* Misuse errors that name the function the user called, whatever name Lua
+** would find for it: "bad argument #arg to 'fname' (msg)", and the same
+** with "tname expected, got <type or __name>". */
+int gl_argerror(lua_State *L, int arg, const char *fname, const char *msg);
+int gl_typeerror(lua_State *L, int arg, const char *fname, const char *tname);
 
 /* spawn_n: queue the function and 'nargs' arguments on top of L (popped)
 ** to start in FIFO order, without making a thread until it starts. */
@@ -185,6 +256,11 @@ gl_thread *gl_check_block(lua_State *L, const char *what);
 /* Undo what gl_block did to place the running thread, for a block that
 ** turned out not to reach the hub (a coroutine's caller cannot yield). */
 void gl_unblock(gl_thread *t);
+
+/* A block inside a coroutine of the running thread cannot reach the hub
+** (its resumer cannot yield): undo it (gl_unblock) and push the message
+** to raise inside the coroutine instead. */
+void gl_cannot_block(lua_State *L);
 
 /* The switch itself, for callers that placed 't' already (gl_check_block
 ** first). gl_yield_behind places it right behind 'pos' in the ready queue. */

@@ -13,11 +13,16 @@ static uv_async_t interrupt_async;
 static volatile sig_atomic_t interrupt_pending;
 static int exit_requested, exit_status;
 
-/* Runs in whatever coroutine was running when SIGINT came. */
+/* Set on the coroutine that was running when SIGINT came; fires as it runs
+** Lua code. Whoever delivers the interrupt first clears interrupt_pending,
+** so it is delivered once: here, if the thread was still running Lua, or
+** to main by on_interrupt, if the thread reached the hub first (a hook
+** left on it then goes without a word the next time it runs). */
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
-  if (H.current == H.main) interrupt_pending = 0;  /* main gets it here */
+  if (!interrupt_pending) return;
+  interrupt_pending = 0;
   lua_pushliteral(L, "interrupted!");
   lua_error(L);
 }
@@ -35,14 +40,22 @@ static void on_sigint(int sig) {
   uv_async_send(&interrupt_async);
 }
 
+static int message_ref = LUA_NOREF;  /* registry: "interrupted!", made once */
+
+/* Raise the message in main. Allocates nothing (gl_throw does not). */
+static int deliver(lua_State *L) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, message_ref);
+  gl_throw(L, H.main, 1, NULL);
+  return 0;
+}
+
 /* In the hub: the main thread gets the error unless the hook gave it. */
 static void on_interrupt(uv_async_t *handle) {
   (void)handle;
   if (!interrupt_pending) return;
   interrupt_pending = 0;
   if (H.main == NULL || (H.main->flags & GL_DEAD)) return;
-  lua_pushliteral(H.L, "interrupted!");
-  gl_throw(H.L, H.main, 1, NULL);
+  gl_hub_protect(deliver, "interrupt");
 }
 
 static int exit_status_arg(lua_State *L) {
@@ -85,6 +98,8 @@ void gl_catch_early_sigint(void) {
 }
 
 void gl_open_process(lua_State *L) {
+  lua_pushliteral(L, "interrupted!");
+  message_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   uv_async_init(H.loop, &interrupt_async, on_interrupt);
   uv_unref((uv_handle_t *)&interrupt_async);
   signal(SIGINT, on_sigint);

@@ -1,10 +1,14 @@
 /*
 ** interrupt.h: the process-wide events a script cannot see coming.
-**  - Ctrl-C (SIGINT) raises "interrupted!" in the running green thread if
-**    one is running (a hook: lua_sethook is safe in a signal handler), and
-**    in the main green thread otherwise (uv_async_send is async-signal-safe
-**    and wakes the hub). A second SIGINT before the first is handled ends
-**    the process, so a program stuck in C can still be stopped.
+**  - Ctrl-C (SIGINT) raises "interrupted!" once: in the green thread that
+**    was running when it came, if that thread runs Lua code again before
+**    it blocks (a hook: lua_sethook is safe in a signal handler), else in
+**    the main green thread (uv_async_send is async-signal-safe and wakes
+**    the hub). Code running inside a script's own coroutine is not hooked
+**    (Lua's hooks are per coroutine; stock lua does the same): the signal
+**    then reaches main once the thread blocks. A second SIGINT before the
+**    first is delivered ends the process, so a program stuck in C (or in a
+**    coroutine's loop) can still be stopped.
 **  - os.exit(code, true) in a green thread closes the to-be-closed
 **    variables of that thread and of the main thread before the state, as
 **    lua closes its main chunk's.

@@ -2,6 +2,7 @@
 ** timer.c: a binary min-heap of deadlines behind one libuv timer.
 ** See timer.h for the contract.
 */
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <time.h>
@@ -14,6 +15,7 @@ static struct {
   gl_timer **heap;
   size_t n, cap;
   uint64_t seq;
+  void (*on_due)(void);  /* what the libuv timer's callback calls */
 } H;
 
 static int earlier(const gl_timer *a, const gl_timer *b) {
@@ -77,12 +79,15 @@ void gl_timers_run(void) {
     gl_timer_stop(t);
     t->fire(t);
   }
+  /* What is left is not due yet, or was armed by a fire callback (deadline
+  ** >= now): either way rearm() covers it. */
   rearm();
 }
 
 static void on_due(uv_timer_t *handle) {
   (void)handle;
-  gl_timers_run();
+  if (H.on_due) H.on_due();
+  else gl_timers_run();
 }
 
 int gl_timers_due(void) {
@@ -92,8 +97,9 @@ int gl_timers_due(void) {
   return H.heap[0]->deadline <= (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void gl_timers_init(uv_loop_t *loop) {
+void gl_timers_init(uv_loop_t *loop, void (*on_due)(void)) {
   H.loop = loop;
+  H.on_due = on_due;
   H.handle_due = UINT64_MAX;
   uv_timer_init(loop, &H.handle);
 }
@@ -111,11 +117,20 @@ void gl_timer_init(gl_timer *t, gl_timer_fn fire) {
   t->deadline = t->seq = 0;
 }
 
+/* Seconds to nanoseconds, for any double: NaN and negatives are 0, and
+** anything past MAX_SECONDS (inf, 1e300) is MAX_SECONDS, so the conversion
+** to an integer is always defined and now + delay cannot overflow. */
+#define MAX_SECONDS 1e9  /* ~31 years: never, in practice */
+
+static uint64_t delay_ns(double seconds) {
+  if (!(seconds > 0)) return 0;                 /* also NaN */
+  if (seconds > MAX_SECONDS) seconds = MAX_SECONDS;
+  return (uint64_t)ceil(seconds * 1e9);
+}
+
 int gl_timer_start(gl_timer *t, double seconds) {
   gl_timer_stop(t);
-  if (!(seconds > 0)) seconds = 0;            /* also catches NaN */
-  if (seconds > 1e9) seconds = 1e9;           /* ~30 years: never, in practice */
-  t->deadline = uv_hrtime() + (uint64_t)ceil(seconds * 1e9);
+  t->deadline = uv_hrtime() + delay_ns(seconds);
   t->seq = H.seq++;
   if (H.n == H.cap) {
     size_t cap = H.cap ? H.cap * 2 : 64;
@@ -127,12 +142,14 @@ int gl_timer_start(gl_timer *t, double seconds) {
   place(t, H.n++);
   sift_up(t->slot);
   if (t->deadline < H.handle_due) rearm();
+  assert(H.handle_due <= H.heap[0]->deadline);
   return 0;
 }
 
 void gl_timer_stop(gl_timer *t) {
   size_t i = t->slot;
   if (i == GL_TIMER_IDLE) return;
+  assert(i < H.n && H.heap[i] == t);
   t->slot = GL_TIMER_IDLE;
   gl_timer *last = H.heap[--H.n];
   if (i == H.n) return;
@@ -142,3 +159,19 @@ void gl_timer_stop(gl_timer *t) {
 }
 
 size_t gl_timers_count(void) { return H.n; }
+
+/* The invariants everything above keeps: each armed timer knows its slot,
+** the heap is ordered, and the libuv timer is armed for no later than the
+** earliest deadline whenever a timer is armed (so none can be lost). */
+const char *gl_timers_check(void) {
+  if (H.n > H.cap) return "more timers than heap slots";
+  for (size_t i = 0; i < H.n; i++) {
+    if (H.heap[i]->slot != i) return "a timer's slot is not its place in the heap";
+    if (i > 0 && earlier(H.heap[i], H.heap[(i - 1) / 2])) return "the heap is out of order";
+  }
+  if (H.n > 0) {
+    if (!uv_is_active((uv_handle_t *)&H.handle)) return "timers are armed but the libuv timer is not";
+    if (H.handle_due > H.heap[0]->deadline) return "the libuv timer is armed too late";
+  }
+  return NULL;
+}

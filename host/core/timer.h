@@ -27,15 +27,18 @@ struct gl_timer {
 
 #define GL_TIMER_IDLE ((size_t)-1)
 
-/* Set up the heap on 'loop'; gl_timers_close frees it. */
-void gl_timers_init(uv_loop_t *loop);
+/* Set up the heap on 'loop'; gl_timers_close frees it. When the libuv
+** timer fires, 'on_due' is called (it must call gl_timers_run: the hub
+** wraps it in lua_pcall); NULL calls gl_timers_run directly. */
+void gl_timers_init(uv_loop_t *loop, void (*on_due)(void));
 void gl_timers_close(void);
 
 /* A timer must be initialised once before use. */
 void gl_timer_init(gl_timer *t, gl_timer_fn fire);
 
 /* Arm 't' to fire 'seconds' from now (re-arming an armed one moves it).
-** Negative or NaN seconds count as 0. Returns 0, or UV_ENOMEM. */
+** Negative or NaN seconds count as 0, more than 1e9 (inf included) as 1e9
+** (about 31 years). Returns 0, or UV_ENOMEM. */
 int gl_timer_start(gl_timer *t, double seconds);
 
 /* Disarm; harmless on an idle timer. */
@@ -53,5 +56,9 @@ void gl_timers_run(void);
 
 /* How many timers are armed (for stats and deadlock detection). */
 size_t gl_timers_count(void);
+
+/* Check every invariant of the heap and the libuv timer (O(n), for the
+** specs): NULL if they hold, else what is wrong. */
+const char *gl_timers_check(void);
 
 #endif

@@ -1,47 +1,11 @@
--- green.boot: runs once at start-up, before any script. It makes two parts
--- of stock Lua work with green threads:
---  * require becomes a Lua function, so a module's top level may block
---    (stock require calls loaders from C, where Lua cannot yield);
---  * coroutine.resume/wrap pass the hub's switches through a script's own
---    coroutines: a generator that sleeps blocks its green thread, and the
---    wake-up comes back to the generator.
+-- green.boot: runs once at start-up, before any script. It makes require
+-- a Lua function, so a module's top level may block (stock require calls
+-- loaders from C, where Lua cannot yield). The coroutine library's part is
+-- C (host/core/coro.c), installed just before this runs.
 local core = require "green.core"
+local internal = select(2, ...)  -- the hub's private hooks (host/embedded.h)
 
-local PASS, THROW = core.PASS, core.THROW
-local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
-local co_status, co_close, isyieldable = coroutine.status, coroutine.close, coroutine.isyieldable
-local error, type, select = error, type, select
-
--- A coroutine that yielded PASS is blocked on the hub: block the enclosing
--- green thread in turn, then hand it whatever the hub resumed us with.
-local function relay(co, ok, first, ...)
-  if ok and first == PASS and co_status(co) == "suspended" then
-    if not isyieldable() then  -- raise inside the coroutine, where it blocked
-      return relay(co, co_resume(co, THROW, core.cannot_block()))
-    end
-    return relay(co, co_resume(co, co_yield(PASS, ...)))
-  end
-  return ok, first, ...
-end
-
-function coroutine.resume(co, ...)
-  return relay(co, co_resume(co, ...))
-end
-
-local function unwrap(co, ok, ...)
-  if ok then return ... end
-  local err = ...
-  co_close(co)
-  if type(err) == "string" then error(err, 2) end  -- as stock wrap: add position
-  error(err, 0)
-end
-
-function coroutine.wrap(fn)
-  local co = co_create(fn)
-  return function(...)
-    return unwrap(co, relay(co, co_resume(co, ...)))
-  end
-end
+local error, type = error, type
 
 -- require, as stock Lua's, with the loader called from Lua. While one green
 -- thread runs a module's top level, others requiring it wait for it.
@@ -93,14 +57,16 @@ end
 
 -- Links run in the dying thread, in order; one that raises is reported and
 -- the next still runs.
-core.set_link_runner(function(gt)
-  local links = core.extra(gt).links
+internal.set_link_runner(function(gt)
+  local links = internal.extra(gt).links
   local i = 1
   while links[i] do
     local link = links[i]
     local ok, err = xpcall(link.fn, debug.traceback, gt, table.unpack(link, 1, link.n))
     if not ok and err ~= core.GreenThreadExit then
-      io.stderr:write("greenlua: link of ", tostring(gt), ": ", tostring(err), "\n")
+      local shown, text = pcall(tostring, err)  -- a __tostring may raise
+      if not shown or type(text) ~= "string" then text = "(error object is a " .. type(err) .. " value)" end
+      io.stderr:write("greenlua: link of ", tostring(gt), ": ", text, "\n")
     end
     i = i + 1
   end

@@ -2,6 +2,7 @@
 -- storage; the hub and the objects' hot paths are C (green.core), this file
 -- composes them.
 local core = require "green.core"
+local internal = select(2, ...)  -- the hub's private hooks (host/embedded.h)
 
 local green = {
   spawn = core.spawn,
@@ -43,14 +44,28 @@ setmetatable(green, {
   end,
 })
 
-local GreenThread = core.GreenThread  -- the method table
+local GreenThread = internal.GreenThread  -- the method table
+
+local function callable(v)
+  if type(v) == "function" then return true end
+  local mt = getmetatable(v)
+  return type(mt) == "table" and rawget(mt, "__call") ~= nil
+end
+
+-- The extra table of a GreenThread (nil once it is gone), or raise at the
+-- caller's caller naming 'fname' if 'gt' is not one.
+local function extra_of(gt, fname)
+  local ok, extra = pcall(internal.extra, gt, fname)
+  if not ok then error(extra, 3) end
+  return extra
+end
 
 -- gt:link(fn, ...): call fn(gt, ...) in the dying thread when gt ends.
 function GreenThread:link(fn, ...)
-  if type(fn) ~= "function" and not (getmetatable(fn) or {}).__call then
-    error(("bad argument #1 to 'link' (function expected, got %s)"):format(type(fn)), 2)
+  local extra = extra_of(self, "link")
+  if not callable(fn) then
+    error(("bad argument #2 to 'link' (function expected, got %s)"):format(type(fn)), 2)
   end
-  local extra = core.extra(self)
   if extra == nil then return fn(self, ...) end   -- ended and unlinked: call at once
   local links = extra.links
   if not links then
@@ -63,7 +78,7 @@ end
 
 -- gt:unlink(fn) -> true if fn was linked (the first such link goes).
 function GreenThread:unlink(fn)
-  local links = (core.extra(self) or {}).links
+  local links = (extra_of(self, "unlink") or {}).links
   if not links then return false end
   for i = 1, #links do
     if links[i].fn == fn then
@@ -76,6 +91,12 @@ end
 
 -- with_timeout(seconds, fn, ...) -> fn's results, or raises the Timeout.
 function green.with_timeout(seconds, fn, ...)
+  if seconds ~= nil and tonumber(seconds) == nil then
+    error(("bad argument #1 to 'with_timeout' (number expected, got %s)"):format(type(seconds)), 2)
+  end
+  if not callable(fn) then
+    error(("bad argument #2 to 'with_timeout' (function expected, got %s)"):format(type(fn)), 2)
+  end
   local t <close> = core.Timeout(seconds)
   return fn(...)
 end
@@ -86,7 +107,7 @@ local Local = {}
 local function storage(self, create)
   local me = core.getcurrent()
   if me == nil then error("green.Local: not inside a green thread", 3) end
-  local extra = core.extra(me)
+  local extra = internal.extra(me)
   local all = extra.locals
   if all == nil then
     if not create then return nil end

@@ -1,6 +1,7 @@
 -- green.pool: GreenPool and GreenPile, composed from green threads, a
 -- Semaphore for the slots and a Queue for results in input order.
 local core = require "green.core"
+local internal = select(2, ...)  -- finished, on_exit: private to the Lua half
 
 local spawn, getcurrent, semaphore_adjust = core.spawn, core.getcurrent, core.semaphore_adjust
 local pack, unpack = table.pack, table.unpack
@@ -96,7 +97,7 @@ function GreenPool:spawn(fn, ...)
   check_self(self, GreenPool, "spawn")
   check_callable(fn, "spawn")
   if self.members[getcurrent()] and self.slots:locked() then
-    return core.finished(fn(...))
+    return internal.finished(fn(...))
   end
   self.slots:acquire()
   local ok, gt = pcall(spawn, fn, ...)
@@ -106,7 +107,7 @@ function GreenPool:spawn(fn, ...)
   end
   self.count = self.count + 1
   self.members[gt] = true
-  core.on_exit(gt, self.member_exit)
+  internal.on_exit(gt, self.member_exit)
   return gt
 end
 

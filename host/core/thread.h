@@ -1,0 +1,48 @@
+/*
+** thread.h: the life cycle of a green thread (thread.c), as the scheduler
+** (hub.c) drives it. Not for the rest of the host: hub.h is its interface.
+**
+**   spawn ----------> ready (or its timer armed: spawn_after)
+**   spawn_n --------> a slot in the pending array, a GL_BATCH node ready
+**   gl_start_pending: the next pending function becomes a thread
+**   gl_prepare:       it gets a coroutine, its body and arguments
+**   (hub.c runs it; it blocks and is woken any number of times)
+**   gl_finish:        its function returned or raised: keep the results,
+**                     close its variables, wake joiners, on_exit, links
+**   (with links: it runs once more, with the link runner, then gl_finish)
+**
+** Where the hub allocates (and so can run out of memory): making a thread
+** in gl_start_pending, a coroutine in gl_prepare, the results table in
+** gl_finish (only for several results, kept for a handle), the link
+** runner's anchor. Those raise; the hub then calls gl_fail_thread, which
+** ends the thread with the error and allocates nothing. Everything else
+** here allocates nothing.
+*/
+#ifndef GL_THREAD_H
+#define GL_THREAD_H
+
+#include "core/hub.h"
+
+/* The next pending spawn_n becomes a thread, taken out of the ready queue
+** to run at once, in the batch node's place. */
+gl_thread *gl_start_pending(lua_State *L, gl_thread *batch);
+
+/* Give the thread whose userdata is on top of L (left there) a coroutine
+** with its body and arguments pushed: its function, the error it was
+** killed with, or the link runner. Returns the number of arguments. */
+int gl_prepare(lua_State *L, gl_thread *t);
+
+/* Its function ended with 'status' (results or the error on its stack);
+** the userdata is on top of L (left there). */
+void gl_finish(lua_State *L, gl_thread *t, int status, int nres);
+
+/* The hub ran out of memory (the error on top of L, popped) in one of the
+** above for 't': end it with that error. */
+void gl_fail_thread(lua_State *L, gl_thread *t);
+
+/* From hub.c: queue 't' to run (at the head with 'front'), and make uv_run
+** return if it is polling. The callback of every thread's own timer. */
+void gl_ready(gl_thread *t, int front);
+void gl_on_deadline(gl_timer *timer);
+
+#endif
