@@ -235,7 +235,14 @@ kind("thread_errored", "threads", "thread", function()
   pcall(gt.wait, gt)
   return gt
 end)
-kind("thread_finished", "threads", "thread", function() return core.finished(1, 2) end)
+-- a thread that ended before it was handed out: what a pool member gets
+-- when it spawns into its own full pool (the call runs inline)
+kind("thread_finished", "threads", "thread", function()
+  local pool, gt = green.GreenPool(1)
+  pool:spawn(function() gt = pool:spawn(function() return 1, 2 end) end)
+  pool:waitall()
+  return gt
+end)
 kind("thread_after", "threads", "thread", function() return green.spawn_after(1e5, NOOP) end)
 kind("timeout_pending", "threads", "timeout", function()
   return held_in_thread(function() return green.Timeout(1e5) end)

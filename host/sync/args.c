@@ -47,6 +47,7 @@ double gl_sync_opttimeout(lua_State *L, int arg, const char *fname) {
   int ok;
   double s = (double)lua_tonumberx(L, arg, &ok);
   if (!ok) gl_sync_typeerror(L, arg, fname, "number");
+  if (s != s) gl_sync_argerror(L, arg, fname, "number expected, got NaN");
   if (s == HUGE_VAL) return -1;
-  return s > 0 ? s : 0;   /* NaN compares false: 0 */
+  return s > 0 ? s : 0;
 }

@@ -41,8 +41,8 @@ lua_Integer gl_sync_optinteger(lua_State *L, int arg, const char *fname, lua_Int
 
 /* A timeout in seconds: none or nil -> -1 (no deadline); a number > 0 ->
 ** itself, except +inf -> -1 (a deadline that can never come arms no timer,
-** so deadlock detection still sees the wait); 0, negative or NaN -> 0
-** (expires at once, as the hub's own timeouts do). */
+** so deadlock detection still sees the wait); 0 or negative -> 0
+** (expires at once, as the hub's own timeouts do); NaN raises. */
 double gl_sync_opttimeout(lua_State *L, int arg, const char *fname);
 
 #endif

@@ -1,7 +1,7 @@
 /*
 ** timeout.c: green.Timeout. Expiry goes through gl_throw, so the waits it
 ** interrupts are left cleanly (see hub.h).
-** Seconds: nil or +inf never fire (no timer is armed); NaN and negative
+** Seconds: nil or +inf never fire (no timer is armed); NaN raises; negative
 ** fire at the next block; anything else is handed to the hub's timers,
 ** which bound huge deadlines themselves.
 */
@@ -134,7 +134,8 @@ static int l_new(lua_State *L) {
     int ok;
     seconds = (double)lua_tonumberx(L, 1, &ok);
     if (!ok) return gl_sync_typeerror(L, 1, "Timeout", "number");
-    if (!(seconds >= 0)) seconds = 0;   /* negative or NaN: at once */
+    if (seconds != seconds) return gl_sync_argerror(L, 1, "Timeout", "number expected, got NaN");
+    if (seconds < 0) seconds = 0;   /* negative: at once */
   }
   if (gl_H.current == NULL) return luaL_error(L, "Timeout: not inside a green thread");
   lua_settop(L, 2);
