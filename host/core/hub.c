@@ -12,6 +12,7 @@
 #include <lauxlib.h>
 #include "core/hub.h"
 #include "core/thread.h"
+#include "core/memory.h"
 #include "core/report.h"
 #include "core/interrupt.h"
 
@@ -490,6 +491,7 @@ static int new_ref_table(lua_State *L) {
 void gl_hub_open(lua_State *L) {
   memset(&H, 0, sizeof H);
   H.L = L;
+  gl_memory_open(L);
   gl_set_owner(L, NULL);  /* every coroutine starts with a copy of this */
   H.loop = uv_default_loop();
   H.started_at = uv_hrtime();

@@ -8,6 +8,8 @@
 **   coro.c     the coroutine library, so script coroutines can block
 **   greenthread.c  the Lua face: spawn, sleep, kill, GreenThread methods
 **   report.c, interrupt.c  uncaught errors; Ctrl-C and os.exit
+**   memory.c   huge pages for the Lua heap (first-touch faults on VMs)
+**   testhooks.c  hooks for the specs, in the internal table
 **
 ** The rules everything else builds on:
 **  - Waking a thread only appends it to the tail of the ready queue; the hub
