@@ -239,7 +239,7 @@ describe("hardening: core", function()
         green.sleep(0)
       ]])
       assert.equal("main goes on\n", out)
-      assert.matches("spawn_n: a green thread could not start: not enough memory", err)
+      assert.matches("green thread %d+: not enough memory", err)
     end)
 
     it("results the hub has no memory to keep end the thread with the error", function()
@@ -724,6 +724,84 @@ describe("hardening: core", function()
       assert.equal(gt.id, mt.__index(gt, "id"))
       assert.is_nil(mt.__index(gt, 1))
       gt:wait()
+    end)
+  end)
+
+  describe("thread memory", function()
+    it("a dead thread's handle takes at most 128 bytes", function()
+      local n = 20000
+      local all = {}
+      -- once first, so the hub's own tables have grown already
+      for i = 1, n do all[i] = green.spawn(function() end) end
+      for i = 1, n do all[i]:wait() end
+      all = {}
+      for i = 1, n do all[i] = false end
+      collectgarbage()
+      collectgarbage("stop")
+      local before = collectgarbage("count")
+      for i = 1, n do all[i] = green.spawn(function() end) end
+      for i = 1, n do all[i]:wait() end
+      local table_kb = 0                      -- 'all' was sized before
+      collectgarbage("restart")
+      collectgarbage()
+      local per = (collectgarbage("count") - before - table_kb) * 1024 / n
+      assert.is_true(per <= 128, ("%.0f bytes per dead thread"):format(per))
+    end)
+
+    it("a spawn_n thread gets a handle only when asked, the same one each time", function()
+      local a, b, ids
+      green.spawn_n(function()
+        a = green.getcurrent()
+        b = green.getcurrent()
+        local t <close> = green.Timeout(10)
+        ids = a.id
+      end)
+      green.sleep(0)
+      assert.is_true(rawequal(a, b))
+      assert.equal(a.id, ids)
+      assert.is_true(a:dead())
+    end)
+
+    it("threads() lists threads waiting to start and spawn_n threads that run", function()
+      local gts = {}
+      for i = 1, 40 do gts[i] = green.spawn(green.sleep, 0.05) end   -- past 32: pending
+      green.spawn_n(green.sleep, 0.05)
+      local listed = {}
+      for _, gt in ipairs(green.threads()) do listed[gt] = true end
+      helpers.defer(function() helpers.killall(gts) end)
+      for i = 1, 40 do assert.is_true(listed[gts[i]], "thread " .. i) end
+      green.sleep(0)
+      assert.equal(green.stats().threads, #green.threads())
+    end)
+
+    it("a thread killed while waiting for its turn never runs; its links and joiners see it", function()
+      local fill = {}
+      for i = 1, 40 do fill[i] = green.spawn(function() end) end
+      local ran, linked = false, nil
+      local late = green.spawn(function() ran = true end)
+      local linked_one = green.spawn(function() ran = true end)
+      linked_one:link(function(gt) linked = gt end)
+      local waiter = green.spawn(function() return pcall(late.wait, late) end)
+      late:kill("gone")
+      linked_one:kill()
+      assert.is_true(late:dead())
+      assert.same({ false, "gone" }, { waiter:wait() })
+      green.sleep(0)
+      assert.is_false(ran)
+      assert.is_true(rawequal(linked, linked_one))
+      for _, gt in ipairs(fill) do gt:wait() end
+    end)
+
+    it("FIFO order holds across threads that wait for their turn and those that do not", function()
+      local order = {}
+      local last
+      for i = 1, 100 do
+        if i % 3 == 0 then green.spawn_n(function() order[#order + 1] = i end)
+        else last = green.spawn(function() order[#order + 1] = i end) end
+      end
+      last:wait()
+      green.sleep(0)
+      for i = 1, 100 do assert.equal(i, order[i]) end
     end)
   end)
 end)

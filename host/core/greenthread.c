@@ -6,6 +6,7 @@
 #include <lauxlib.h>
 #include "core/hub.h"
 #include "core/greenthread.h"
+#include "core/thread.h"
 
 #define H gl_H
 #define THREAD_MT "green.GreenThread"
@@ -21,9 +22,6 @@ const void *gl_udata_meta(lua_State *L, int idx) {
   return mt;
 }
 
-gl_thread *gl_test_thread(lua_State *L, int idx) {
-  return gl_udata_meta(L, idx) == H.thread_mt ? lua_touserdata(L, idx) : NULL;
-}
 
 int gl_argerror(lua_State *L, int arg, const char *fname, const char *msg) {
   return luaL_error(L, "bad argument #%d to '%s' (%s)", arg, fname, msg);
@@ -53,10 +51,10 @@ double gl_opt_timeout(lua_State *L, int idx) {
 
 /* Argument checks name the function the user called ('fname'): Lua's own
 ** would find "green.core.kill" for a method called through pcall. */
-static gl_thread *check_thread(lua_State *L, int idx, const char *fname) {
-  gl_thread *t = gl_test_thread(L, idx);
-  if (t == NULL) gl_typeerror(L, idx, fname, "GreenThread");
-  return t;
+static gl_handle *check_thread(lua_State *L, int idx, const char *fname) {
+  gl_handle *h = gl_test_handle(L, idx);
+  if (h == NULL) gl_typeerror(L, idx, fname, "GreenThread");
+  return h;
 }
 
 static void check_callable(lua_State *L, int idx, const char *fname) {
@@ -68,10 +66,11 @@ static void check_callable(lua_State *L, int idx, const char *fname) {
   gl_typeerror(L, idx, fname, "function");
 }
 
-static const char *state_name(gl_thread *t) {
-  if (t->flags & GL_DEAD) return "dead";
-  if (t == H.current) return "running";
-  if (!(t->flags & GL_STARTED)) return "new";
+static const char *state_name(gl_handle *h) {
+  gl_thread *t = h->t;
+  if (h->flags & GL_DEAD) return "dead";
+  if (t != NULL && t == H.current) return "running";
+  if (!(h->flags & GL_STARTED)) return "new";
   if (t->queue == &H.ready) return "ready";
   return "suspended";
 }
@@ -113,40 +112,26 @@ static int l_getcurrent(lua_State *L) {
   return 1;
 }
 
-/* finished(...) -> a GreenThread that has already ended with these results:
-** what a pool member gets back when its spawn runs inline. */
-static int l_finished(lua_State *L) {
-  int n = lua_gettop(L);
-  gl_thread *t = lua_newuserdatauv(L, sizeof *t, GL_UV_ARGS - 1);
-  memset(t, 0, sizeof *t);
-  gl_timer_init(&t->timer, NULL);
-  t->id = ++H.next_id;
-  t->flags = GL_STARTED | GL_DEAD | GL_HANDLE;
-  t->nresults = n;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, H.thread_mt_ref);
-  lua_setmetatable(L, -2);
-  lua_insert(L, 1);
-  if (n > 1) {
-    lua_createtable(L, n, 0);
-    lua_insert(L, 2);
-    for (int i = n; i >= 1; i--) lua_rawseti(L, 2, i);
-  }
-  if (n > 0) lua_setiuservalue(L, 1, GL_UV_BODY);
-  return 1;
-}
-
 /* -------------------------------------------------------------- killing */
 
 /* kill(gt [, err]): raise err in gt. The killer then waits behind it, so
 ** when kill returns the target has handled the error. */
-static int kill_thread(lua_State *L, gl_thread *t) {
+static int kill_thread(lua_State *L, gl_handle *h) {
   lua_settop(L, 2);
   if (lua_isnil(L, 2)) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, H.exit_ref);
     lua_replace(L, 2);
   }
-  if (t->flags & GL_DEAD) return 0;
-  if (t == H.current) return lua_error(L);
+  if (h->flags & GL_DEAD) return 0;
+  if (h->t != NULL && h->t == H.current) return lua_error(L);
+  gl_thread *t = h->t;
+  if (t == NULL && gl_kill_unstarted(L, 1) == 0) {
+    /* dead already, having run nothing; still a switch, as for the others */
+    if (H.current == NULL || !lua_isyieldable(L)) return 0;
+    gl_thread *me = gl_check_block(L, "kill");
+    return gl_yield_behind(L, me, NULL, return_nothing);
+  }
+  if (t == NULL) t = gl_materialize(L, 1);  /* its links run in it */
   gl_throw(L, t, 1, NULL);
   if (H.current == NULL || !lua_isyieldable(L)) return 0;
   gl_thread *me = gl_check_block(L, "kill");
@@ -159,29 +144,30 @@ static int l_kill(lua_State *L) {
 
 /* gt:cancel([err]): kill only if it has not started yet. */
 static int l_cancel(lua_State *L) {
-  gl_thread *t = check_thread(L, 1, "cancel");
-  if (t->flags & (GL_STARTED | GL_DEAD)) return 0;
-  return kill_thread(L, t);
+  gl_handle *h = check_thread(L, 1, "cancel");
+  if (h->flags & (GL_STARTED | GL_DEAD)) return 0;
+  return kill_thread(L, h);
 }
 
 /* ------------------------------------------------------------- the object */
 
 static int wait_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
-  gl_thread *t = lua_touserdata(L, 1);
-  if (!(t->flags & GL_DEAD)) /* woken early: cannot happen, but stay honest */
-    return gl_block(L, "wait", &t->joiners, -1, wait_k);
+  gl_handle *h = lua_touserdata(L, 1);
+  if (!(h->flags & GL_DEAD)) /* woken early: cannot happen, but stay honest */
+    return gl_block(L, "wait", &gl_materialize(L, 1)->joiners, -1, wait_k);
   lua_settop(L, 1);
   int n = gl_thread_results(L, 1);
-  if (t->flags & GL_ERRORED) return lua_error(L);
+  if (h->flags & GL_ERRORED) return lua_error(L);
   return n;
 }
 
 static int l_wait(lua_State *L) {
-  gl_thread *t = check_thread(L, 1, "wait");
-  if (!(t->flags & GL_DEAD)) {
-    if (t == H.current) return luaL_error(L, "wait: a green thread cannot wait for itself");
-    return gl_block(L, "wait", &t->joiners, -1, wait_k);
+  gl_handle *h = check_thread(L, 1, "wait");
+  if (!(h->flags & GL_DEAD)) {
+    if (h->t != NULL && h->t == H.current)
+      return luaL_error(L, "wait: a green thread cannot wait for itself");
+    return gl_block(L, "wait", &gl_materialize(L, 1)->joiners, -1, wait_k);
   }
   return wait_k(L, LUA_OK, 0);
 }
@@ -192,18 +178,19 @@ static int l_dead(lua_State *L) {
 }
 
 static int l_traceback(lua_State *L) {
-  gl_thread *t = check_thread(L, 1, "traceback");
-  const char *msg = lua_pushfstring(L, "green thread %I (%s)", t->id, state_name(t));
-  if (t == H.current) luaL_traceback(L, L, msg, 1);
-  else if (t->co && !(t->flags & GL_DEAD)) luaL_traceback(L, t->co, msg, 0);
+  gl_handle *h = check_thread(L, 1, "traceback");
+  gl_thread *t = h->t;
+  const char *msg = lua_pushfstring(L, "green thread %I (%s)", h->id, state_name(h));
+  if (t && t == H.current) luaL_traceback(L, L, msg, 1);
+  else if (t && t->co && !(h->flags & GL_DEAD)) luaL_traceback(L, t->co, msg, 0);
   return 1;
 }
 
 /* The thread's extra table (links, green-local storage), made on demand.
 ** Raises for a thread that is gone for good. */
 static int l_extra(lua_State *L) {
-  gl_thread *t = check_thread(L, 1, luaL_optstring(L, 2, "extra"));
-  if ((t->flags & GL_DEAD) && !(t->flags & GL_LINKING)) return 0;
+  gl_handle *h = check_thread(L, 1, luaL_optstring(L, 2, "extra"));
+  if ((h->flags & GL_DEAD) && !(h->t && (h->t->flags & GL_LINKING))) return 0;
   gl_push_extra(L, 1);
   return 1;
 }
@@ -213,9 +200,9 @@ static int l_extra(lua_State *L) {
 ** Cheaper than a link: no second run of the thread. For the Lua half's
 ** bookkeeping (pools), not for scripts. */
 static int l_on_exit(lua_State *L) {
-  gl_thread *t = check_thread(L, 1, "on_exit");
+  gl_handle *h = check_thread(L, 1, "on_exit");
   if (lua_type(L, 2) != LUA_TFUNCTION) gl_typeerror(L, 2, "on_exit", "function");
-  if (t->flags & GL_DEAD) return luaL_error(L, "on_exit: the thread has ended");
+  if (h->flags & GL_DEAD) return luaL_error(L, "on_exit: the thread has ended");
   gl_push_extra(L, 1);
   lua_pushvalue(L, 2);
   lua_setfield(L, -2, "on_exit");
@@ -223,17 +210,17 @@ static int l_on_exit(lua_State *L) {
 }
 
 static int l_tostring(lua_State *L) {
-  gl_thread *t = check_thread(L, 1, "__tostring");
-  lua_pushfstring(L, "GreenThread %I (%s)", t->id, state_name(t));
+  gl_handle *h = check_thread(L, 1, "__tostring");
+  lua_pushfstring(L, "GreenThread %I (%s)", h->id, state_name(h));
   return 1;
 }
 
 /* gt.id, then the methods (upvalue 1). */
 static int l_index(lua_State *L) {
-  gl_thread *t = check_thread(L, 1, "__index");
+  gl_handle *h = check_thread(L, 1, "__index");
   const char *key = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
   if (key && key[0] == 'i' && key[1] == 'd' && key[2] == '\0') {
-    lua_pushinteger(L, t->id);
+    lua_pushinteger(L, h->id);
     return 1;
   }
   lua_pushvalue(L, 2);
@@ -243,14 +230,32 @@ static int l_index(lua_State *L) {
 
 /* -------------------------------------------------------- introspection */
 
+/* threads(): every live thread: those with a run-time state (each has a
+** slot in the thread table: its handle, or its coroutine if it has none
+** yet, which it gets now), and those waiting to start without one. */
 static int l_threads(lua_State *L) {
   lua_newtable(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
   lua_Integer n = 0;
   for (lua_Integer i = 1; i <= H.nslots; i++) {
     lua_rawgeti(L, -1, i);
-    gl_thread *t = lua_touserdata(L, -1);
-    if (t == NULL || (t->flags & GL_DEAD)) lua_pop(L, 1);
+    lua_State *co = lua_tothread(L, -1);
+    if (co != NULL) {                      /* a thread with no handle yet */
+      gl_thread *t = gl_owner(co);
+      lua_pop(L, 1);
+      if (t == NULL) continue;
+      gl_push_thread(L, t);
+    }
+    gl_handle *h = gl_test_handle(L, -1);
+    if (h == NULL || (h->flags & GL_DEAD)) lua_pop(L, 1);
+    else lua_rawseti(L, -3, ++n);
+  }
+  lua_pop(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, H.pending_ref);
+  for (lua_Integer i = H.pending_head; i <= H.pending_tail; i++) {
+    lua_rawgeti(L, -1, i);
+    gl_handle *h = gl_test_handle(L, -1);
+    if (h == NULL || h->t != NULL || (h->flags & (GL_STARTED | GL_DEAD))) lua_pop(L, 1);
     else lua_rawseti(L, -3, ++n);
   }
   lua_pop(L, 1);
@@ -301,7 +306,7 @@ void gl_open_greenthread(lua_State *L, int internal) {
   };
   static const luaL_Reg private[] = {
     {"extra", l_extra}, {"set_link_runner", l_set_link_runner},
-    {"finished", l_finished}, {"on_exit", l_on_exit},
+    {"finished", gl_finished}, {"on_exit", l_on_exit},
     {NULL, NULL}
   };
   internal = lua_absindex(L, internal);

@@ -12,6 +12,7 @@
 #include <lauxlib.h>
 #include "core/hub.h"
 #include "core/thread.h"
+#include "core/memory.h"
 #include "core/report.h"
 #include "core/interrupt.h"
 
@@ -128,7 +129,7 @@ void gl_on_deadline(gl_timer *timer) {
 ** started: the function is not needed any more) or on its own coroutine's
 ** stack, where suspend made room. */
 int gl_throw(lua_State *L, gl_thread *t, int front, const void *src) {
-  if (t->flags & GL_DEAD) {
+  if (t == NULL || (t->flags & GL_DEAD)) {
     lua_pop(L, 1);
     return 0;
   }
@@ -136,12 +137,13 @@ int gl_throw(lua_State *L, gl_thread *t, int front, const void *src) {
   int blocked = (t->flags & GL_STARTED) && t->queue != &H.ready;
   int woken_empty = t->queue == &H.ready && t->resume_n == 0;
   if (!(t->flags & GL_STARTED)) {
-    /* never ran: it starts by raising, so links and joiners see the error */
+    /* never ran (it has a handle: only those wait unstarted): it starts by
+    ** raising, so links and joiners see the error */
     gl_push_thread(L, t);
     lua_insert(L, -2);
     lua_setiuservalue(L, -2, GL_UV_BODY);
     lua_pop(L, 1);
-    t->flags |= GL_KILLED;
+    t->h->flags |= GL_KILLED;
     gl_timer_stop(&t->timer);
   } else if (blocked || woken_empty) {
     /* resumes by raising; nothing it was handed is lost */
@@ -178,7 +180,7 @@ void gl_cannot_block(lua_State *L) {
 }
 
 void gl_withdraw(gl_thread *t, const void *src) {
-  if ((t->flags & GL_PENDING) && t->pending_src == src) {
+  if (t && (t->flags & GL_PENDING) && t->pending_src == src) {
     t->flags &= ~GL_PENDING;
     lua_pop(t->co, 1);  /* the error gl_throw put above the value */
   }
@@ -236,7 +238,9 @@ static int suspend(lua_State *L, gl_thread *t, lua_KFunction k, gl_cancel_fn can
   assert(t == H.current && gl_owner(t->co) == t);
   t->k = k;
   t->cancel = cancel;
-  if (!lua_checkstack(L, 4)) {
+  /* A C function gets LUA_MINSTACK slots above its arguments (through
+  ** yields too): with 16 values or fewer in its frame, 4 are free. */
+  if (lua_gettop(L) > LUA_MINSTACK - 4 && !lua_checkstack(L, 4)) {
     gl_unblock(t);  /* it stays running: out of every list, no deadline */
     return luaL_error(L, "%s: stack overflow", t->what ? t->what : "block");
   }
@@ -274,7 +278,8 @@ int gl_block_cancel(lua_State *L, const char *what, gl_waitq *wq, double seconds
 int gl_yield_behind(lua_State *L, gl_thread *t, gl_thread *pos, lua_KFunction k) {
   t->resume_n = 0;
   t->tag = GL_WOKEN;
-  if (pos->queue == &H.ready) enqueue_after(&H.ready, pos, t);
+  if (pos == NULL) gl_enqueue_front(&H.ready, t);
+  else if (pos->queue == &H.ready) enqueue_after(&H.ready, pos, t);
   else gl_enqueue(&H.ready, t);
   return gl_yield(L, t, k);
 }
@@ -295,7 +300,6 @@ static void run(lua_State *L, gl_thread *t) {
   assert(fresh ? t->co == NULL : (lua_status(t->co) == LUA_YIELD && gl_owner(t->co) == t));
   assert(!(t->flags & GL_DEAD) || (t->flags & GL_LINKING));
   if (fresh) {
-    gl_push_thread(L, t);
     nargs = gl_prepare(L, t);
   } else {
     /* suspend made room for these three */
@@ -319,14 +323,11 @@ static void run(lua_State *L, gl_thread *t) {
   if (status == LUA_YIELD) {
     if (nres > 0 && lua_touserdata(t->co, -nres) == GL_PASS) {
       lua_pop(t->co, nres);
-      if (fresh) lua_pop(L, 1);
       return;  /* it put itself where it waits */
     }
     status = stray_yield(t->co, nres);
   }
-  if (!fresh) gl_push_thread(L, t);
   gl_finish(L, t, status, nres);
-  lua_pop(L, 1);
 }
 
 /* ------------------------------------------------------------- the loop */
@@ -337,8 +338,9 @@ static int report_deadlock(lua_State *L) {
   fprintf(stderr, "greenlua: deadlock: all green threads are blocked\n");
   lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
   for (lua_Integer i = 1; i <= H.nslots; i++) {
-    lua_rawgeti(L, -1, i);
-    gl_thread *t = lua_touserdata(L, -1);
+    lua_rawgeti(L, -1, i);                 /* a handle, or a coroutine */
+    lua_State *co = lua_tothread(L, -1);
+    gl_thread *t = co ? gl_owner(co) : gl_thread_of(L, -1);
     if (t && t->co && !(t->flags & GL_DEAD)) {
       luaL_traceback(L, t->co, NULL, 0);
       fprintf(stderr, "green thread %lld%s:\n%s\n", (long long)t->id,
@@ -374,9 +376,10 @@ static int run_ready(lua_State *L) {
   while ((t = H.ready.head) != NULL) {
     gl_unqueue(t);
     if (t->flags & GL_BATCH) {
-      H.handling_batch = 1;
+      H.handling_batch = t;
       t = gl_start_pending(L, t);
-      H.handling_batch = 0;
+      H.handling_batch = NULL;
+      if (t == NULL) continue;           /* the rest had run already */
     }
     H.handling = t;
     run(L, t);
@@ -402,10 +405,10 @@ static int run_ready(lua_State *L) {
 ** that could not start is reported and dropped. */
 static int recover(lua_State *L) {
   if (H.handling_batch) {
-    H.handling_batch = 0;
+    gl_thread *batch = H.handling_batch;
+    H.handling_batch = NULL;
     H.handling = NULL;
-    gl_report_message(L, -1, "spawn_n: a green thread could not start: ");
-    lua_pop(L, 1);
+    gl_fail_pending(L, batch);
     return 0;
   }
   gl_thread *t = H.handling;
@@ -488,6 +491,7 @@ static int new_ref_table(lua_State *L) {
 void gl_hub_open(lua_State *L) {
   memset(&H, 0, sizeof H);
   H.L = L;
+  gl_memory_open(L);
   gl_set_owner(L, NULL);  /* every coroutine starts with a copy of this */
   H.loop = uv_default_loop();
   H.started_at = uv_hrtime();
@@ -507,6 +511,7 @@ void gl_hub_close(void) {
   if (H.loop == NULL) return;  /* never opened: the command line was wrong */
   free(H.holes);
   H.holes = NULL;
+  gl_free_states();
   gl_timers_close();
   uv_run(H.loop, UV_RUN_NOWAIT);  /* let close callbacks run */
   uv_loop_close(H.loop);

@@ -8,6 +8,8 @@
 **   coro.c     the coroutine library, so script coroutines can block
 **   greenthread.c  the Lua face: spawn, sleep, kill, GreenThread methods
 **   report.c, interrupt.c  uncaught errors; Ctrl-C and os.exit
+**   memory.c   huge pages for the Lua heap (first-touch faults on VMs)
+**   testhooks.c  hooks for the specs, in the internal table
 **
 ** The rules everything else builds on:
 **  - Waking a thread only appends it to the tail of the ready queue; the hub
@@ -51,6 +53,7 @@
 #include "core/timer.h"
 
 typedef struct gl_thread gl_thread;
+typedef struct gl_handle gl_handle;
 
 /* An intrusive FIFO of blocked threads: the ready queue and every wait list. */
 typedef struct gl_waitq {
@@ -58,35 +61,53 @@ typedef struct gl_waitq {
   size_t n;
 } gl_waitq;
 
+/* Flags of a thread's run-time state (t->flags, "t") and of its handle
+** (h->flags, "h"). */
 enum {
-  GL_STARTED = 1 << 0,   /* has a coroutine and has run */
-  GL_DEAD = 1 << 1,      /* its function returned or raised */
-  GL_ERRORED = 1 << 2,   /* ...by raising; the error is its result */
-  GL_HANDLE = 1 << 3,    /* someone holds a handle (spawn): keep results */
-  GL_PENDING = 1 << 4,   /* a Timeout expired while it was not blocked */
-  GL_LINKING = 1 << 5,   /* dead, running its links */
-  GL_MAIN = 1 << 6,      /* the main green thread */
-  GL_KILLED = 1 << 7,    /* killed before it started: it starts by raising */
-  GL_POOLED = 1 << 8,    /* its coroutine belongs to the pool */
-  GL_EXTRA = 1 << 9,     /* it has an extra table */
-  GL_BATCH = 1 << 10,    /* not a thread: a run of pending spawn_n (nresults of them) */
-  GL_PACKED = 1 << 11,   /* its body slot holds {fn, args..., n = nargs}, not fn */
-  GL_ESCAPED = 1 << 12   /* coroutine.running() gave its coroutine out: never reuse it */
+  GL_STARTED = 1 << 0,   /* t, h: has a coroutine and has run */
+  GL_DEAD = 1 << 1,      /* h: its function returned or raised (t: see below) */
+  GL_ERRORED = 1 << 2,   /* h: ...by raising; the error is its result */
+  GL_HANDLE = 1 << 3,    /* h: spawn handed it out: keep the results */
+  GL_PENDING = 1 << 4,   /* t: an error waits above a handed value (GL_LATE) */
+  GL_LINKING = 1 << 5,   /* t: dead, running its links */
+  GL_MAIN = 1 << 6,      /* t, h: the main green thread */
+  GL_KILLED = 1 << 7,    /* h: killed before it started: it starts by raising */
+  GL_POOLED = 1 << 8,    /* t: its coroutine belongs to the pool */
+  GL_EXTRA = 1 << 9,     /* h: it has an extra table */
+  GL_BATCH = 1 << 10,    /* t: not a thread: a run of 'count' pending starts */
+  GL_PACKED = 1 << 11,   /* h (t for a spawn_n): the body is {fn, args..., n} */
+  GL_ESCAPED = 1 << 12   /* t: coroutine.running() gave its coroutine out: never reuse it */
 };
 
-/* Spawn arguments up to this many go into uservalues of the thread; more
+/* Spawn arguments up to this many go into uservalues of the handle; more
 ** are packed into one table (GL_PACKED), so any count Lua can pass works. */
 #define GL_MAX_UV_ARGS 8
 
+/* The GreenThread userdata: all that is left of a thread once it is dead,
+** so a program keeping a million handles keeps 112 bytes each. */
+struct gl_handle {
+  gl_thread *t;             /* its run-time state; NULL before it is needed, and once dead */
+  lua_Integer id;
+  int nresults;             /* results kept, see gl_thread_results */
+  unsigned short flags;
+  unsigned short nargs;     /* spawn arguments in uservalues GL_UV_ARGS.. */
+};
+
+/* A thread's run-time state, from the moment it is needed (it starts, or
+** someone waits for it, kills it, or it has a timer: spawn_after) until it
+** is dead and its links ran; then it goes back to a free list. A spawn_n
+** thread has no handle until someone asks for one (getcurrent, a Timeout,
+** threads()). The main thread's state outlives it (GL_DEAD and GL_ERRORED
+** are set here too), so the host can read how it ended. */
 struct gl_thread {
   lua_State *co;            /* its coroutine, or NULL */
-  gl_thread *prev, *next;   /* position in 'queue' */
+  gl_thread *prev, *next;   /* position in 'queue' (next: the free list) */
   gl_waitq *queue;          /* the ready queue, a wait list, or NULL */
+  gl_handle *h;             /* its handle, or NULL: none made yet */
   gl_timer timer;           /* its deadline: sleep, timed wait, spawn_after */
   lua_Integer id;
-  unsigned anchor;          /* index in the hub's thread table */
-  int nresults;             /* results kept, see gl_thread_results */
-  unsigned short nargs;     /* spawn arguments in uservalues GL_UV_ARGS.. (<= GL_MAX_UV_ARGS) */
+  unsigned anchor;          /* slot in the thread table: the handle, else the coroutine */
+  int count;                /* GL_BATCH: pending starts it stands for */
   unsigned short flags;
   unsigned short pool_slot; /* with GL_POOLED: where the pool table anchors 'co' */
   int resume_n;             /* 1 if a wake value waits on top of 'co' */
@@ -96,14 +117,15 @@ struct gl_thread {
   const void *pending_src;  /* who raised the GL_PENDING error (a Timeout) */
   const char *what;         /* the blocking call it is in, for messages */
   gl_waitq joiners;         /* threads in gt:wait() */
+  gl_thread *all_prev, *all_next;  /* every state in use, freed at gl_hub_close */
 };
 
 /* Uservalues of a GreenThread userdata. */
 enum {
-  GL_UV_BODY = 1,      /* its function before it starts; its coroutine while
-                       ** it runs (unless the pool anchors it); its result(s)
-                       ** or error once it is dead */
-  GL_UV_EXTRA = 2,     /* a table made on demand: links, locals, pending error */
+  GL_UV_BODY = 1,      /* its function before it starts (or the error it was
+                       ** killed with); its coroutine while it runs (unless the
+                       ** pool anchors it); its result(s) or error once dead */
+  GL_UV_EXTRA = 2,     /* a table made on demand: links, locals, on_exit */
   GL_UV_ARGS = 3       /* first spawn argument */
 };
 
@@ -138,14 +160,14 @@ typedef struct gl_hub {
   gl_thread *current;        /* the running green thread, or NULL in the hub */
   gl_thread *main;
   gl_waitq ready;
-  int threads_ref;           /* registry: array of anchored GreenThreads */
+  int threads_ref;           /* registry: the thread table (handles, or coroutines) */
   int pool_ref;              /* registry: array anchoring pooled coroutines */
   struct { lua_State *co; unsigned short slot; } free[GL_POOL_MAX];  /* pooled, not in use */
   int nfree;
   unsigned short pool_holes[GL_POOL_MAX];  /* free slots of the pool table */
   int npool_holes, pool_top;               /* ...and the highest slot ever used */
   int link_runner_ref;       /* registry: Lua function that runs a thread's links */
-  int pending_ref;           /* registry: functions of spawn_n not started yet */
+  int pending_ref;           /* registry: handles and spawn_n functions not started yet */
   lua_Integer pending_head, pending_tail;  /* its first and last index */
   int packed_mt_ref;         /* registry: marks a pending function with arguments */
   lua_Integer batches;       /* GL_BATCH nodes in the ready queue */
@@ -158,7 +180,10 @@ typedef struct gl_hub {
   lua_Integer next_id;
   lua_Integer live;          /* started or pending, not yet dead */
   gl_thread *handling;       /* the thread the hub is starting or ending */
-  int handling_batch;        /* ...or it is making a thread of a spawn_n */
+  gl_thread *handling_batch; /* ...or the batch node of a pending start */
+  gl_thread *spare;          /* free list of run-time states */
+  int nspare;
+  gl_thread *states;         /* every run-time state in use (batch nodes too) */
   gl_thread *exiting;        /* the thread that called os.exit(code, true) */
   int failed;                /* a libuv callback of the hub failed: stop */
   int polling, poked;        /* in uv_run; uv_stop was called for a ready thread */
@@ -190,8 +215,10 @@ int gl_hub_protect(lua_CFunction f, const char *what);
 void gl_hub_close(void);
 
 /* Make a new GreenThread from the function and 'nargs' arguments on top of
-** L's stack (popped), push its userdata and queue it to start (or, with
-** delay >= 0, arm its timer to queue it later). */
+** L's stack (left there), push its userdata and queue it to start (or,
+** with delay >= 0, arm its timer to queue it later). Returns its run-time
+** state for spawn_after and the main thread (GL_MAIN), which have one from
+** the start; NULL for the others, which get one as they start. */
 gl_thread *gl_spawn(lua_State *L, int nargs, unsigned flags, double delay);
 
 /* The metatable of the full userdata at 'idx', as a pointer (NULL if none).
@@ -200,8 +227,17 @@ gl_thread *gl_spawn(lua_State *L, int nargs, unsigned flags, double delay);
 ** lookup by name, which matters on hot paths. */
 const void *gl_udata_meta(lua_State *L, int idx);
 
-/* Is the value at 'idx' a GreenThread? Returns it or NULL. */
-gl_thread *gl_test_thread(lua_State *L, int idx);
+/* Is the value at 'idx' a GreenThread? Returns its handle or NULL. */
+gl_handle *gl_test_handle(lua_State *L, int idx);
+
+/* The run-time state of the GreenThread at 'idx': NULL if it is not one,
+** is dead, or has not needed one yet (a thread not started, that nobody
+** waits for). gl_throw and gl_withdraw take NULL. */
+gl_thread *gl_thread_of(lua_State *L, int idx);
+
+/* The same, made now if need be (to wait for or kill a thread that has not
+** started; allocates: call it where raising is fine). NULL if dead. */
+gl_thread *gl_materialize(lua_State *L, int idx);
 
 /* An optional timeout argument: nil -> -1 (none), else seconds >= 0
 ** (negative counts as 0; NaN raises). */
@@ -225,7 +261,8 @@ void gl_spawn_n(lua_State *L, int nargs);
 /* How many threads are runnable (pending spawn_n included). */
 lua_Integer gl_runnable(void);
 
-/* Push the userdata of an anchored thread. */
+/* Push the GreenThread userdata of a live thread, made now if it had none
+** (a spawn_n thread: allocates; call it where raising is fine). */
 void gl_push_thread(lua_State *L, gl_thread *t);
 
 /* Push the extra table of the GreenThread userdata at 'idx', made on demand. */
@@ -263,7 +300,8 @@ void gl_unblock(gl_thread *t);
 void gl_cannot_block(lua_State *L);
 
 /* The switch itself, for callers that placed 't' already (gl_check_block
-** first). gl_yield_behind places it right behind 'pos' in the ready queue. */
+** first). gl_yield_behind places it right behind 'pos' in the ready queue
+** ('pos' NULL: at its head). */
 int gl_yield(lua_State *L, gl_thread *t, lua_KFunction k);
 int gl_yield_behind(lua_State *L, gl_thread *t, gl_thread *pos, lua_KFunction k);
 

@@ -1,15 +1,19 @@
 /*
 ** thread.c: a green thread's life, from spawn to burial. Making threads
-** (spawn, spawn_after, and spawn_n's pending functions), anchoring their
-** userdata, giving them a coroutine (pooled ones first) with their body and
-** arguments, and, once the function returned or raised, keeping the
-** results, waking joiners, running the exit hook and links, and recycling
-** the coroutine. The scheduler (hub.c) calls in here; see thread.h.
-** Everything that runs in the hub allocates only where thread.h says, so
-** that the hub's recovery (hub.c, recover) knows what running out of
-** memory can have interrupted.
+** (spawn, spawn_after, and pending spawn/spawn_n starts), their handles and
+** run-time states, anchoring them, giving them a coroutine (pooled ones
+** first) with their body and arguments, and, once the function returned or
+** raised, keeping the results, waking joiners, running the exit hook and
+** links, and recycling the coroutine and the run-time state. The scheduler
+** (hub.c) calls in here; thread.h says where the hub allocates.
+**
+** Memory, per thread: a handle is 112 bytes for as long as someone keeps
+** it; the run-time state (gl_thread) exists only while the thread can run
+** and is reused from a free list; a spawn_n thread has no handle unless one
+** is asked for; a pending spawn or spawn_n is a 16-byte slot.
 */
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
@@ -19,20 +23,72 @@
 
 #define H gl_H
 
-/* ------------------------------------------------------------- anchoring */
+/* Run-time states kept for reuse: those of threads that just ended are
+** still in cache. */
+#define SPARE_MAX 1024
 
-void gl_push_thread(lua_State *L, gl_thread *t) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
-  lua_rawgeti(L, -1, t->anchor);
-  lua_remove(L, -2);
+/* A spawn waits for its turn without a run-time state once this many
+** threads are ready. */
+#define PEND_AFTER 32
+
+/* ------------------------------------------------------ run-time states */
+
+/* A zeroed run-time state, or NULL (out of memory). Every state in use is
+** on H.states, so that gl_hub_close can free what threads still alive at
+** the end hold. */
+static gl_thread *new_state(void) {
+  gl_thread *t = H.spare;
+  if (t != NULL) {
+    H.spare = t->next;
+    H.nspare--;
+  } else if ((t = malloc(sizeof *t)) == NULL) {
+    return NULL;
+  }
+  memset(t, 0, sizeof *t);
+  gl_timer_init(&t->timer, gl_on_deadline);
+  t->all_next = H.states;
+  if (H.states) H.states->all_prev = t;
+  H.states = t;
+  return t;
 }
 
-/* Anchor the userdata on top of L (left there) in a free slot of the
-** thread table: the most recently freed one, whose part of the table is
-** still in cache, or a new one at the end. */
-static void anchor(lua_State *L, gl_thread *t) {
+static void free_state(gl_thread *t) {
+  if (t->all_prev) t->all_prev->all_next = t->all_next;
+  else H.states = t->all_next;
+  if (t->all_next) t->all_next->all_prev = t->all_prev;
+  if (H.nspare < SPARE_MAX) {
+    t->next = H.spare;
+    H.spare = t;
+    H.nspare++;
+  } else {
+    free(t);
+  }
+}
+
+void gl_free_states(void) {
+  while (H.states) {
+    gl_thread *t = H.states;
+    H.states = t->all_next;
+    free(t);
+  }
+  while (H.spare) {
+    gl_thread *t = H.spare;
+    H.spare = t->next;
+    free(t);
+  }
+  H.nspare = 0;
+}
+
+/* ------------------------------------------------------------- anchoring */
+
+/* Anchor the value at 'idx' in a free slot of the thread table: the most
+** recently freed one, whose part of the table is still in cache, or a new
+** one at the end. Returns the slot. If it raises (out of memory) nothing
+** else changed. */
+static unsigned anchor(lua_State *L, int idx) {
+  unsigned slot;
   if (H.nholes > 0) {
-    t->anchor = H.holes[--H.nholes];
+    slot = H.holes[H.nholes - 1];
   } else {
     if (H.nslots == H.holes_cap) {  /* every slot may become a hole */
       size_t cap = H.holes_cap ? H.holes_cap * 2 : 1024;
@@ -41,24 +97,117 @@ static void anchor(lua_State *L, gl_thread *t) {
       H.holes = holes;
       H.holes_cap = cap;
     }
-    t->anchor = ++H.nslots;
+    slot = H.nslots + 1;
   }
+  idx = lua_absindex(L, idx);
   lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
-  lua_pushvalue(L, -2);
-  lua_rawseti(L, -2, t->anchor);
-  lua_pop(L, 1);
+  lua_pushvalue(L, idx);
+  lua_rawseti(L, -2, slot);                /* may grow the table: raise here */
+  lua_settop(L, -2);
+  if (H.nholes > 0) H.nholes--;
+  else H.nslots++;
+  return slot;
 }
 
-static void unanchor(lua_State *L, gl_thread *t) {
+static void unanchor(lua_State *L, unsigned slot) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
   lua_pushnil(L);
-  lua_rawseti(L, -2, t->anchor);
-  lua_pop(L, 1);
-  H.holes[H.nholes++] = t->anchor;
-  t->anchor = 0;
+  lua_rawseti(L, -2, slot);
+  lua_settop(L, -2);
+  H.holes[H.nholes++] = slot;
 }
 
-/* The extra table of the userdata at 'idx', made on demand. */
+/* Replace what t's slot holds with the value on top of L (popped). */
+static void reanchor(lua_State *L, gl_thread *t) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
+  lua_insert(L, -2);
+  lua_rawseti(L, -2, t->anchor);
+  lua_pop(L, 1);
+}
+
+static void push_slot(lua_State *L, gl_thread *t) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
+  lua_rawgeti(L, -1, t->anchor);
+  lua_replace(L, -2);
+}
+
+/* The thread is gone for good: its slot, its handle's link to it, and
+** (but for main's, which the host reads at the end) its run-time state. */
+static void release(lua_State *L, gl_thread *t) {
+  if (t->anchor) unanchor(L, t->anchor);
+  t->anchor = 0;
+  if (t->h) t->h->t = NULL;
+  t->h = NULL;
+  if (!(t->flags & GL_MAIN)) free_state(t);
+}
+
+/* ------------------------------------------------------------- handles */
+
+gl_handle *gl_test_handle(lua_State *L, int idx) {
+  return gl_udata_meta(L, idx) == H.thread_mt ? lua_touserdata(L, idx) : NULL;
+}
+
+gl_thread *gl_thread_of(lua_State *L, int idx) {
+  gl_handle *h = gl_test_handle(L, idx);
+  return h ? h->t : NULL;
+}
+
+/* Push a new handle with 'nuv' uservalues. */
+static gl_handle *new_handle(lua_State *L, int nuv, lua_Integer id, unsigned flags) {
+  gl_handle *h = lua_newuserdatauv(L, sizeof *h, nuv);
+  h->t = NULL;
+  h->id = id;
+  h->nresults = 0;
+  h->flags = (unsigned short)flags;
+  h->nargs = 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, H.thread_mt_ref);
+  lua_setmetatable(L, -2);
+  return h;
+}
+
+/* Give the handle at 'idx', which has none, its run-time state, anchored
+** by the handle. Raises (out of memory) having changed nothing. */
+static gl_thread *materialize(lua_State *L, int idx) {
+  gl_handle *h = lua_touserdata(L, idx);
+  unsigned slot = anchor(L, idx);
+  gl_thread *t = new_state();
+  if (t == NULL) {
+    unanchor(L, slot);
+    luaL_error(L, "not enough memory");
+  }
+  t->anchor = slot;
+  t->h = h;
+  t->id = h->id;
+  t->flags = h->flags & GL_MAIN;
+  h->t = t;
+  return t;
+}
+
+gl_thread *gl_materialize(lua_State *L, int idx) {
+  gl_handle *h = lua_touserdata(L, idx);
+  if (h->flags & GL_DEAD) return NULL;
+  return h->t ? h->t : materialize(L, lua_absindex(L, idx));
+}
+
+void gl_push_thread(lua_State *L, gl_thread *t) {
+  if (t->h) {
+    push_slot(L, t);
+    return;
+  }
+  /* a spawn_n thread: its handle now. The slot held its coroutine, which
+  ** the handle's body slot anchors from now on, as for a spawned thread. */
+  gl_handle *h = new_handle(L, GL_UV_ARGS - 1, t->id, GL_STARTED | (t->flags & GL_MAIN));
+  if (!(t->flags & GL_POOLED)) {
+    push_slot(L, t);
+    lua_setiuservalue(L, -2, GL_UV_BODY);
+  }
+  h->t = t;
+  t->h = h;
+  lua_pushvalue(L, -1);
+  reanchor(L, t);
+}
+
+/* The extra table of the handle at 'idx', made on demand. */
 void gl_push_extra(lua_State *L, int idx) {
   idx = lua_absindex(L, idx);
   if (lua_getiuservalue(L, idx, GL_UV_EXTRA) != LUA_TTABLE) {
@@ -66,9 +215,29 @@ void gl_push_extra(lua_State *L, int idx) {
     lua_newtable(L);
     lua_pushvalue(L, -1);
     lua_setiuservalue(L, idx, GL_UV_EXTRA);
-    ((gl_thread *)lua_touserdata(L, idx))->flags |= GL_EXTRA;
+    ((gl_handle *)lua_touserdata(L, idx))->flags |= GL_EXTRA;
   }
 }
+
+/* finished(...) -> a GreenThread that has already ended with these results:
+** what a pool member gets back when its spawn runs inline. */
+int gl_finished(lua_State *L) {
+  int n = lua_gettop(L);
+  gl_handle *h = new_handle(L, GL_UV_ARGS - 1, ++H.next_id, GL_STARTED | GL_DEAD | GL_HANDLE);
+  h->nresults = n;
+  lua_insert(L, 1);
+  if (n > 1) {
+    lua_createtable(L, n, 0);
+    lua_insert(L, 2);
+    for (int i = n; i >= 1; i--) lua_rawseti(L, 2, i);
+  }
+  if (n > 0) lua_setiuservalue(L, 1, GL_UV_BODY);
+  return 1;
+}
+
+static void call_on_exit(lua_State *L, gl_handle *h, int ud);
+static void drop_extra(lua_State *L, gl_handle *h, int ud);
+static int has_links(lua_State *L, gl_handle *h, int ud);
 
 /* ------------------------------------------------------------- spawning */
 
@@ -92,6 +261,28 @@ static void check_nargs(lua_State *L, int nargs, const char *what) {
   if (nargs > MAX_ARGS) luaL_error(L, "%s: too many arguments (%d)", what, nargs);
 }
 
+/* Queue the value on top of L (popped), a handle or a spawn_n's function,
+** to start in its turn: a slot of the pending array, and one GL_BATCH node
+** in the ready queue for a run of consecutive ones, so that FIFO order with
+** everything else holds. */
+static void pend(lua_State *L, const char *what) {
+  gl_thread *tail = H.ready.tail;
+  if (!(tail && (tail->flags & GL_BATCH))) {
+    gl_thread *batch = new_state();
+    if (batch == NULL) luaL_error(L, "%s: not enough memory", what);
+    batch->flags = GL_BATCH;
+    tail = batch;
+    gl_ready(batch, 0);
+    H.batches++;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, H.pending_ref);
+  lua_insert(L, -2);
+  lua_rawseti(L, -2, ++H.pending_tail);
+  lua_pop(L, 1);
+  tail->count++;
+  H.live++;
+}
+
 gl_thread *gl_spawn(lua_State *L, int nargs, unsigned flags, double delay) {
   if (nargs > GL_MAX_UV_ARGS) {
     check_nargs(L, nargs, delay < 0 ? "spawn" : "spawn_after");
@@ -100,33 +291,32 @@ gl_thread *gl_spawn(lua_State *L, int nargs, unsigned flags, double delay) {
     flags |= GL_PACKED;
   }
   int base = lua_gettop(L) - nargs;  /* the function (or the packed call) */
-  gl_thread *t = lua_newuserdatauv(L, sizeof *t, GL_UV_ARGS - 1 + nargs);
-  memset(t, 0, sizeof *t);
-  gl_timer_init(&t->timer, gl_on_deadline);
-  t->id = ++H.next_id;
-  t->nargs = (unsigned short)nargs;
-  t->flags = flags;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, H.thread_mt_ref);
-  lua_setmetatable(L, -2);
+  gl_handle *h = new_handle(L, GL_UV_ARGS - 1 + nargs, ++H.next_id, flags);
+  h->nargs = (unsigned short)nargs;
   for (int i = 0; i <= nargs; i++) {
     lua_pushvalue(L, base + i);
     lua_setiuservalue(L, -2, i == 0 ? GL_UV_BODY : GL_UV_ARGS - 1 + i);
   }
-  anchor(L, t);
+  /* Many runnable already: wait in the pending array (16 bytes) for a
+  ** run-time state until its turn; a few: have one now, saving the
+  ** pending array's bookkeeping (spawn(f):wait() in a loop). */
+  if (delay < 0 && !(flags & GL_MAIN) && H.ready.n >= PEND_AFTER) {
+    lua_pushvalue(L, -1);
+    pend(L, "spawn");
+    return NULL;
+  }
+  gl_thread *t = materialize(L, -1);
+  if (delay >= 0 && gl_timer_start(&t->timer, delay) != 0) {
+    release(L, t);
+    luaL_error(L, "spawn_after: not enough memory");
+  }
   H.live++;
   if (delay < 0) gl_ready(t, 0);
-  else if (gl_timer_start(&t->timer, delay) != 0) luaL_error(L, "spawn_after: not enough memory");
   return t;
 }
 
-/* -------------------------------------------------------- cheap spawn_n */
-/* spawn_n makes no thread until it starts: its function (or a packed table
-** of function and arguments) waits in a Lua array, and one GL_BATCH node in
-** the ready queue stands for a run of consecutive ones, so FIFO order with
-** everything else holds. A pending spawn_n costs a slot (16 bytes) instead
-** of a thread (some 300): a million of them used to spend most of their time
-** in first-touch page faults. */
-
+/* spawn_n makes no thread until it starts: a pending spawn_n costs its
+** slot (16 bytes), and a running one no handle. */
 void gl_spawn_n(lua_State *L, int nargs) {
   if (nargs > 0 || lua_type(L, -1) != LUA_TFUNCTION) {  /* pack it */
     check_nargs(L, nargs, "spawn_n");
@@ -134,104 +324,146 @@ void gl_spawn_n(lua_State *L, int nargs) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, H.packed_mt_ref);
     lua_setmetatable(L, -2);
   }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, H.pending_ref);
-  lua_insert(L, -2);
-  lua_rawseti(L, -2, ++H.pending_tail);
-  lua_pop(L, 1);
-  gl_thread *tail = H.ready.tail;
-  if (tail && (tail->flags & GL_BATCH)) {
-    tail->nresults++;
-  } else {
-    gl_thread *batch = calloc(1, sizeof *batch);
-    if (batch == NULL) luaL_error(L, "spawn_n: not enough memory");
-    batch->flags = GL_BATCH;
-    batch->nresults = 1;
-    gl_ready(batch, 0);
-    H.batches++;
-  }
-  H.live++;
+  pend(L, "spawn_n");
 }
 
 lua_Integer gl_runnable(void) {
   return (lua_Integer)H.ready.n - H.batches + (H.pending_tail - H.pending_head + 1);
 }
 
-/* The next pending spawn_n becomes a thread (the batch keeps its place at
-** the head of the ready queue while it has more). */
-gl_thread *gl_start_pending(lua_State *L, gl_thread *batch) {
-  if (--batch->nresults > 0) {
+/* The first pending start is done with (started, or dropped): free its slot
+** and let the batch go on from the head of the ready queue if it has more. */
+static void consume_pending(lua_State *L, gl_thread *batch) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, H.pending_ref);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, H.pending_head++);
+  lua_pop(L, 1);
+  if (H.pending_head > H.pending_tail) H.pending_head = 1, H.pending_tail = 0;
+  if (--batch->count > 0) {
     gl_enqueue_front(&H.ready, batch);
   } else {
-    free(batch);
+    free_state(batch);
     H.batches--;
   }
-  int top = lua_gettop(L);
+}
+
+gl_thread *gl_start_pending(lua_State *L, gl_thread *batch) {
+  for (;;) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, H.pending_ref);
+    lua_rawgeti(L, -1, H.pending_head);
+    lua_remove(L, -2);
+    gl_handle *h = gl_test_handle(L, -1);
+    gl_thread *t;
+    if (h == NULL) {                       /* a spawn_n: no handle */
+      unsigned packed = 0;
+      if (lua_type(L, -1) == LUA_TTABLE && lua_getmetatable(L, -1)) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, H.packed_mt_ref);
+        if (lua_rawequal(L, -1, -2)) packed = GL_PACKED;
+        lua_pop(L, 2);
+      }
+      if ((t = new_state()) == NULL) luaL_error(L, "not enough memory");
+      t->id = ++H.next_id;
+      t->flags = (unsigned short)packed;
+      consume_pending(L, batch);
+      return t;                            /* its body on top of L */
+    }
+    if (!(h->flags & (GL_STARTED | GL_DEAD)) && !(h->t && h->t->queue)) {
+      t = h->t ? h->t : materialize(L, lua_gettop(L));
+      lua_pop(L, 1);
+      consume_pending(L, batch);
+      return t;
+    }
+    /* it was killed before its turn and ran at once, or died: not again */
+    lua_pop(L, 1);
+    int more = batch->count > 1;
+    consume_pending(L, batch);
+    if (!more) return NULL;
+    gl_unqueue(batch);
+  }
+}
+
+/* The start of what H.handling_batch stands for failed (the error on top
+** of L, popped): report it, and a handle that was to start ends with it. */
+void gl_fail_pending(lua_State *L, gl_thread *batch) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, H.pending_ref);
   lua_rawgeti(L, -1, H.pending_head);
-  lua_pushnil(L);
-  lua_rawseti(L, -3, H.pending_head++);
-  if (H.pending_head > H.pending_tail) H.pending_head = 1, H.pending_tail = 0;
-  unsigned flags = 0;
-  if (lua_type(L, -1) == LUA_TTABLE && lua_getmetatable(L, -1)) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, H.packed_mt_ref);
-    if (lua_rawequal(L, -1, -2)) flags = GL_PACKED;  /* the thread unpacks it as it starts */
-    lua_pop(L, 2);
+  lua_remove(L, -2);                      /* err entry */
+  gl_handle *h = gl_test_handle(L, -1);
+  consume_pending(L, batch);
+  H.live--;
+  if (h == NULL) {
+    lua_pop(L, 1);
+    gl_report_message(L, -1, "spawn_n: a green thread could not start: ");
+  } else {
+    char prefix[48];
+    snprintf(prefix, sizeof prefix, "green thread %lld: ", (long long)h->id);
+    gl_report_message(L, -2, prefix);
+    lua_pushvalue(L, -2);
+    lua_setiuservalue(L, -2, GL_UV_BODY);
+    h->flags |= GL_STARTED | GL_DEAD | GL_ERRORED;
+    h->nresults = 1;
+    call_on_exit(L, h, lua_gettop(L));
+    drop_extra(L, h, lua_gettop(L));
+    lua_pop(L, 1);
   }
-  H.live--;  /* gl_spawn counts it again */
-  gl_thread *t = gl_spawn(L, 0, flags, -1);
-  gl_unqueue(t);  /* it runs now, in the batch's place */
-  lua_settop(L, top);
-  return t;
+  lua_pop(L, 1);
+}
+
+/* Kill the handle at 'ud' (absolute), which has not started and has no
+** run-time state, with the error on top of L (popped): it ends there and
+** then, having run nothing, and allocates nothing: its exit hook runs, its
+** slot in the pending array is skipped when its turn comes. Returns 0, or
+** 1 (error left on top) if it has links to run, which takes a run-time
+** state: the caller then starts it the ordinary way. */
+int gl_kill_unstarted(lua_State *L, int ud) {
+  gl_handle *h = lua_touserdata(L, ud);
+  assert(h->t == NULL && !(h->flags & (GL_STARTED | GL_DEAD)));
+  if (has_links(L, h, ud)) return 1;
+  if (!gl_is_exit(L, -1)) {
+    char prefix[48];
+    snprintf(prefix, sizeof prefix, "green thread %lld: ", (long long)h->id);
+    gl_report_message(L, -1, prefix);
+  }
+  lua_setiuservalue(L, ud, GL_UV_BODY);
+  h->flags |= GL_STARTED | GL_DEAD | GL_ERRORED | GL_KILLED;
+  h->nresults = 1;
+  H.live--;
+  call_on_exit(L, h, ud);
+  drop_extra(L, h, ud);
+  return 0;
 }
 
 /* ------------------------------------------------------ running threads */
 
-/* A coroutine that is not the pool's is anchored by the thread: in its body
-** slot (the function has been pushed by then), or, for the link runner of
-** a dead thread, whose body slot holds its results, in its extra table.
-** Pops the coroutine. */
-static void anchor_co(lua_State *L, gl_thread *t, int ud) {
-  if (t->flags & GL_LINKING) {
-    lua_getiuservalue(L, ud, GL_UV_EXTRA);
-    lua_insert(L, -2);
-    lua_setfield(L, -2, "co");
-    lua_pop(L, 1);
-  } else {
-    lua_setiuservalue(L, ud, GL_UV_BODY);
-  }
-}
-
-/* Push the coroutine anchor_co anchored. */
-static void push_co(lua_State *L, gl_thread *t, int ud) {
-  if (t->flags & GL_LINKING) {
-    lua_getiuservalue(L, ud, GL_UV_EXTRA);
-    lua_getfield(L, -1, "co");
-    lua_remove(L, -2);
-  } else {
-    lua_getiuservalue(L, ud, GL_UV_BODY);
-  }
-}
-
 /* Give 't' a coroutine with its body and arguments pushed; the body is its
-** function, the error it was killed with, or the link runner. The userdata
-** is on top of L (left there). Returns the number of arguments pushed.
-** A pooled coroutine is anchored by the pool table for good, so taking and
-** returning one costs no Lua calls; another is anchored by the userdata's
-** body slot, which the function no longer needs once it runs. */
+** function, the error it was killed with, or the link runner. For a thread
+** with no handle (a spawn_n) the body is on top of L (popped). Returns the
+** number of arguments. A pooled coroutine is anchored by the pool table for
+** good, so taking and returning one costs no Lua calls; another is anchored
+** by the handle's body slot (the function has been pushed by then), by the
+** extra table for a link runner (the body slot holds the results), or by
+** the thread's slot when there is no handle. */
 int gl_prepare(lua_State *L, gl_thread *t) {
-  int ud = lua_gettop(L), n;
-  if (t->flags & GL_LINKING) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, H.link_runner_ref);
-    lua_pushvalue(L, ud);
-    n = 1;
-  } else if (t->flags & GL_KILLED) {
-    lua_pushcfunction(L, lua_error);
-    lua_getiuservalue(L, ud, GL_UV_BODY);  /* the error, in place of the function */
-    n = 1;
+  gl_handle *h = t->h;
+  int ud = 0, n;
+  if (h) {
+    push_slot(L, t);
+    ud = lua_gettop(L);
+    if (t->flags & GL_LINKING) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, H.link_runner_ref);
+      lua_pushvalue(L, ud);
+      n = 1;
+    } else if (h->flags & GL_KILLED) {
+      lua_pushcfunction(L, lua_error);
+      lua_getiuservalue(L, ud, GL_UV_BODY);  /* the error, in place of the function */
+      n = 1;
+    } else {
+      lua_getiuservalue(L, ud, GL_UV_BODY);
+      for (int i = 1; i <= h->nargs; i++) lua_getiuservalue(L, ud, GL_UV_ARGS - 1 + i);
+      n = (h->flags & GL_PACKED) ? -1 : h->nargs;
+    }
   } else {
-    lua_getiuservalue(L, ud, GL_UV_BODY);
-    for (int i = 1; i <= t->nargs; i++) lua_getiuservalue(L, ud, GL_UV_ARGS - 1 + i);
-    n = (t->flags & GL_PACKED) ? -1 : t->nargs;
+    n = (t->flags & GL_PACKED) ? -1 : 0;
   }
   lua_State *co;
   if (H.nfree > 0) {
@@ -239,12 +471,30 @@ int gl_prepare(lua_State *L, gl_thread *t) {
     co = H.free[H.nfree].co;
     t->pool_slot = H.free[H.nfree].slot;
     t->flags |= GL_POOLED;
+    t->co = co;
+    gl_set_owner(co, t);
+    if (!h) {                              /* the slot holds the coroutine */
+      lua_pushthread(co);
+      lua_xmove(co, L, 1);
+      t->anchor = anchor(L, -1);
+      lua_pop(L, 1);
+    }
   } else {
     co = lua_newthread(L);
-    anchor_co(L, t, ud);
+    if (!h) {
+      t->anchor = anchor(L, -1);
+      lua_pop(L, 1);
+    } else if (t->flags & GL_LINKING) {
+      lua_getiuservalue(L, ud, GL_UV_EXTRA);
+      lua_insert(L, -2);
+      lua_setfield(L, -2, "co");
+      lua_pop(L, 1);
+    } else {
+      lua_setiuservalue(L, ud, GL_UV_BODY);
+    }
+    t->co = co;                            /* from here on, fail_thread recycles it */
+    gl_set_owner(co, t);
   }
-  t->co = co;                             /* from here on, fail_thread recycles it */
-  gl_set_owner(co, t);
   if (n >= 0) {
     lua_xmove(L, co, n + 1);
   } else {
@@ -258,16 +508,18 @@ int gl_prepare(lua_State *L, gl_thread *t) {
     for (int i = 1; i <= n + 1; i++) lua_rawgeti(co, 1, i);
     lua_remove(co, 1);
   }
+  if (ud) lua_settop(L, ud - 1);
   t->flags |= GL_STARTED;
+  if (h) h->flags |= GL_STARTED;
   return n;
 }
 
-/* Give the coroutine of a finished thread (userdata at 'ud') back: to the
-** free list if pooled, else into the pool if there is room, else drop it
-** (the slot anchoring it is overwritten next). Its hook goes, and one whose
-** identity escaped is dropped, pooled or not. Allocates nothing: the pool
-** table was sized for GL_POOL_MAX at the start. */
-static void recycle(lua_State *L, gl_thread *t, int ud) {
+/* Give the coroutine of a finished thread back: to the free list if
+** pooled, else into the pool if there is room, else drop it (what anchored
+** it lets go next). Its hook goes, and one whose identity escaped is
+** dropped, pooled or not. Allocates nothing: the pool table was sized for
+** GL_POOL_MAX at the start. */
+static void recycle(lua_State *L, gl_thread *t) {
   lua_State *co = t->co;
   assert(co != NULL && gl_owner(co) == t && lua_status(co) != LUA_YIELD);
   lua_settop(co, 0);
@@ -290,7 +542,8 @@ static void recycle(lua_State *L, gl_thread *t, int ud) {
     if (H.npool_holes == 0 && H.pool_top == GL_POOL_MAX) return;  /* the pool is full */
     t->pool_slot = H.npool_holes > 0 ? H.pool_holes[--H.npool_holes] : ++H.pool_top;
     lua_rawgeti(L, LUA_REGISTRYINDEX, H.pool_ref);
-    push_co(L, t, ud);
+    lua_pushthread(co);                     /* its stack is empty: there is room */
+    lua_xmove(co, L, 1);
     lua_rawseti(L, -2, t->pool_slot);
     lua_pop(L, 1);
   }
@@ -310,25 +563,24 @@ static void pack_results(lua_State *L, gl_thread *t, int n) {
       lua_rawseti(L, -2, i);
     }
   }
-  t->nresults = n;
 }
 
 int gl_thread_results(lua_State *L, int idx) {
-  gl_thread *t = lua_touserdata(L, idx);
-  if (t->nresults == 0) return 0;
+  gl_handle *h = lua_touserdata(L, idx);
+  if (h->nresults == 0) return 0;
   lua_getiuservalue(L, idx, GL_UV_BODY);
-  if (t->nresults == 1 || (t->flags & GL_ERRORED)) return 1;
-  luaL_checkstack(L, t->nresults, "too many results");
+  if (h->nresults == 1 || (h->flags & GL_ERRORED)) return 1;
+  luaL_checkstack(L, h->nresults, "too many results");
   int table = lua_gettop(L);
-  for (int i = 1; i <= t->nresults; i++) lua_rawgeti(L, table, i);
+  for (int i = 1; i <= h->nresults; i++) lua_rawgeti(L, table, i);
   lua_remove(L, table);
-  return t->nresults;
+  return h->nresults;
 }
 
-/* Does the thread (userdata at 'ud') have links to run? */
-static int has_links(lua_State *L, gl_thread *t, int ud) {
+/* Does the thread (handle at 'ud') have links to run? */
+static int has_links(lua_State *L, gl_handle *h, int ud) {
   int found = 0;
-  if (!(t->flags & GL_EXTRA)) return 0;
+  if (!(h->flags & GL_EXTRA)) return 0;
   if (lua_getiuservalue(L, ud, GL_UV_EXTRA) == LUA_TTABLE) {
     lua_getfield(L, -1, "links");
     found = lua_istable(L, -1) && lua_rawlen(L, -1) > 0;
@@ -338,10 +590,11 @@ static int has_links(lua_State *L, gl_thread *t, int ud) {
   return found;
 }
 
-/* The Lua half's own bookkeeping hook (extra.on_exit, see gl_on_exit):
-** called here, in the hub, with the thread; it must not block. */
-static void call_on_exit(lua_State *L, gl_thread *t, int ud) {
-  if (!(t->flags & GL_EXTRA)) return;
+/* The Lua half's own bookkeeping hook (extra.on_exit, see on_exit in
+** greenthread.c): called here, in the hub, with the handle; it must not
+** block. Runs protected. */
+static void call_on_exit(lua_State *L, gl_handle *h, int ud) {
+  if (!(h->flags & GL_EXTRA)) return;
   lua_getiuservalue(L, ud, GL_UV_EXTRA);
   if (lua_getfield(L, -1, "on_exit") == LUA_TNIL) {
     lua_pop(L, 2);
@@ -350,51 +603,66 @@ static void call_on_exit(lua_State *L, gl_thread *t, int ud) {
   lua_pushvalue(L, ud);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
     char prefix[64];
-    snprintf(prefix, sizeof prefix, "exit hook of green thread %lld: ", (long long)t->id);
+    snprintf(prefix, sizeof prefix, "exit hook of green thread %lld: ", (long long)h->id);
     gl_report_message(L, -1, prefix);
-    lua_pop(L, 2);
+    lua_pop(L, 1);
   }
   lua_pop(L, 1);
 }
 
 /* Green-local values and links die with the thread. */
-static void drop_extra(lua_State *L, gl_thread *t, int ud) {
-  if (!(t->flags & GL_EXTRA)) return;
+static void drop_extra(lua_State *L, gl_handle *h, int ud) {
+  if (!(h->flags & GL_EXTRA)) return;
   lua_pushnil(L);
   lua_setiuservalue(L, ud, GL_UV_EXTRA);
-  t->flags &= ~GL_EXTRA;
+  h->flags &= ~GL_EXTRA;
 }
 
-/* The thread (userdata at 'ud') is dead with its results (or error) on
-** top of L (popped): keep them, let joiners go, then run its links, if
-** any, in its own coroutine before it lets go of its anchor. Allocates
-** nothing (the exit hook runs protected), so a thread can always end. */
-static void bury(lua_State *L, gl_thread *t, int ud) {
+/* The thread (handle at 'ud', or 0: none) is dead with its 'nres' results
+** (or error) on top of L (popped): keep them, let joiners go, then run its
+** links, if any, in its own coroutine before it lets go of its anchor.
+** Allocates nothing (the exit hook runs protected), so a thread can always
+** end. */
+static void bury(lua_State *L, gl_thread *t, int ud, int nres, int errored) {
   assert(t->co == NULL && t->queue == NULL && !gl_timer_armed(&t->timer));
-  lua_setiuservalue(L, ud, GL_UV_BODY);  /* the results, in place of the coroutine */
-  t->flags |= GL_DEAD;
+  gl_handle *h = t->h;
+  unsigned dead = GL_DEAD | (errored ? GL_ERRORED : 0);
+  t->flags |= dead;                        /* main's state is read at the end */
+  if (h) {
+    lua_setiuservalue(L, ud, GL_UV_BODY);  /* the results, in place of the coroutine */
+    h->flags |= dead;
+    h->nresults = nres;
+  } else {
+    lua_pop(L, 1);
+  }
   H.live--;
   while (t->joiners.head) {
     lua_pushnil(L);
     gl_wake_one(L, &t->joiners);
   }
   assert(t->joiners.n == 0);
-  call_on_exit(L, t, ud);
-  if (has_links(L, t, ud)) {
+  if (!h) {
+    release(L, t);
+    return;
+  }
+  call_on_exit(L, h, ud);
+  if (has_links(L, h, ud)) {
     t->flags |= GL_LINKING;       /* runs again, first, with the link runner */
     t->flags &= ~GL_STARTED;
     gl_ready(t, 1);
   } else {
-    drop_extra(L, t, ud);
-    unanchor(L, t);
+    drop_extra(L, h, ud);
+    release(L, t);
   }
 }
 
-/* Its function ended with 'status'; the userdata is on top of L. Record how,
-** close what it left open, and bury it. */
 void gl_finish(lua_State *L, gl_thread *t, int status, int nres) {
   lua_State *co = t->co;
-  int ud = lua_gettop(L);
+  int ud = 0;
+  if (t->h) {
+    push_slot(L, t);
+    ud = lua_gettop(L);
+  }
   if (t->flags & GL_LINKING) {
     if (status != LUA_OK) {
       lua_xmove(co, L, 1);
@@ -402,52 +670,57 @@ void gl_finish(lua_State *L, gl_thread *t, int status, int nres) {
       lua_pop(L, 1);
       lua_resetthread(co);
     }
-    recycle(L, t, ud);
-    drop_extra(L, t, ud);
-    unanchor(L, t);
-    return;
-  }
-  if (status == LUA_OK) {
-    if ((t->flags & GL_HANDLE) && nres > 0) pack_results(L, t, nres);
-    else lua_pushnil(L);
+    recycle(L, t);
+    drop_extra(L, t->h, ud);
+    release(L, t);
   } else {
-    /* keep a copy on co: lua_resetthread puts back what is on top */
-    int copied = lua_checkstack(co, 1);
-    if (copied) lua_pushvalue(co, -1);
-    lua_xmove(co, L, 1);
-    if (!gl_is_exit(L, -1)) gl_report(L, co, t);
-    /* An error does not unwind a coroutine: close its pending to-be-closed
-    ** variables now. If one raised, that error is the thread's result. */
-    if (lua_resetthread(co) != LUA_OK && copied) {
-      lua_pop(L, 1);
+    int errored = status != LUA_OK;
+    if (!errored) {
+      int keep = t->h && (t->h->flags & GL_HANDLE) && nres > 0;
+      if (keep) pack_results(L, t, nres);  /* allocates: thread.h */
+      else lua_pushnil(L);
+      if (!keep) nres = 0;
+    } else {
+      /* keep a copy on co: lua_resetthread puts back what is on top */
+      int copied = lua_checkstack(co, 1);
+      if (copied) lua_pushvalue(co, -1);
       lua_xmove(co, L, 1);
+      if (!gl_is_exit(L, -1)) gl_report(L, co, t);
+      /* An error does not unwind a coroutine: close its pending to-be-closed
+      ** variables now. If one raised, that error is the thread's result. */
+      if (lua_resetthread(co) != LUA_OK && copied) {
+        lua_pop(L, 1);
+        lua_xmove(co, L, 1);
+      }
+      nres = 1;
     }
-    t->nresults = 1;
-    t->flags |= GL_ERRORED;
+    recycle(L, t);
+    bury(L, t, ud, nres, errored);
   }
-  recycle(L, t, ud);
-  bury(L, t, ud);
+  if (ud) lua_settop(L, ud - 1);
 }
 
-/* The hub ran out of memory (the error on top of L, popped) starting or
-** ending 't' (prepare, pack_results): 't' ends with that error, as if its
-** function had raised it. A thread whose links could not start just goes. */
 void gl_fail_thread(lua_State *L, gl_thread *t) {
+  /* its coroutine may be anchored by nothing yet: into the pool with it
+  ** before anything here can allocate (and collect) */
+  if (t->co) recycle(L, t);
   gl_report(L, NULL, t);
-  gl_push_thread(L, t);
-  lua_insert(L, -2);                      /* ud err */
-  int ud = lua_gettop(L) - 1;
-  if (t->co) recycle(L, t, ud);
+  int ud = 0;
+  if (t->h) {
+    push_slot(L, t);
+    lua_insert(L, -2);                     /* ud err */
+    ud = lua_gettop(L) - 1;
+  }
   if (t->flags & GL_LINKING) {
     lua_pop(L, 1);
-    drop_extra(L, t, ud);
-    unanchor(L, t);
+    drop_extra(L, t->h, ud);
+    release(L, t);
   } else {
     gl_unqueue(t);
     gl_timer_stop(&t->timer);
-    t->flags |= GL_STARTED | GL_ERRORED;
-    t->nresults = 1;
-    bury(L, t, ud);
+    t->flags |= GL_STARTED;
+    if (t->h) t->h->flags |= GL_STARTED;
+    bury(L, t, ud, 1, 1);
   }
-  lua_pop(L, 1);
+  if (ud) lua_settop(L, ud - 1);
 }

@@ -27,18 +27,30 @@
 ** to run at once, in the batch node's place. */
 gl_thread *gl_start_pending(lua_State *L, gl_thread *batch);
 
-/* Give the thread whose userdata is on top of L (left there) a coroutine
-** with its body and arguments pushed: its function, the error it was
-** killed with, or the link runner. Returns the number of arguments. */
+/* ...or, if there is none left to start (the rest were killed before their
+** turn and ran already), NULL. A thread without a handle (a spawn_n) leaves
+** its body on top of L for gl_prepare. If it raises, gl_fail_pending. */
+void gl_fail_pending(lua_State *L, gl_thread *batch);
+
+/* Give 't' a coroutine with its body and arguments pushed: its function,
+** the error it was killed with, or the link runner. Returns the number of
+** arguments. */
 int gl_prepare(lua_State *L, gl_thread *t);
 
-/* Its function ended with 'status' (results or the error on its stack);
-** the userdata is on top of L (left there). */
+/* Its function ended with 'status' (results or the error on its stack). */
 void gl_finish(lua_State *L, gl_thread *t, int status, int nres);
 
 /* The hub ran out of memory (the error on top of L, popped) in one of the
 ** above for 't': end it with that error. */
 void gl_fail_thread(lua_State *L, gl_thread *t);
+
+/* kill for a thread that has not started and has no run-time state: see
+** thread.c. */
+int gl_kill_unstarted(lua_State *L, int ud);
+
+/* greenthread.c's finished(...); free every run-time state (the end). */
+int gl_finished(lua_State *L);
+void gl_free_states(void);
 
 /* From hub.c: queue 't' to run (at the head with 'front'), and make uv_run
 ** return if it is polling. The callback of every thread's own timer. */

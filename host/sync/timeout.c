@@ -49,7 +49,7 @@ static void on_expiry(gl_timer *timer) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, to->anchor);
   disarm(L, to);
   lua_getiuservalue(L, -1, UV_OWNER);
-  gl_thread *t = lua_touserdata(L, -1);
+  gl_thread *t = gl_thread_of(L, -1);  /* NULL once the owner is dead */
   if (lua_getiuservalue(L, -2, UV_ERROR) == LUA_TNIL) {
     lua_pop(L, 1);
     lua_pushvalue(L, -2);
@@ -83,7 +83,7 @@ static int l_start(lua_State *L) {
 static int cancel(lua_State *L, gl_timeout *to) {
   disarm(L, to);
   lua_getiuservalue(L, 1, UV_OWNER);
-  gl_withdraw(lua_touserdata(L, -1), to);
+  gl_withdraw(gl_thread_of(L, -1), to);
   return 0;
 }
 
