@@ -714,6 +714,18 @@ describe("hardening: core", function()
       assert.not_matches("runtime error", r.stderr)
     end)
 
+    it("green.Local's metamethods check theirs", function()
+      local loc = green.Local()
+      local mt = getmetatable(loc)
+      assert.matches("bad argument #1 to '__index' %(green.Local expected, got userdata%)",
+        helpers.error_of(mt.__index, io.stdout, "x"))
+      assert.matches("bad argument #1 to '__newindex'", helpers.error_of(mt.__newindex, nil, "x", 1))
+      assert.matches("bad argument #2 to '__newindex'", helpers.error_of(mt.__newindex, loc, nil, 1))
+      assert.matches("bad argument #2 to '__newindex'", helpers.error_of(function() loc[0 / 0] = 1 end))
+      loc.x = 1
+      assert.equal(1, loc.x)
+    end)
+
     it("metamethods fetched from the metatable check their argument", function()
       local gt = green.spawn(function() end)
       local mt = debug.getmetatable(gt)

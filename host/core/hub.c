@@ -294,13 +294,13 @@ static int stray_yield(lua_State *co, int nres) {
 
 /* Switch into 't' until it blocks or ends. */
 static void run(lua_State *L, gl_thread *t) {
-  int nargs, nres, fresh = !(t->flags & GL_STARTED);
+  int nargs, nres, ud = 0, fresh = !(t->flags & GL_STARTED);
   /* out of every list, no deadline: a ready thread was taken off the queue */
   assert(t->queue == NULL && !gl_timer_armed(&t->timer) && H.current == NULL);
   assert(fresh ? t->co == NULL : (lua_status(t->co) == LUA_YIELD && gl_owner(t->co) == t));
   assert(!(t->flags & GL_DEAD) || (t->flags & GL_LINKING));
   if (fresh) {
-    nargs = gl_prepare(L, t);
+    nargs = gl_prepare(L, t, &ud);
   } else {
     /* suspend made room for these three */
     lua_State *co = t->co;
@@ -323,11 +323,12 @@ static void run(lua_State *L, gl_thread *t) {
   if (status == LUA_YIELD) {
     if (nres > 0 && lua_touserdata(t->co, -nres) == GL_PASS) {
       lua_pop(t->co, nres);
+      if (ud) lua_settop(L, ud - 1);
       return;  /* it put itself where it waits */
     }
     status = stray_yield(t->co, nres);
   }
-  gl_finish(L, t, status, nres);
+  gl_finish(L, t, status, nres, ud);
 }
 
 /* ------------------------------------------------------------- the loop */

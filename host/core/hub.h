@@ -3,7 +3,8 @@
 ** Lua coroutines. The interface for the rest of the host (sync/, io/,
 ** console/); the parts of host/core/:
 **   hub.c      the scheduler: lists, waking, blocking, the switch, the loop
-**   thread.c   a thread's life: spawn, spawn_n, coroutines, results, links
+**   spawn.c    making threads: spawn, spawn_n, pending starts
+**   thread.c   a thread's life: state, handle, coroutine, results, links
 **   timer.c    every deadline, in one heap behind one libuv timer
 **   coro.c     the coroutine library, so script coroutines can block
 **   greenthread.c  the Lua face: spawn, sleep, kill, GreenThread methods
@@ -43,7 +44,7 @@
 ** These are asserted in builds without NDEBUG (make sanitize).
 ** Where to start reading hub.c: gl_hub_run (the loop), run (one switch),
 ** gl_block_cancel and block_k (how a thread waits and comes back);
-** thread.c: gl_spawn, gl_prepare, gl_finish.
+** spawn.c: gl_spawn; thread.c: gl_prepare, gl_finish.
 */
 #ifndef GL_HUB_H
 #define GL_HUB_H

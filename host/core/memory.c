@@ -24,6 +24,7 @@ void gl_memory_open(lua_State *L) {
 
 static lua_Alloc real_alloc;
 static uintptr_t advised;  /* the heap below this is advised already */
+static unsigned calls;     /* the break is looked at every 64th call */
 
 /* Advise the whole huge pages inside [from, to). */
 static void advise(uintptr_t from, uintptr_t to) {
@@ -38,10 +39,12 @@ static void advise(uintptr_t from, uintptr_t to) {
 static void *thp_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   void *p = real_alloc(ud, ptr, osize, nsize);
   if (p != NULL && nsize >= 2 * HUGE_PAGE) advise((uintptr_t)p, (uintptr_t)p + nsize);
-  uintptr_t brk = (uintptr_t)sbrk(0);
-  if (brk > advised + HUGE_PAGE) {
-    advise(advised, brk);
-    advised = brk;
+  if ((++calls & 63) == 0) {
+    uintptr_t brk = (uintptr_t)sbrk(0);   /* late by a few calls: a few 4 KB faults */
+    if (brk > advised + HUGE_PAGE) {
+      advise(advised, brk);
+      advised = brk;
+    }
   }
   return p;
 }

@@ -1,16 +1,16 @@
 /*
-** thread.c: a green thread's life, from spawn to burial. Making threads
-** (spawn, spawn_after, and pending spawn/spawn_n starts), their handles and
-** run-time states, anchoring them, giving them a coroutine (pooled ones
-** first) with their body and arguments, and, once the function returned or
-** raised, keeping the results, waking joiners, running the exit hook and
-** links, and recycling the coroutine and the run-time state. The scheduler
-** (hub.c) calls in here; thread.h says where the hub allocates.
+** thread.c: a green thread's life once it exists: its run-time state (from
+** a free list), its handle and the thread table that anchors both, giving
+** it a coroutine (pooled ones first) with its body and arguments, and,
+** once the function returned or raised, keeping the results, waking
+** joiners, running the exit hook and links, and recycling the coroutine
+** and the state. Making threads and starting them in their turn is
+** spawn.c's; thread.h says where the hub allocates.
 **
 ** Memory, per thread: a handle is 112 bytes for as long as someone keeps
 ** it; the run-time state (gl_thread) exists only while the thread can run
-** and is reused from a free list; a spawn_n thread has no handle unless one
-** is asked for; a pending spawn or spawn_n is a 16-byte slot.
+** and is reused; a spawn_n thread has no handle unless one is asked for; a
+** pending spawn or spawn_n is a 16-byte slot.
 */
 #include <assert.h>
 #include <stdio.h>
@@ -27,16 +27,12 @@
 ** still in cache. */
 #define SPARE_MAX 1024
 
-/* A spawn waits for its turn without a run-time state once this many
-** threads are ready. */
-#define PEND_AFTER 32
-
 /* ------------------------------------------------------ run-time states */
 
 /* A zeroed run-time state, or NULL (out of memory). Every state in use is
 ** on H.states, so that gl_hub_close can free what threads still alive at
 ** the end hold. */
-static gl_thread *new_state(void) {
+gl_thread *gl_new_state(void) {
   gl_thread *t = H.spare;
   if (t != NULL) {
     H.spare = t->next;
@@ -52,7 +48,7 @@ static gl_thread *new_state(void) {
   return t;
 }
 
-static void free_state(gl_thread *t) {
+void gl_free_state(gl_thread *t) {
   if (t->all_prev) t->all_prev->all_next = t->all_next;
   else H.states = t->all_next;
   if (t->all_next) t->all_next->all_prev = t->all_prev;
@@ -133,12 +129,12 @@ static void push_slot(lua_State *L, gl_thread *t) {
 
 /* The thread is gone for good: its slot, its handle's link to it, and
 ** (but for main's, which the host reads at the end) its run-time state. */
-static void release(lua_State *L, gl_thread *t) {
+void gl_release(lua_State *L, gl_thread *t) {
   if (t->anchor) unanchor(L, t->anchor);
   t->anchor = 0;
   if (t->h) t->h->t = NULL;
   t->h = NULL;
-  if (!(t->flags & GL_MAIN)) free_state(t);
+  if (!(t->flags & GL_MAIN)) gl_free_state(t);
 }
 
 /* ------------------------------------------------------------- handles */
@@ -153,7 +149,7 @@ gl_thread *gl_thread_of(lua_State *L, int idx) {
 }
 
 /* Push a new handle with 'nuv' uservalues. */
-static gl_handle *new_handle(lua_State *L, int nuv, lua_Integer id, unsigned flags) {
+gl_handle *gl_new_handle(lua_State *L, int nuv, lua_Integer id, unsigned flags) {
   gl_handle *h = lua_newuserdatauv(L, sizeof *h, nuv);
   h->t = NULL;
   h->id = id;
@@ -167,10 +163,10 @@ static gl_handle *new_handle(lua_State *L, int nuv, lua_Integer id, unsigned fla
 
 /* Give the handle at 'idx', which has none, its run-time state, anchored
 ** by the handle. Raises (out of memory) having changed nothing. */
-static gl_thread *materialize(lua_State *L, int idx) {
+gl_thread *gl_materialize_at(lua_State *L, int idx) {
   gl_handle *h = lua_touserdata(L, idx);
   unsigned slot = anchor(L, idx);
-  gl_thread *t = new_state();
+  gl_thread *t = gl_new_state();
   if (t == NULL) {
     unanchor(L, slot);
     luaL_error(L, "not enough memory");
@@ -186,7 +182,7 @@ static gl_thread *materialize(lua_State *L, int idx) {
 gl_thread *gl_materialize(lua_State *L, int idx) {
   gl_handle *h = lua_touserdata(L, idx);
   if (h->flags & GL_DEAD) return NULL;
-  return h->t ? h->t : materialize(L, lua_absindex(L, idx));
+  return h->t ? h->t : gl_materialize_at(L, lua_absindex(L, idx));
 }
 
 void gl_push_thread(lua_State *L, gl_thread *t) {
@@ -196,7 +192,7 @@ void gl_push_thread(lua_State *L, gl_thread *t) {
   }
   /* a spawn_n thread: its handle now. The slot held its coroutine, which
   ** the handle's body slot anchors from now on, as for a spawned thread. */
-  gl_handle *h = new_handle(L, GL_UV_ARGS - 1, t->id, GL_STARTED | (t->flags & GL_MAIN));
+  gl_handle *h = gl_new_handle(L, GL_UV_ARGS - 1, t->id, GL_STARTED | (t->flags & GL_MAIN));
   if (!(t->flags & GL_POOLED)) {
     push_slot(L, t);
     lua_setiuservalue(L, -2, GL_UV_BODY);
@@ -219,220 +215,6 @@ void gl_push_extra(lua_State *L, int idx) {
   }
 }
 
-/* finished(...) -> a GreenThread that has already ended with these results:
-** what a pool member gets back when its spawn runs inline. */
-int gl_finished(lua_State *L) {
-  int n = lua_gettop(L);
-  gl_handle *h = new_handle(L, GL_UV_ARGS - 1, ++H.next_id, GL_STARTED | GL_DEAD | GL_HANDLE);
-  h->nresults = n;
-  lua_insert(L, 1);
-  if (n > 1) {
-    lua_createtable(L, n, 0);
-    lua_insert(L, 2);
-    for (int i = n; i >= 1; i--) lua_rawseti(L, 2, i);
-  }
-  if (n > 0) lua_setiuservalue(L, 1, GL_UV_BODY);
-  return 1;
-}
-
-static void call_on_exit(lua_State *L, gl_handle *h, int ud);
-static void drop_extra(lua_State *L, gl_handle *h, int ud);
-static int has_links(lua_State *L, gl_handle *h, int ud);
-
-/* ------------------------------------------------------------- spawning */
-
-/* Replace the function and 'nargs' arguments on top of L with one table
-** {fn, args..., n = nargs}: what a thread with many arguments, or a
-** spawn_n waiting to start, keeps instead of a stack it does not have yet. */
-static void pack_call(lua_State *L, int nargs) {
-  int base = lua_gettop(L) - nargs;
-  lua_createtable(L, nargs + 1, 1);
-  lua_insert(L, base);
-  for (int i = nargs + 1; i >= 1; i--) lua_rawseti(L, base, i);
-  lua_pushinteger(L, nargs);
-  lua_setfield(L, base, "n");
-}
-
-/* A fresh coroutine holds about LUAI_MAXSTACK values: leave room for the
-** function's own frame, so a thread that was spawned can always start. */
-#define MAX_ARGS (LUAI_MAXSTACK - 64)
-
-static void check_nargs(lua_State *L, int nargs, const char *what) {
-  if (nargs > MAX_ARGS) luaL_error(L, "%s: too many arguments (%d)", what, nargs);
-}
-
-/* Queue the value on top of L (popped), a handle or a spawn_n's function,
-** to start in its turn: a slot of the pending array, and one GL_BATCH node
-** in the ready queue for a run of consecutive ones, so that FIFO order with
-** everything else holds. */
-static void pend(lua_State *L, const char *what) {
-  gl_thread *tail = H.ready.tail;
-  if (!(tail && (tail->flags & GL_BATCH))) {
-    gl_thread *batch = new_state();
-    if (batch == NULL) luaL_error(L, "%s: not enough memory", what);
-    batch->flags = GL_BATCH;
-    tail = batch;
-    gl_ready(batch, 0);
-    H.batches++;
-  }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, H.pending_ref);
-  lua_insert(L, -2);
-  lua_rawseti(L, -2, ++H.pending_tail);
-  lua_pop(L, 1);
-  tail->count++;
-  H.live++;
-}
-
-gl_thread *gl_spawn(lua_State *L, int nargs, unsigned flags, double delay) {
-  if (nargs > GL_MAX_UV_ARGS) {
-    check_nargs(L, nargs, delay < 0 ? "spawn" : "spawn_after");
-    pack_call(L, nargs);
-    nargs = 0;
-    flags |= GL_PACKED;
-  }
-  int base = lua_gettop(L) - nargs;  /* the function (or the packed call) */
-  gl_handle *h = new_handle(L, GL_UV_ARGS - 1 + nargs, ++H.next_id, flags);
-  h->nargs = (unsigned short)nargs;
-  for (int i = 0; i <= nargs; i++) {
-    lua_pushvalue(L, base + i);
-    lua_setiuservalue(L, -2, i == 0 ? GL_UV_BODY : GL_UV_ARGS - 1 + i);
-  }
-  /* Many runnable already: wait in the pending array (16 bytes) for a
-  ** run-time state until its turn; a few: have one now, saving the
-  ** pending array's bookkeeping (spawn(f):wait() in a loop). */
-  if (delay < 0 && !(flags & GL_MAIN) && H.ready.n >= PEND_AFTER) {
-    lua_pushvalue(L, -1);
-    pend(L, "spawn");
-    return NULL;
-  }
-  gl_thread *t = materialize(L, -1);
-  if (delay >= 0 && gl_timer_start(&t->timer, delay) != 0) {
-    release(L, t);
-    luaL_error(L, "spawn_after: not enough memory");
-  }
-  H.live++;
-  if (delay < 0) gl_ready(t, 0);
-  return t;
-}
-
-/* spawn_n makes no thread until it starts: a pending spawn_n costs its
-** slot (16 bytes), and a running one no handle. */
-void gl_spawn_n(lua_State *L, int nargs) {
-  if (nargs > 0 || lua_type(L, -1) != LUA_TFUNCTION) {  /* pack it */
-    check_nargs(L, nargs, "spawn_n");
-    pack_call(L, nargs);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, H.packed_mt_ref);
-    lua_setmetatable(L, -2);
-  }
-  pend(L, "spawn_n");
-}
-
-lua_Integer gl_runnable(void) {
-  return (lua_Integer)H.ready.n - H.batches + (H.pending_tail - H.pending_head + 1);
-}
-
-/* The first pending start is done with (started, or dropped): free its slot
-** and let the batch go on from the head of the ready queue if it has more. */
-static void consume_pending(lua_State *L, gl_thread *batch) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, H.pending_ref);
-  lua_pushnil(L);
-  lua_rawseti(L, -2, H.pending_head++);
-  lua_pop(L, 1);
-  if (H.pending_head > H.pending_tail) H.pending_head = 1, H.pending_tail = 0;
-  if (--batch->count > 0) {
-    gl_enqueue_front(&H.ready, batch);
-  } else {
-    free_state(batch);
-    H.batches--;
-  }
-}
-
-gl_thread *gl_start_pending(lua_State *L, gl_thread *batch) {
-  for (;;) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, H.pending_ref);
-    lua_rawgeti(L, -1, H.pending_head);
-    lua_remove(L, -2);
-    gl_handle *h = gl_test_handle(L, -1);
-    gl_thread *t;
-    if (h == NULL) {                       /* a spawn_n: no handle */
-      unsigned packed = 0;
-      if (lua_type(L, -1) == LUA_TTABLE && lua_getmetatable(L, -1)) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, H.packed_mt_ref);
-        if (lua_rawequal(L, -1, -2)) packed = GL_PACKED;
-        lua_pop(L, 2);
-      }
-      if ((t = new_state()) == NULL) luaL_error(L, "not enough memory");
-      t->id = ++H.next_id;
-      t->flags = (unsigned short)packed;
-      consume_pending(L, batch);
-      return t;                            /* its body on top of L */
-    }
-    if (!(h->flags & (GL_STARTED | GL_DEAD)) && !(h->t && h->t->queue)) {
-      t = h->t ? h->t : materialize(L, lua_gettop(L));
-      lua_pop(L, 1);
-      consume_pending(L, batch);
-      return t;
-    }
-    /* it was killed before its turn and ran at once, or died: not again */
-    lua_pop(L, 1);
-    int more = batch->count > 1;
-    consume_pending(L, batch);
-    if (!more) return NULL;
-    gl_unqueue(batch);
-  }
-}
-
-/* The start of what H.handling_batch stands for failed (the error on top
-** of L, popped): report it, and a handle that was to start ends with it. */
-void gl_fail_pending(lua_State *L, gl_thread *batch) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, H.pending_ref);
-  lua_rawgeti(L, -1, H.pending_head);
-  lua_remove(L, -2);                      /* err entry */
-  gl_handle *h = gl_test_handle(L, -1);
-  consume_pending(L, batch);
-  H.live--;
-  if (h == NULL) {
-    lua_pop(L, 1);
-    gl_report_message(L, -1, "spawn_n: a green thread could not start: ");
-  } else {
-    char prefix[48];
-    snprintf(prefix, sizeof prefix, "green thread %lld: ", (long long)h->id);
-    gl_report_message(L, -2, prefix);
-    lua_pushvalue(L, -2);
-    lua_setiuservalue(L, -2, GL_UV_BODY);
-    h->flags |= GL_STARTED | GL_DEAD | GL_ERRORED;
-    h->nresults = 1;
-    call_on_exit(L, h, lua_gettop(L));
-    drop_extra(L, h, lua_gettop(L));
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-}
-
-/* Kill the handle at 'ud' (absolute), which has not started and has no
-** run-time state, with the error on top of L (popped): it ends there and
-** then, having run nothing, and allocates nothing: its exit hook runs, its
-** slot in the pending array is skipped when its turn comes. Returns 0, or
-** 1 (error left on top) if it has links to run, which takes a run-time
-** state: the caller then starts it the ordinary way. */
-int gl_kill_unstarted(lua_State *L, int ud) {
-  gl_handle *h = lua_touserdata(L, ud);
-  assert(h->t == NULL && !(h->flags & (GL_STARTED | GL_DEAD)));
-  if (has_links(L, h, ud)) return 1;
-  if (!gl_is_exit(L, -1)) {
-    char prefix[48];
-    snprintf(prefix, sizeof prefix, "green thread %lld: ", (long long)h->id);
-    gl_report_message(L, -1, prefix);
-  }
-  lua_setiuservalue(L, ud, GL_UV_BODY);
-  h->flags |= GL_STARTED | GL_DEAD | GL_ERRORED | GL_KILLED;
-  h->nresults = 1;
-  H.live--;
-  call_on_exit(L, h, ud);
-  drop_extra(L, h, ud);
-  return 0;
-}
-
 /* ------------------------------------------------------ running threads */
 
 /* Give 't' a coroutine with its body and arguments pushed; the body is its
@@ -443,7 +225,7 @@ int gl_kill_unstarted(lua_State *L, int ud) {
 ** by the handle's body slot (the function has been pushed by then), by the
 ** extra table for a link runner (the body slot holds the results), or by
 ** the thread's slot when there is no handle. */
-int gl_prepare(lua_State *L, gl_thread *t) {
+int gl_prepare(lua_State *L, gl_thread *t, int *udp) {
   gl_handle *h = t->h;
   int ud = 0, n;
   if (h) {
@@ -508,7 +290,7 @@ int gl_prepare(lua_State *L, gl_thread *t) {
     for (int i = 1; i <= n + 1; i++) lua_rawgeti(co, 1, i);
     lua_remove(co, 1);
   }
-  if (ud) lua_settop(L, ud - 1);
+  *udp = ud;                               /* the handle stays, for gl_finish */
   t->flags |= GL_STARTED;
   if (h) h->flags |= GL_STARTED;
   return n;
@@ -578,7 +360,7 @@ int gl_thread_results(lua_State *L, int idx) {
 }
 
 /* Does the thread (handle at 'ud') have links to run? */
-static int has_links(lua_State *L, gl_handle *h, int ud) {
+int gl_has_links(lua_State *L, gl_handle *h, int ud) {
   int found = 0;
   if (!(h->flags & GL_EXTRA)) return 0;
   if (lua_getiuservalue(L, ud, GL_UV_EXTRA) == LUA_TTABLE) {
@@ -593,7 +375,7 @@ static int has_links(lua_State *L, gl_handle *h, int ud) {
 /* The Lua half's own bookkeeping hook (extra.on_exit, see on_exit in
 ** greenthread.c): called here, in the hub, with the handle; it must not
 ** block. Runs protected. */
-static void call_on_exit(lua_State *L, gl_handle *h, int ud) {
+void gl_call_on_exit(lua_State *L, gl_handle *h, int ud) {
   if (!(h->flags & GL_EXTRA)) return;
   lua_getiuservalue(L, ud, GL_UV_EXTRA);
   if (lua_getfield(L, -1, "on_exit") == LUA_TNIL) {
@@ -611,7 +393,7 @@ static void call_on_exit(lua_State *L, gl_handle *h, int ud) {
 }
 
 /* Green-local values and links die with the thread. */
-static void drop_extra(lua_State *L, gl_handle *h, int ud) {
+void gl_drop_extra(lua_State *L, gl_handle *h, int ud) {
   if (!(h->flags & GL_EXTRA)) return;
   lua_pushnil(L);
   lua_setiuservalue(L, ud, GL_UV_EXTRA);
@@ -642,24 +424,23 @@ static void bury(lua_State *L, gl_thread *t, int ud, int nres, int errored) {
   }
   assert(t->joiners.n == 0);
   if (!h) {
-    release(L, t);
+    gl_release(L, t);
     return;
   }
-  call_on_exit(L, h, ud);
-  if (has_links(L, h, ud)) {
+  gl_call_on_exit(L, h, ud);
+  if (gl_has_links(L, h, ud)) {
     t->flags |= GL_LINKING;       /* runs again, first, with the link runner */
     t->flags &= ~GL_STARTED;
     gl_ready(t, 1);
   } else {
-    drop_extra(L, h, ud);
-    release(L, t);
+    gl_drop_extra(L, h, ud);
+    gl_release(L, t);
   }
 }
 
-void gl_finish(lua_State *L, gl_thread *t, int status, int nres) {
+void gl_finish(lua_State *L, gl_thread *t, int status, int nres, int ud) {
   lua_State *co = t->co;
-  int ud = 0;
-  if (t->h) {
+  if (ud == 0 && t->h) {
     push_slot(L, t);
     ud = lua_gettop(L);
   }
@@ -671,8 +452,8 @@ void gl_finish(lua_State *L, gl_thread *t, int status, int nres) {
       lua_resetthread(co);
     }
     recycle(L, t);
-    drop_extra(L, t->h, ud);
-    release(L, t);
+    gl_drop_extra(L, t->h, ud);
+    gl_release(L, t);
   } else {
     int errored = status != LUA_OK;
     if (!errored) {
@@ -713,8 +494,8 @@ void gl_fail_thread(lua_State *L, gl_thread *t) {
   }
   if (t->flags & GL_LINKING) {
     lua_pop(L, 1);
-    drop_extra(L, t->h, ud);
-    release(L, t);
+    gl_drop_extra(L, t->h, ud);
+    gl_release(L, t);
   } else {
     gl_unqueue(t);
     gl_timer_stop(&t->timer);

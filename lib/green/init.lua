@@ -122,12 +122,25 @@ local function storage(self, create)
   return mine
 end
 
+-- The metamethods can be fetched and called with anything: check.
+local function check_local(self, fname)
+  if getmetatable(self) ~= Local then
+    local got = type(self) == "table" and "table" or type(self)
+    error(("bad argument #1 to '%s' (green.Local expected, got %s)"):format(fname, got), 3)
+  end
+end
+
 function Local:__index(key)
+  check_local(self, "__index")
   local mine = storage(self, false)
   return mine and mine[key]
 end
 
 function Local:__newindex(key, value)
+  check_local(self, "__newindex")
+  if key == nil or key ~= key then
+    error(("bad argument #2 to '__newindex' (%s cannot be a field name)"):format(tostring(key)), 2)
+  end
   storage(self, true)[key] = value
 end
 
