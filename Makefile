@@ -92,6 +92,10 @@ bench: build/greenlua | $(STAMPS)/.deps-bench
 install: build/greenlua
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 build/greenlua $(DESTDIR)$(PREFIX)/bin/greenlua
+	install -d $(DESTDIR)$(PREFIX)/share/doc/greenlua
+	install -m 644 LICENSE NOTICE $(DESTDIR)$(PREFIX)/share/doc/greenlua/
+	if [ -f /usr/share/doc/liblua5.4-dev/copyright ]; then \
+	  install -m 644 /usr/share/doc/liblua5.4-dev/copyright $(DESTDIR)$(PREFIX)/share/doc/greenlua/LUA-COPYRIGHT; fi
 
 clean:
 	rm -rf build
