@@ -162,7 +162,8 @@ local function read(self, what)
     if not ok then return nil, err end
   end
   local data, err = self.p:read_body(self.sock, what)
-  if err then self.failed = err end
+  -- the body broke the protocol: the server answers it (400, 413)
+  if err and (err == "body too large" or err:find("^bad chunk")) then self.failed = err end
   return data, err
 end
 
@@ -366,10 +367,19 @@ local function respond(c, env, input, flags)
     local n = #first
     if declared and declared ~= n then
       c.body_length = min(declared, n)
-      length_error(c, env, declared, n)
+      length_error(c, env, declared, n, iter and not done)
       return false
     end
     c.body_length = n
+    if iter and not done then
+      -- exactly the declared length so far: the iterator must be at its end
+      local piece
+      piece, done = gather(iter, 1)
+      if piece ~= "" then
+        length_error(c, env, declared, n + #piece, not done)
+        return false
+      end
+    end
     return keep
   end
   local sent = #first
