@@ -148,7 +148,7 @@ end
 local FORMATS = { ["*l"] = "l", l = "l", ["*a"] = "a", a = "a" }
 
 local function send_continue(self)
-  self.expect = false
+  self.expect, self.continued = false, true
   local msg = self.head and "HTTP/1.1 100 Continue\r\n" .. self.head .. "\r\n" or CONTINUE
   local ok, err = self.sock:send(msg)
   if not ok then return nil, err end
@@ -163,8 +163,11 @@ local function read(self, what)
   end
   local data, err = self.p:read_body(self.sock, what)
   -- the body broke the protocol: the server answers it (400, 413)
-  if err and (err == "body too large" or err:find("^bad chunk")) then self.failed = err end
-  return data, err
+  if err then
+    if err == "body too large" or err:find("^bad chunk") then self.failed = err end
+    return nil, err
+  end
+  return data
 end
 
 -- input:read(n | "*l" | "*a"): Lua's io semantics: at the end, nil for n
@@ -293,6 +296,8 @@ local function stream(c, env, iter, done, sent, mode, declared)
   local sock, least = c.sock, c.srv.min_chunk
   if mode == 2 then
     local http_chunk = core.http_chunk
+    c.body_length = sent
+    if done then return http_chunk(sock, "", true) == true end
     while not done do
       local piece
       piece, done = gather(iter, least)
@@ -469,7 +474,11 @@ local function serve_conn(srv, c)
   local idle = srv.first_idle
   while not srv.stopping do
     conns[sock] = true   -- idle: closed at once if the server stops
+    -- every key read_request always sets is made here too: the table is
+    -- sized once (16 slots), not grown while the head is stored
     local env = {
+      REQUEST_METHOD = false, PATH_INFO = false, QUERY_STRING = false,
+      SERVER_PROTOCOL = false, headers = false,
       SCRIPT_NAME = "", SERVER_NAME = server_name, SERVER_PORT = server_port,
       REMOTE_ADDR = remote_addr, REMOTE_PORT = remote_port, error = errobj,
       input = false, posthooks = false,
