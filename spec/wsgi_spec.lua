@@ -183,6 +183,16 @@ describe("green.wsgi.server", function()
       assert.same({ 4, 4, 1 }, r.chunks)
     end)
 
+    it("env.minimum_chunk_size set by the app is that response's coalescing size", function()
+      local s = start(function(env)
+        if env.PATH_INFO == "/each" then env.minimum_chunk_size = 1 end
+        return 200, TEXT, pieces({ "aa", "bb", "c" })
+      end)
+      local c = connect(s.port)
+      assert.same({ 2, 2, 1 }, exchange(c, req("GET", "/each")).chunks)
+      assert.same({ 5 }, exchange(c, req("GET", "/")).chunks)
+    end)
+
     it("sends the head with the first piece before the iterator goes on", function()
       local go = green.Event()
       local s = start(function()
@@ -531,6 +541,20 @@ describe("green.wsgi.server", function()
       local r = result:wait(5)
       assert.is_nil(r[1])
       assert.equal("closed", r[2])
+    end)
+
+    it("a read that meets a malformed chunk: the server answers 400 and closes", function()
+      local got
+      local s = start(function(env)
+        got = { env.input:read("*a") }
+        return 200, TEXT, "the app's answer"
+      end)
+      local c = connect(s.port)
+      local r = exchange(c, req("POST", "/", { "Transfer-Encoding: chunked" }, "3\r\nabc\r\nzz\r\n"))
+      assert.is_nil(got[1])
+      assert.matches("^bad chunk", got[2])
+      assert.equal(400, r.code)
+      assert.is_true(W.closed_by_peer(c))
     end)
 
     it("a read after the request ended returns nil", function()
@@ -888,6 +912,14 @@ describe("green.wsgi.server", function()
       assert.is_true(green.now() - t0 >= 0.15)
     end)
 
+    it("keepalive = true: an idle connection waits as long as socket_timeout", function()
+      local s = start(W.hello, { keepalive = true, socket_timeout = 0.2 })
+      local c = connect(s.port)
+      assert.equal(200, exchange(c, req("GET", "/")).code)
+      assert.is_nil(exchange(c, req("GET", "/")).headers.connection)
+      assert.is_true(W.closed_by_peer(c, 5))
+    end)
+
     it("by default (60 s) an idle connection stays open", function()
       local s = start(W.hello)
       local c = connect(s.port)
@@ -934,6 +966,17 @@ describe("green.wsgi.server", function()
       local _, got = W.closed_by_peer(c, 5)
       assert.truthy(closed_after or got == nil, "the server did not cut the head off")
       assert.is_true(green.now() - t0 < 4)
+    end)
+
+    it("by default a head may take its time (header_timeout 30 s): one sent over 0.5 s is served", function()
+      local s = start(W.hello)
+      local c = connect(s.port)
+      local head = req("GET", "/")
+      for i = 1, #head, 4 do
+        assert(c:send(head:sub(i, i + 3)))
+        green.sleep(0.5 / (#head / 4))
+      end
+      assert.equal(200, W.read_response(c).code)
     end)
 
     it("max_size: at the limit it stops accepting until a connection ends", function()

@@ -292,8 +292,8 @@ end
 
 -- Send the rest of an iterator body after the head (mode as
 -- core.http_respond returns it). Returns whether the connection may stay.
-local function stream(c, env, iter, done, sent, mode, declared)
-  local sock, least = c.sock, c.srv.min_chunk
+local function stream(c, env, iter, done, sent, mode, declared, least)
+  local sock = c.sock
   if mode == 2 then
     local http_chunk = core.http_chunk
     c.body_length = sent
@@ -345,7 +345,7 @@ local function respond(c, env, input, flags)
     flags = flags & ~KEEP
   end
   if headers == nil then headers = EMPTY end
-  local first, iter, done
+  local first, iter, done, least
   local tb = type(body)
   if tb == "string" then
     first = body
@@ -353,7 +353,11 @@ local function respond(c, env, input, flags)
     first = concat(body)
   elseif tb == "function" then
     iter = body
-    first, done = gather(body, c.srv.min_chunk)
+    -- env.minimum_chunk_size: this response's own (eventlet's
+    -- eventlet.minimum_write_chunk_size), e.g. 1 to send each piece at once
+    least = env.minimum_chunk_size
+    if math_type(least) ~= "integer" or least < 1 then least = c.srv.min_chunk end
+    first, done = gather(body, least)
     flags = flags | MORE
   elseif body == nil then
     first = ""
@@ -398,7 +402,7 @@ local function respond(c, env, input, flags)
     length_error(c, env, declared or 0, sent)
     return false
   end
-  return stream(c, env, iter, done, sent, mode, declared) and keep
+  return stream(c, env, iter, done, sent, mode, declared, least) and keep
 end
 
 local function run_posthooks(c, env, hooks)
@@ -411,7 +415,7 @@ local function run_posthooks(c, env, hooks)
   end
 end
 
-local function access_log(c, env, t0)
+local function access_log(c, env, wall)
   local srv = c.srv
   local ip = c.remote_addr
   if srv.xff then
@@ -426,7 +430,6 @@ local function access_log(c, env, t0)
   local request_line = env.REQUEST_METHOD .. " " .. target .. " " .. env.SERVER_PROTOCOL
   local status = c.status
   local code = type(status) == "number" and status or tostring(status):sub(1, 3)
-  local wall = now() - t0
   local line
   if srv.log_format then
     local ok, res = pcall(srv.log_format, {
@@ -465,7 +468,9 @@ end
 
 -- One connection's requests, in order, until either side ends it.
 local function serve_conn(srv, c)
-  local sock, p, conns = c.sock, c.p, srv.conns
+  local sock, conns = c.sock, srv.conns
+  sock:settimeout(srv.socket_timeout)
+  local p = core.http_parser("request", srv.limits)
   local read_request, body_done = p.read_request, p.body_done
   local server_name, server_port = srv.server_name, srv.server_port
   local remote_addr, remote_port = c.remote_addr, c.remote_port
@@ -511,8 +516,9 @@ local function serve_conn(srv, c)
     if keep and not srv.stopping and not body_done(p) then
       keep = p:discard(sock, srv.max_discard)
     end
+    local wall = t0 and now() - t0   -- as eventlet: the posthooks' time is not in it
     if hooks[1] ~= nil then run_posthooks(c, env, hooks) end
-    if t0 then access_log(c, env, t0) end
+    if wall then access_log(c, env, wall) end
     if not keep then return end
     idle = keep_idle
   end
@@ -525,11 +531,7 @@ local function run_conn(srv, sock, ip, port)
     remote_port = port and tostring(port) or "",
     sent = false, body_length = 0, status = nil,
   }
-  local ok, err = pcall(function()
-    sock:settimeout(srv.socket_timeout)
-    c.p = core.http_parser("request", srv.limits)
-    return serve_conn(srv, c)
-  end)
+  local ok, err = pcall(serve_conn, srv, c)
   srv.conns[sock] = nil
   sock:close()
   srv.active = srv.active - 1
@@ -656,7 +658,10 @@ local function settings(sock, app, opts)
     logging = log ~= false,
     log = log or nil,
     errlog = errlog,
-    errobj = { write = function(_, ...) return errlog:write(...) end },
+    errobj = {   -- env.error
+      write = function(_, ...) return errlog:write(...) end,
+      flush = function() return true end,
+    },
     log_format = log_format,
     xff = opt_bool(opts, "log_x_forwarded_for", true),
     debug = opt_bool(opts, "debug", false),
