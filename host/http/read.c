@@ -142,8 +142,17 @@ static int push_cgi_key(lua_State *L, const char *name, size_t n) {
   return 1;
 }
 
+/* Room in a new env for the keys wsgi.lua adds (SCRIPT_NAME, SERVER_*,
+** REMOTE_*, input, error, posthooks and a few of the app's): growing a
+** table rehashes it, and every request would pay for each doubling. */
+#define ENV_SPARE 16
+
 static int request_done(lua_State *L, gl_http_parser *h) {
   lua_settop(L, 3);
+  if (!lua_istable(L, 3)) {
+    lua_createtable(L, 0, (int)(h->nfields / 2) + 8 + ENV_SPARE);
+    lua_replace(L, 3);
+  }
   lua_pushstring(L, llhttp_method_name((llhttp_method_t)h->p.method));
   lua_setfield(L, 3, "REQUEST_METHOD");
   set_target(L, h);
@@ -165,7 +174,7 @@ static int request_done(lua_State *L, gl_http_parser *h) {
     }
   }
   lua_setfield(L, 3, "headers");
-  lua_pushboolean(L, 1);
+  lua_pushvalue(L, 3);
   lua_pushboolean(L, h->keep);
   lua_pushboolean(L, h->expect);
   return 3;
@@ -214,7 +223,7 @@ int gl_http_read_request(lua_State *L) {
   gl_http_parser *h = gl_http_check(L, 1, "read_request");
   if (h->kind != HTTP_REQUEST) luaL_error(L, "read_request: a response parser");
   stream_at(L, 2, "read_request");
-  luaL_checktype(L, 3, LUA_TTABLE);
+  if (!lua_isnil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
   double idle = gl_sync_opttimeout(L, 4, "read_request");
   double head = gl_sync_opttimeout(L, 5, "read_request");
   start_message(L, h, "read_request");
