@@ -479,17 +479,10 @@ local function serve_conn(srv, c)
   local idle = srv.first_idle
   while not srv.stopping do
     conns[sock] = true   -- idle: closed at once if the server stops
-    -- every key read_request always sets is made here too: the table is
-    -- sized once (16 slots), not grown while the head is stored
-    local env = {
-      REQUEST_METHOD = false, PATH_INFO = false, QUERY_STRING = false,
-      SERVER_PROTOCOL = false, headers = false,
-      SCRIPT_NAME = "", SERVER_NAME = server_name, SERVER_PORT = server_port,
-      REMOTE_ADDR = remote_addr, REMOTE_PORT = remote_port, error = errobj,
-      input = false, posthooks = false,
-    }
-    local ok, ka, expect = read_request(p, sock, env, idle, head_timeout)
-    if not ok then
+    -- env comes from read_request, made at its final size (the request's
+    -- keys and room for these): never grown key by key
+    local env, ka, expect = read_request(p, sock, nil, idle, head_timeout)
+    if not env then
       if type(ka) == "number" then bad_request(c, ka) end
       return
     end
@@ -497,6 +490,8 @@ local function serve_conn(srv, c)
     local t0 = srv.logging and now()
     local input = setmetatable({ sock = sock, p = p, expect = expect }, Input)
     local hooks = {}
+    env.SCRIPT_NAME, env.SERVER_NAME, env.SERVER_PORT = "", server_name, server_port
+    env.REMOTE_ADDR, env.REMOTE_PORT, env.error = remote_addr, remote_port, errobj
     env.input, env.posthooks = input, hooks
     local flags = base_flags
     if env.SERVER_PROTOCOL == "HTTP/1.0" then flags = flags | HTTP10 end
