@@ -1435,6 +1435,13 @@ describe("green.wsgi.server", function()
         helpers.error_of(wsgi.format_date_time, "now"))
       assert.matches("bad argument #1 to 'format_date_time' %(number expected, got nil%)",
         helpers.error_of(wsgi.format_date_time))
+      assert.matches("bad argument #1 to 'format_date_time' %(number expected, got NaN%)",
+        helpers.error_of(wsgi.format_date_time, 0 / 0))
+      for _, t in ipairs({ 1e20, -1e20, math.huge, -math.huge }) do
+        assert.matches("bad argument #1 to 'format_date_time' %(time out of range",
+          helpers.error_of(wsgi.format_date_time, t))
+      end
+      assert.equal("Fri, 31 Dec 9999 23:59:59 GMT", wsgi.format_date_time(253402300799))
     end)
   end)
 end)

@@ -694,6 +694,9 @@ function wsgi.format_date_time(t)
     error(format("bad argument #1 to 'format_date_time' (number expected, got %s)",
       t ~= t and "NaN" or typename(t)), 2)
   end
+  if t < -62167219200 or t >= 253402300800 then   -- years 0 to 9999: the format holds
+    error("bad argument #1 to 'format_date_time' (time out of range (years 0 to 9999))", 2)
+  end
   return core.http_date(t)
 end
 
