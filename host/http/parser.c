@@ -455,6 +455,16 @@ static int l_body_done(lua_State *L) {
   return 1;
 }
 
+/* p:idle(sock): no byte of a next message has come (on the wire or
+** parsed): a server that stops may close this connection at once. */
+static int l_idle(lua_State *L) {
+  gl_http_parser *h = gl_http_check(L, 1, "idle");
+  gl_sock *s = gl_sock_check(L, 2, "idle");
+  int between = h->phase == DONE || (h->phase == IDLE && h->raw == 0);
+  lua_pushboolean(L, between && s->st.len == 0 && !h->status);
+  return 1;
+}
+
 void gl_open_http_parser(lua_State *L) {
   init_settings();
   lua_pushcfunction(L, l_http_parser);
@@ -462,7 +472,7 @@ void gl_open_http_parser(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"read_request", gl_http_read_request}, {"read_response", gl_http_read_response},
     {"read_body", gl_http_read_body}, {"discard", gl_http_discard},
-    {"body_done", l_body_done}, {NULL, NULL}
+    {"body_done", l_body_done}, {"idle", l_idle}, {NULL, NULL}
   };
   luaL_newmetatable(L, PARSER_TAG);
   luaL_newlib(L, methods);
