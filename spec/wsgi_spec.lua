@@ -1080,6 +1080,13 @@ describe("green.wsgi.server", function()
       assert.truthy(hh and mm and ss)
     end)
 
+    it("the request line is the target as sent, not decoded", function()
+      local s = start(W.hello)
+      W.fetch(s.port, "GET", "/a%20b/c%2Fd?x=%20")
+      assert.is_true(helpers.wait_until(function() return #s.log.lines > 0 end))
+      assert.truthy(s.log.lines[1]:find('"GET /a%20b/c%2Fd?x=%20 HTTP/1.1" 200 13 ', 1, true), s.log.lines[1])
+    end)
+
     it("logs a 500 and error statuses' lines with their status", function()
       local s = start(function() error("x") end)
       W.fetch(s.port, "GET", "/e")
