@@ -222,7 +222,10 @@ function app.start(port, backdoor_path, opts)
   os.remove(backdoor_path)
   local door = assert(green.listen_unix(backdoor_path, { mode = tonumber("600", 8) }))
   app.listener, app.door, app.door_path = listener, door, backdoor_path
-  app.server = green.spawn(green.wsgi.server, listener, app.handle, opts)
+  -- each piece of /stream goes out as it is made, not joined into 4 KiB
+  local server_opts = { minimum_chunk_size = 1 }
+  for k, v in pairs(opts or {}) do server_opts[k] = v end
+  app.server = green.spawn(green.wsgi.server, listener, app.handle, server_opts)
   green.spawn(green.backdoor.backdoor_server, door)
   return select(2, listener:getsockname()), backdoor_path
 end
