@@ -147,6 +147,7 @@ end
 -- The body is an iterator: it sleeps in this connection's green thread only,
 -- every other request goes on being served meanwhile.
 local function stream(env)
+  env.minimum_chunk_size = 1   -- each piece goes out as it is made, not joined into 4 KiB
   local n = math.tointeger(tonumber(env.QUERY_STRING:match("n=(%d+)") or "5")) or 5
   n = math.max(1, math.min(n, 100))
   local i, t0 = 0, green.now()
@@ -222,10 +223,7 @@ function app.start(port, backdoor_path, opts)
   os.remove(backdoor_path)
   local door = assert(green.listen_unix(backdoor_path, { mode = tonumber("600", 8) }))
   app.listener, app.door, app.door_path = listener, door, backdoor_path
-  -- each piece of /stream goes out as it is made, not joined into 4 KiB
-  local server_opts = { minimum_chunk_size = 1 }
-  for k, v in pairs(opts or {}) do server_opts[k] = v end
-  app.server = green.spawn(green.wsgi.server, listener, app.handle, server_opts)
+  app.server = green.spawn(green.wsgi.server, listener, app.handle, opts)
   green.spawn(green.backdoor.backdoor_server, door)
   return select(2, listener:getsockname()), backdoor_path
 end
