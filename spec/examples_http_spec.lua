@@ -25,12 +25,14 @@ end
 
 -- curl `args` (shell words, already quoted) -> { code, headers (lower-case
 -- names; the last head's, after redirects or a 100 Continue), head (every
--- head, raw), body, connects, status (curl's exit), stderr }.
+-- head, raw), body, connects (new connections the last URL needed),
+-- status (curl's exit), stderr }.
 local function curl(args)
   local hdr, body = C.fresh("hdr"), C.fresh("body")
-  local r = H.sh(("curl -sS -m 10 -D %s -o %s -w '%%{http_code} %%{num_connects}' %s")
+  local r = H.sh(("curl -sS -m 10 -D %s -o %s -w '%%{http_code} %%{num_connects}\n' %s")
     :format(q(hdr), q(body), args))
-  local code, connects = r.stdout:match("^(%d+) (%d+)")
+  -- one line per URL: the last transfer's
+  local code, connects = r.stdout:match("(%d+) (%d+)\n$")
   local res = {
     code = tonumber(code), connects = tonumber(connects), status = r.status,
     stderr = r.stderr, head = H.slurp(hdr), body = H.slurp(body), headers = {},
