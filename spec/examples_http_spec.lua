@@ -282,6 +282,24 @@ describe("scripts/examples/webapp.lua configured by environment", function()
   end)
 end)
 
+describe("scripts/demo_web.lua", function()
+  it("drives the web app with green clients and its backdoor, then ends after its stay", function()
+    local r = H.run({ "scripts/demo_web.lua", "0" }, nil, nil, { cwd = H.repo, timeout = 20 })
+    assert.are.equal(0, r.status, H.show(r))
+    local out = r.stdout
+    assert.is_truthy(has(out, "their answers: 303 303 303 303 303\n"), H.show(r))
+    assert.is_truthy(has(out, "> #app.notes, app.served\n5\t"), H.show(r))
+    assert.is_truthy(has(out, "hello from green thread 5\n"), H.show(r))
+    -- ps() shows the stream's thread sleeping in the app's iterator
+    assert.is_truthy(out:find("GreenThread %d+ %(suspended%) +scripts/examples/webapp%.lua:%d+"), H.show(r))
+    assert.is_truthy(out:find("the server made its pieces at [%d.]+, [%d.]+, [%d.]+, [%d.]+\n"), H.show(r))
+    assert.is_truthy(has(out, "] done\n"), H.show(r))
+    local sock = out:match("backdoor on (/%S+%.sock)")
+    assert.is_string(sock, H.show(r))
+    assert.are_not.equal(0, H.sh("test -e " .. q(sock)).status)   -- removed at the end
+  end)
+end)
+
 ------------------------------------------------------------------------------
 -- doc/api.md's HTTP examples
 
