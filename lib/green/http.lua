@@ -65,7 +65,7 @@ local function parse_url(url)
   else
     host, port = hostport:match("^([^:]*)(.*)$")
   end
-  if host == "" or not host:find("^[%w.%-_~%%!$&'()*+,;=]+$") then
+  if not u.ipv6 and (host == "" or not host:find("^[%w.%-_~%%!$&'()*+,;=]+$")) then
     return nil, "invalid url (bad host '" .. host .. "')"
   end
   if port == "" or port == ":" then
@@ -292,7 +292,8 @@ local function sweep_loop()
   while idle_count > 0 do
     local due = sweep()
     if not due then break end
-    core.sleep(math.max(due - now(), 0.001))
+    -- at most a second: a shorter idle_timeout set meanwhile takes effect
+    core.sleep(math.min(math.max(due - now(), 0.001), 1))
   end
 end
 

@@ -34,6 +34,10 @@ tell a reused connection from a new one. Routes (query strings select):
   /sleep?delay=S            sleeps S seconds, then 200 (overlapping requests)
   /open                     the number of connections open now, as text
   /interim                  a 100 Continue, then 200
+  /hops?n=N                 redirects (302) to /hops?n=N-1; n=0: 200 "arrived"
+  /then_close               200 without Connection: close, then the server
+                            shuts the connection (a keep-alive connection
+                            that dies in the client's pool)
 """
 import socket
 import ssl
@@ -237,6 +241,20 @@ class Handler(BaseHTTPRequestHandler):
         self.read_body()
         self.raw(b"HTTP/1.1 100 Continue\r\n\r\n")
         self.reply(200, b"after interim")
+
+    def r_hops(self, q):
+        self.read_body()
+        n = int(q.get("n", "0"))
+        if n <= 0:
+            self.reply(200, b"arrived")
+        else:
+            self.reply(302, b"hop\n", [("Location", "/hops?n=%d" % (n - 1))])
+
+    def r_then_close(self, q):
+        self.read_body()
+        self.reply(200, b"then close")
+        self.connection.shutdown(socket.SHUT_RDWR)
+        self.close_connection = True
 
 
 class Server(ThreadingHTTPServer):
