@@ -186,6 +186,29 @@ describe("green.http.request", function()
       assert.is_nil(e.headers["transfer-encoding"])
     end)
 
+    it("frames the body itself: the user's framing headers never contradict it", function()
+      local e = parse_echo((http.request{ url = base .. "/echo",
+        headers = { ["content-length"] = "5", ["transfer-encoding"] = "chunked" } }))
+      assert.equal("GET", e.method)
+      assert.equal("none", e.framing)
+      assert.is_nil(e.headers["content-length"])
+      assert.is_nil(e.headers["transfer-encoding"])
+      e = parse_echo((http.request{ url = base .. "/echo", body = "abc",
+        headers = { ["content-length"] = "99", ["transfer-encoding"] = "chunked" } }))
+      assert.equal("3", e.headers["content-length"])
+      assert.is_nil(e.headers["transfer-encoding"])
+      assert.equal("abc", e.body)
+      e = parse_echo((http.request{ url = base .. "/echo", method = "POST" }))
+      assert.equal("0", e.headers["content-length"])  -- a POST without a body says so
+      assert.equal("POST", e.method)
+    end)
+
+    it("with body or source and no method, POSTs", function()
+      assert.equal("POST", parse_echo((http.request{ url = base .. "/echo", body = "b" })).method)
+      assert.equal("POST", parse_echo((http.request{ url = base .. "/echo",
+        source = pieces_source({ "s" }) })).method)
+    end)
+
     it("sends a source chunked, one chunk per piece (empty pieces skipped)", function()
       local r, code = http.request{ url = base .. "/echo", method = "POST",
         source = pieces_source({ "first,", "", "second,", "third" }) }
@@ -199,7 +222,8 @@ describe("green.http.request", function()
 
     it("sends a source as it is when a content-length is given", function()
       local r = http.request{ url = base .. "/echo", method = "POST",
-        headers = { ["content-length"] = 10 }, source = pieces_source({ "01234", "56789" }) }
+        headers = { ["content-length"] = 10, ["transfer-encoding"] = "chunked" },
+        source = pieces_source({ "01234", "56789" }) }
       local e = parse_echo(r)
       assert.equal("length", e.framing)
       assert.is_nil(e.headers["transfer-encoding"])
@@ -759,6 +783,7 @@ describe("green.http.request", function()
       raises('verify: "none" or "peer" expected', { url = u, verify = "maybe" })
       raises("cafile: string expected", { url = u, cafile = 1 })
       raises("server_hostname: string expected", { url = u, server_hostname = true })
+      raises("proxy: not supported", { url = u, proxy = "http://127.0.0.1:3128" })
     end)
 
     it("at the caller's line", function()

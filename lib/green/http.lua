@@ -20,6 +20,7 @@ local MAX_REDIRECTS = 5
 local DISCARD_MAX = 64 * 1024  -- a redirect's body larger than this closes its connection
 local READ_SIZE = 64 * 1024
 local DEFAULT_PORT = { http = 80, https = 443 }
+local BODY_EXPECTED = { POST = true, PUT = true, PATCH = true }
 local IDEMPOTENT = { GET = true, HEAD = true, OPTIONS = true, TRACE = true, PUT = true, DELETE = true }
 
 local type, tostring, pairs, ipairs, error, pcall = type, tostring, pairs, ipairs, error, pcall
@@ -229,7 +230,8 @@ local function check_request(a, b)
       if a[k] ~= nil and type(a[k]) ~= "string" then bad(1, k .. ": string expected, got " .. type(a[k])) end
     end
     r.body, r.source, r.sink = a.body, a.source, a.sink
-    r.method = a.method and a.method:upper() or ((a.body or a.source) and "POST" or "GET")
+    if a.proxy ~= nil then bad(1, "proxy: not supported") end
+    r.method = a.method or ((a.body or a.source) and "POST" or "GET")
     r.redirect = a.redirect ~= false
     r.verify, r.cafile, r.server_hostname = a.verify or "peer", a.cafile, a.server_hostname
   else
@@ -387,11 +389,18 @@ local function head_of(r, u, size)
     set.authorization = { "Authorization", "Basic " .. base64(u.user .. ":" .. u.password) }
   end
   for k, v in pairs(r.headers) do set[k] = v end
+  -- The framing is ours: a user's Content-Length stays only with a source
+  -- (the way to send one unchunked).
+  local length = r.source and set["content-length"]
+  set["transfer-encoding"], set["content-length"] = nil, nil
   if r.body then
-    set["transfer-encoding"] = nil
     set["content-length"] = { "Content-Length", tostring(#r.body) }
+  elseif length then
+    set["content-length"] = length
   elseif r.source then
-    if not set["content-length"] then set["transfer-encoding"] = { "Transfer-Encoding", "chunked" } end
+    set["transfer-encoding"] = { "Transfer-Encoding", "chunked" }
+  elseif BODY_EXPECTED[r.method] then
+    set["content-length"] = { "Content-Length", "0" }  -- else some servers answer 411
   end
   if size <= 0 and not set.connection then set.connection = { "Connection", "close" } end
   h[1] = r.method .. " " .. u.target .. " HTTP/1.1\r\n"
@@ -461,8 +470,8 @@ end
 local function exchange(r, holder, deadline, per, size, idle)
   local u = r.u
   local key = pool_key(u, r)
-  for _ = 1, 2 do
-    local conn = checkout(key, idle)
+  for attempt = 1, 2 do
+    local conn = attempt == 1 and checkout(key, idle) or nil
     local reused = conn ~= nil
     if not conn then
       local err
