@@ -382,6 +382,33 @@ describe("green.http.request", function()
       assert.equal("closed", err)
     end)
 
+    it("50 green threads at once, 5 requests each, share the connections", function()
+      local old = http.pool_size
+      T.defer(function() http.pool_size = old end)
+      http.pool_size = 50
+      local threads, seen = {}, {}
+      for i = 1, 50 do
+        threads[i] = green.spawn(function()
+          local conns = {}
+          for j = 1, 5 do
+            local body, code, h = http.request(base .. "/echo?t=" .. i .. "&j=" .. j)
+            assert.equal(200, code)
+            assert.equal("/echo?t=" .. i .. "&j=" .. j, parse_echo(body).target)
+            conns[#conns + 1] = h["x-conn"]
+          end
+          return conns
+        end)
+      end
+      local n = 0
+      for i = 1, 50 do
+        for _, c in ipairs(threads[i]:wait()) do
+          if not seen[c] then seen[c] = true; n = n + 1 end
+        end
+      end
+      -- at most 50 in use at once, and all of them kept: never one per request
+      assert.is_true(n <= 50, n)
+    end)
+
     it("keeps at most pool_size idle connections per origin", function()
       local fx, p = start_fixture()
       T.defer(function() fx:stop() end)
@@ -568,6 +595,30 @@ describe("green.http.request", function()
       assert.is_true(green.is_timeout(err, t))
       local body = http.request(base .. "/hello")
       assert.equal("hello", body)
+    end)
+
+    it("a request killed while it waits closes its connection", function()
+      local l = assert(green.listen("127.0.0.1", 0))
+      local _, p = l:getsockname()
+      T.defer(function() l:close() end)
+      local seen = {}
+      local srv = green.spawn(function()
+        local c = l:accept()
+        c:settimeout(10)
+        for _ = 1, 100 do
+          local line = c:receive("*l")
+          if not line or line == "" then break end
+        end
+        seen.head = true
+        seen.rest, seen.err = c:receive("*a")  -- returns when the client closes
+        c:close()
+      end)
+      T.defer(function() if not srv:dead() then srv:kill() end end)
+      local gt = green.spawn(http.request, "http://127.0.0.1:" .. p .. "/")
+      assert.is_true(helpers.wait_until(function() return seen.head end, 5))
+      gt:kill()
+      assert.is_true(helpers.wait_until(function() return seen.rest ~= nil or seen.err ~= nil end, 5))
+      assert.equal("", seen.rest)
     end)
 
     it("a timeout of its own does not fire later", function()
