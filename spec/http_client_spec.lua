@@ -828,6 +828,8 @@ describe("green.http.request", function()
       raises("body: string expected", { url = u, body = 1 })
       raises("exclusive", { url = u, body = "", source = function() end })
       raises("source: function expected", { url = u, source = "x" })
+      raises("content-length must be a byte count", { url = u, source = function() end,
+        headers = { ["Content-Length"] = "-1" } })
       raises("sink: function expected", { url = u, sink = {} })
       raises("redirect: boolean expected", { url = u, redirect = "no" })
       raises("timeout: number expected", { url = u, timeout = "1" })

@@ -218,6 +218,10 @@ local function check_request(a, b)
     if a.body ~= nil and type(a.body) ~= "string" then bad(1, "body: string expected, got " .. type(a.body)) end
     if a.source ~= nil and not callable(a.source) then bad(1, "source: function expected, got " .. type(a.source)) end
     if a.body ~= nil and a.source ~= nil then bad(1, "body and source are exclusive") end
+    local cl = r.headers["content-length"]
+    if a.source ~= nil and cl and not cl[2]:find("^%d+$") then
+      bad(1, "headers: content-length must be a byte count")
+    end
     if a.sink ~= nil and not callable(a.sink) then bad(1, "sink: function expected, got " .. type(a.sink)) end
     if a.redirect ~= nil and type(a.redirect) ~= "boolean" then
       bad(1, "redirect: boolean expected, got " .. type(a.redirect))
