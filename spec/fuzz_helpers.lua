@@ -641,6 +641,7 @@ local METHOD_TEMPLATES = {
   ["http.read_body"] = function(env) return A(env:get("tcp_server"), "*a", 0.05) end,
   ["http.discard"] = function(env) return A(env:get("tcp_server"), 10, 0.05) end,
   ["http.body_done"] = function() return A() end,
+  ["http.idle"] = function(env) return A(env:get("tcp_server")) end,
   ["udp.settimeout"] = function() return A(0.05) end,
 }
 

@@ -23,6 +23,7 @@
 **        too large
 **   p:discard(sock, max, timeout) -> true, or nil, err ("too large")
 **   p:body_done() -> whether the current message's body is all read
+**   p:idle(sock) -> no byte of a next message has arrived yet
 ** Strictness beyond llhttp's own: control bytes (NUL, bare CR, ...) in a
 ** header value or the target, obs-folds, a Transfer-Encoding other than
 ** chunked (501), versions other than 1.0/1.1 (505), chunk extensions over
