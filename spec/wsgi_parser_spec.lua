@@ -105,7 +105,7 @@ describe("wsgi strict parsing", function()
   describe("request smuggling", function()
     local srv
     setup(function() srv = R.server() end)
-    teardown(function() srv.stop() end)
+    teardown(function() if srv then srv.stop() end end)
 
     it("Content-Length together with Transfer-Encoding is a 400, in either order", function()
       rejects(srv, post({ "Content-Length: 5", "Transfer-Encoding: chunked" }, "0\r\n\r\n"), 400, "CL then TE")
@@ -300,7 +300,7 @@ describe("wsgi strict parsing", function()
       srv = R.server(nil, R.asserting_app)
       total = N.unbuffered_size()
     end)
-    teardown(function() srv.stop() end)
+    teardown(function() if srv then srv.stop() end end)
 
     local function bounded(prefix, piece, code, what)
       srv.calls = {}
