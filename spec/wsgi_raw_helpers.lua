@@ -15,15 +15,19 @@ R.SMUGGLED = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 -- A server on a fresh 127.0.0.1 listener running green.wsgi.server(l, app,
 -- opts) in its own green thread. `app` defaults to R.reading_app. Returns
 -- a table: port, calls (array of {path=, method=, body=, err=} per app
--- call), stop() (closes the listener and waits, bounded, for the server).
+-- call), log (what the server logged, access and errors), stop() (closes the listener and waits, bounded, for the server).
 -- stop is also deferred (spec.helpers.defer), so a failing test leaves no
 -- server behind.
 function R.server(opts, app)
   local wsgi = require "green.wsgi"
   local l = assert(green.listen("127.0.0.1", 0))
   local _, port = l:getsockname()
-  local srv = { port = port, calls = {}, errors = {} }
-  local o = { log = false }
+  local srv = { port = port, calls = {}, errors = {}, log = {} }
+  -- the access and error logs are kept (srv.log), not printed
+  local o = { log = { write = function(_, ...)
+    for _, s in ipairs({ ... }) do srv.log[#srv.log + 1] = tostring(s) end
+    return true
+  end } }
   for k, v in pairs(opts or {}) do o[k] = v end
   app = app or R.reading_app
   local gt = green.spawn(function()
