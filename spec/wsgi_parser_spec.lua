@@ -450,6 +450,13 @@ describe("wsgi strict parsing", function()
         "chunked 10 bytes, limit 10", "ok 10")
     end)
 
+    it("a chunked body over max_body_size, an app that answers anyway: still a 413", function()
+      local srv = R.server({ max_body_size = 10 })
+      rejects(srv, post({ "Transfer-Encoding: chunked" }, "6\r\nhello \r\n6\r\nworld!\r\n0\r\n\r\n"), 413,
+        "chunked 12 bytes, limit 10, reading app", 1)
+      assert(srv.calls[1].body == nil and type(srv.calls[1].err) == "string")
+    end)
+
     it("max_body_size unset: a large body is read whole", function()
       local srv = R.server()
       local body = ("z"):rep(300000)
