@@ -72,7 +72,7 @@ describe("core.http_parser", function()
 
   describe("read_request", function()
     it("fills env with the request line, the headers and env.headers", function()
-      local p, s = request("POST /a%20b/c%2Fd?x=1&y=%20#frag HTTP/1.1\r\nHost: example:80\r\n"
+      local p, s = request("POST /a%20b/c%2Fd?x=1&y=%20 HTTP/1.1\r\nHost: example:80\r\n"
         .. "Content-Type: text/plain\r\nContent-Length: 5\r\nX-Multi: a\r\nX-Multi: b\r\n"
         .. "X_Under: no\r\nuser-agent: t/1\r\n\r\nhello")
       local env, r = read_head(p, s)
@@ -387,10 +387,10 @@ describe("core.http_parser", function()
 
     it("chunk extensions and trailers are skipped", function()
       local p, s = request("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-        .. "3;a=b;c=\"d;e\"\r\nabc\r\n2 ; x\r\nde\r\n0\r\nX-Trailer: 1\r\nY: 2\r\n\r\n"
+        .. "3;a=b\r\nabc\r\n2;c=\"d;e\"\r\nde\r\n1;x\r\nf\r\n0\r\nX-Trailer: 1\r\nY: 2\r\n\r\n"
         .. "GET /after HTTP/1.1\r\n\r\n")
       assert.is_true(select(2, read_head(p, s))[1])
-      assert.equal("abcde", p:read_body(s, "a"))
+      assert.equal("abcdef", p:read_body(s, "a"))
       local env = read_head(p, s)
       assert.equal("/after", env.PATH_INFO)
     end)
@@ -401,7 +401,9 @@ describe("core.http_parser", function()
         local p, s = request("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" .. bad)
         assert.is_true(select(2, read_head(p, s))[1])
         local d, err = p:read_body(s, "*a")
-        assert(d == nil and err == "bad chunk", ("%q: %s %s"):format(bad, tostring(d), tostring(err)))
+        -- "bad chunk", perhaps with the parser's detail after a colon
+        assert(d == nil and type(err) == "string" and err:find("^bad chunk"),
+          ("%q: %s %s"):format(bad, tostring(d), tostring(err)))
       end
     end)
 

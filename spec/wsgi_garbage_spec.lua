@@ -13,7 +13,7 @@ local R = require "spec.wsgi_raw_helpers"
 local SECONDS = tonumber(os.getenv("GARBAGE_SECONDS") or "") or 3
 local SEED = tonumber(os.getenv("GARBAGE_SEED") or "") or (os.time() % 1000000)
 local WORKERS = 16
-local MAX_CONNECTIONS = 3000
+local MAX_CONNECTIONS = 50000
 
 -- Valid requests the mutations start from.
 local TEMPLATES = {

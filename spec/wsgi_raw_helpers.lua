@@ -17,8 +17,9 @@ R.SMUGGLED = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 -- a table: port, calls (array of {path=, method=, body=, err=} per app
 -- call), log (what the server logged, access and errors), stop() (closes the listener and waits, bounded, for the server).
 -- stop is also deferred (spec.helpers.defer), so a failing test leaves no
--- server behind.
-function R.server(opts, app)
+-- server behind, unless `shared` is true (a server made in setup, stopped
+-- in teardown).
+function R.server(opts, app, shared)
   local wsgi = require "green.wsgi"
   local l = assert(green.listen("127.0.0.1", 0))
   local _, port = l:getsockname()
@@ -42,7 +43,7 @@ function R.server(opts, app)
     helpers.wait_until(function() return gt:dead() end, 10)
     if not gt:dead() then gt:kill() end
   end
-  helpers.defer(srv.stop)
+  if not shared then helpers.defer(srv.stop) end
   return srv
 end
 
@@ -176,10 +177,16 @@ function R.parse(data)
   return out, data:sub(pos)
 end
 
--- A one-line printable form of `s` for failure messages (at most max bytes).
+-- A one-line printable form of `s` for failure messages (at most max
+-- bytes): in double quotes, every byte outside printable ASCII escaped
+-- (\r, \n, \t, or \ddd in decimal, as Lua reads it back).
+local ESC = { ["\r"] = "\\r", ["\n"] = "\\n", ["\t"] = "\\t", ["\\"] = "\\\\", ['"'] = '\\"' }
 function R.show(s, max)
   max = max or 300
-  local t = (("%q"):format(s:sub(1, max))):gsub("\\\n", "\\n"):gsub("\r", "\\r")
+  local t = s:sub(1, max):gsub('[\\"]', ESC):gsub('[^\32-\126]', function(c)
+    return ESC[c] or ("\\%03d"):format(c:byte())
+  end)
+  t = '"' .. t .. '"'
   if #s > max then t = t .. ("... (%d bytes)"):format(#s) end
   return t
 end
