@@ -23,8 +23,7 @@ local F = {}
 
 -- console_tty: the console area again, on a pseudo-terminal (libedit's
 -- line editing is another path through console.c).
--- http: core.http_parser's objects and the http_* response writers.
-F.AREAS = { "threads", "sync", "sockets", "tls", "udp", "console", "console_tty", "http", "other" }
+F.AREAS = { "threads", "sync", "sockets", "tls", "udp", "console", "console_tty", "other" }
 
 ------------------------------------------------------------------ utils
 
@@ -444,45 +443,6 @@ kind("udp_closed", "udp", "udp", function(env)
   return u
 end, nil, true)
 
--- http area: parsers in each state a connection puts them in. Their
--- methods get a socket of the sockets area as argument (not the one the
--- parser read from: that is fair game too).
-local function http_fed(env, kind_name, bytes, read)
-  local c, s = tcp_pair(env)
-  local p = core.http_parser(kind_name)
-  if bytes then assert(c:send(bytes)) end
-  if read then read(p, s) end
-  return p
-end
-kind("http_request", "http", "http_parser", function() return core.http_parser("request") end)
-kind("http_response", "http", "http_parser", function() return core.http_parser("response") end)
-kind("http_limited", "http", "http_parser", function()
-  return core.http_parser("request", { url_length_limit = 16, max_header_line = 16,
-    max_headers_size = 32, max_headers = 1, max_body_size = 4 })
-end)
-kind("http_in_body", "http", "http_parser", function(env)
-  return http_fed(env, "request", "POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n0123456789", function(p, s)
-    assert(p:read_request(s, {}, 5, 5))
-    assert(p:read_body(s, 4, 5))
-  end)
-end)
-kind("http_in_chunks", "http", "http_parser", function(env)
-  return http_fed(env, "request", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", function(p, s)
-    assert(p:read_request(s, {}, 5, 5))
-    assert(p:read_body(s, 2, 5))
-  end)
-end)
-kind("http_failed", "http", "http_parser", function(env)
-  return http_fed(env, "request", "GET / HTTP/9.9\r\n\r\n", function(p, s)
-    assert(p:read_request(s, {}, 5, 5) == nil)
-  end)
-end)
-kind("http_response_body", "http", "http_parser", function(env)
-  return http_fed(env, "response", "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nabc", function(p, s)
-    assert(p:read_response(s, {}, 5))
-  end)
-end)
-
 -------------------------------------------------------------- bad values
 
 local BIG = string.rep("x", 1 << 20)
@@ -608,11 +568,6 @@ local FUNC_TEMPLATES = {
   end,
   udp = function() return A({ host = "127.0.0.1", port = 0 }) end,
   udp_open = function() return A("127.0.0.1", 0) end,
-  http_parser = function() return A("request", { max_headers = 5 }) end,
-  http_respond = function(env) return A(env:get("tcp_client"), 200, { ["X-A"] = "1" }, "hi", 0) end,
-  http_chunk = function(env) return A(env:get("tcp_client"), "x", false) end,
-  http_date = function() return A(0) end,
-  http_reason = function() return A(200) end,
   readline = function() return A("") end,
   console_write = function() return A("x") end,
   history = function() return A(tmp_path("h")) end,
@@ -672,10 +627,6 @@ local METHOD_TEMPLATES = {
     return A("x", "127.0.0.1", port)
   end,
   ["udp.receivefrom"] = function() return A(16) end,
-  ["http_parser.read_request"] = function(env) return A(env:get("tcp_server"), {}, 0.05, 0.05) end,
-  ["http_parser.read_response"] = function(env) return A(env:get("tcp_server"), {}, 0.05, false) end,
-  ["http_parser.read_body"] = function(env) return A(env:get("tcp_server"), 16, 0.05) end,
-  ["http_parser.discard"] = function(env) return A(env:get("tcp_server"), 100, 0.05) end,
   ["udp.settimeout"] = function() return A(0.05) end,
 }
 
@@ -728,7 +679,6 @@ for area, names in pairs({
     "is_closed" },
   tls = { "wrap_ssl", "tls_wrap" },
   udp = { "udp", "udp_open" },
-  http = { "http_parser", "http_respond", "http_chunk", "http_date", "http_reason" },
   console = { "readline", "console_write", "history", "is_terminal", "backdoor",
     "backdoor_server", "run", "console" },
 }) do
