@@ -33,10 +33,18 @@ local function response(bytes, limits)
   return core.http_parser("response", limits), s, c
 end
 
--- Reads one request head into a fresh env; returns env and the results.
+-- Reads one request head into a fresh env; returns env and the results
+-- (read_request returns the env it filled, or nil and why).
 local function read_head(p, s, idle, head_timeout)
   local env = {}
   local r = table.pack(p:read_request(s, env, idle or 5, head_timeout or 5))
+  return env, r
+end
+
+-- read_head, asserting that a head was read.
+local function head_ok(p, s)
+  local env, r = read_head(p, s)
+  assert(rawequal(r[1], env), "no head read: " .. tostring(r[1]) .. " " .. tostring(r[2]) .. " " .. tostring(r[3]))
   return env, r
 end
 
@@ -76,7 +84,8 @@ describe("core.http_parser", function()
         .. "Content-Type: text/plain\r\nContent-Length: 5\r\nX-Multi: a\r\nX-Multi: b\r\n"
         .. "X_Under: no\r\nuser-agent: t/1\r\n\r\nhello")
       local env, r = read_head(p, s)
-      assert.same({ true, true, false, n = 3 }, r)
+      assert.is_true(rawequal(env, r[1]))
+      assert.same({ true, false, n = 3 }, { r[2], r[3], n = r.n })
       assert.equal("POST", env.REQUEST_METHOD)
       assert.equal("/a b/c/d", env.PATH_INFO)
       assert.equal("x=1&y=%20", env.QUERY_STRING)
@@ -103,7 +112,7 @@ describe("core.http_parser", function()
     it("QUERY_STRING is empty and CONTENT_* are nil when absent", function()
       local p, s = request("GET / HTTP/1.0\r\n\r\n")
       local env, r = read_head(p, s)
-      assert.is_true(r[1])
+      assert.is_true(rawequal(env, r[1]))
       assert.equal("", env.QUERY_STRING)
       assert.equal("/", env.PATH_INFO)
       assert.equal("HTTP/1.0", env.SERVER_PROTOCOL)
@@ -130,8 +139,8 @@ describe("core.http_parser", function()
       for _, case in ipairs(cases) do
         local conn = case[2] and ("Connection: " .. case[2] .. "\r\n") or ""
         local p, s = request("GET / " .. case[1] .. "\r\nHost: x\r\n" .. conn .. "\r\n")
-        local _, r = read_head(p, s)
-        assert(r[1] == true, "not read")
+        local env, r = read_head(p, s)
+        assert(rawequal(r[1], env), "not read")
         assert(r[2] == case[3], ("%s with Connection %s: keep_alive %s"):format(case[1], tostring(case[2]), tostring(r[2])))
       end
     end)
@@ -147,8 +156,8 @@ describe("core.http_parser", function()
       }
       for _, case in ipairs(cases) do
         local p, s = request("PUT /u HTTP/1.1\r\nHost: x\r\n" .. case[1] .. "\r\n")
-        local _, r = read_head(p, s)
-        assert(r[1] == true, "not read")
+        local env, r = read_head(p, s)
+        assert(rawequal(r[1], env), "not read")
         assert(r[3] == case[2], ("%q: expect_continue %s"):format(case[1], tostring(r[3])))
       end
     end)
@@ -188,7 +197,7 @@ describe("core.http_parser", function()
         end
       end)
       local env, r = read_head(p, s)
-      assert.is_true(r[1])
+      assert.is_true(rawequal(env, r[1]))
       assert.equal("/slow", env.PATH_INFO)
       assert.equal("a=b", env.QUERY_STRING)
       assert.equal("1", env.HTTP_X_A)
@@ -216,8 +225,7 @@ describe("core.http_parser", function()
       local _, r = read_head(p, s)
       assert.same({ nil, 431 }, { r[1], r[2] })
       local p2, s2 = request("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n", { max_headers = 2 })
-      local _, r2 = read_head(p2, s2)
-      assert.is_true(r2[1])
+      head_ok(p2, s2)
     end)
 
     it("Content-Length over max_body_size is a 413 at the head", function()
@@ -228,7 +236,7 @@ describe("core.http_parser", function()
 
     it("returns nil, 'closed' when the peer closes before a request", function()
       local p, s, c = request("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-      assert.is_true(select(2, read_head(p, s))[1])
+      head_ok(p, s)
       c:close()
       local _, r = read_head(p, s)
       assert.same({ nil, "closed" }, { r[1], r[2] })
@@ -270,8 +278,32 @@ describe("core.http_parser", function()
       local p, s, c = request()
       green.spawn_after(0.3, function() c:send("GET /late HTTP/1.1\r\n\r\n") end)
       local env = {}
-      assert.is_true((p:read_request(s, env, nil, nil)))
+      assert.is_true(rawequal(env, (p:read_request(s, env, nil, nil))))
       assert.equal("/late", env.PATH_INFO)
+    end)
+
+    it("with env nil, returns a new env filled the same way", function()
+      local p, s = request("GET /n?q=1 HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n")
+      local env, keep, expect = p:read_request(s, nil, 5, 5)
+      assert.equal("table", type(env))
+      assert.equal("/n", env.PATH_INFO)
+      assert.equal("q=1", env.QUERY_STRING)
+      assert.equal("1", env.HTTP_X_A)
+      assert.same({ { "Host", "x" }, { "X-A", "1" } }, env.headers)
+      assert.is_true(keep)
+      assert.is_false(expect)
+    end)
+
+    it("idle: true between messages, false while one is under way or buffered", function()
+      local p, s, c = request()
+      assert.is_true(p:idle(s))
+      assert(c:send("POST /1 HTTP/1.1\r\nContent-Length: 4\r\n\r\nabcdGET /2 HTTP/1.1\r\n\r\n"))
+      head_ok(p, s)
+      assert.is_false(p:idle(s))             -- the body is not read yet
+      assert.equal("abcd", p:read_body(s, "a"))
+      assert.is_false(p:idle(s))             -- the next request is in the buffer
+      head_ok(p, s)
+      assert.is_true(p:idle(s))              -- nothing after it
     end)
   end)
 
@@ -284,8 +316,7 @@ describe("core.http_parser", function()
         body = table.concat(t) .. "0\r\n\r\n"
       end
       local p, s, c = request("POST /b HTTP/1.1\r\nHost: x\r\n" .. framing .. "\r\n" .. body, limits)
-      local _, r = read_head(p, s)
-      assert.is_true(r[1])
+      head_ok(p, s)
       return p, s, c
     end
 
@@ -332,7 +363,7 @@ describe("core.http_parser", function()
       it(label .. ": a body cut short returns nil, 'closed'", function()
         local framing = chunked and "Transfer-Encoding: chunked\r\n\r\n5\r\nhel" or "Content-Length: 10\r\n\r\nhel"
         local p, s, c = request("POST / HTTP/1.1\r\nHost: x\r\n" .. framing)
-        assert.is_true(select(2, read_head(p, s))[1])
+        head_ok(p, s)
         c:close()
         local d, err = p:read_body(s, "*a")
         assert.is_nil(d)
@@ -343,7 +374,7 @@ describe("core.http_parser", function()
       it(label .. ": a stalled body returns nil, 'timeout' after the timeout", function()
         local framing = chunked and "Transfer-Encoding: chunked\r\n\r\n5\r\nhel" or "Content-Length: 10\r\n\r\nhel"
         local p, s = request("POST / HTTP/1.1\r\nHost: x\r\n" .. framing)
-        assert.is_true(select(2, read_head(p, s))[1])
+        head_ok(p, s)
         local dt, r = helpers.timed(p.read_body, p, s, 10, 0.2)
         assert.same({ nil, "timeout" }, { r[1], r[2] })
         assert.is_true(dt >= 0.15)
@@ -365,7 +396,7 @@ describe("core.http_parser", function()
         local framing = chunked and "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"
           or "Content-Length: 7\r\n\r\nabcdefg"
         local p, s = request("POST / HTTP/1.1\r\nHost: x\r\n" .. framing .. "GET /next HTTP/1.1\r\n\r\n")
-        assert.is_true(select(2, read_head(p, s))[1])
+        head_ok(p, s)
         assert.equal("ab", p:read_body(s, 2))
         assert.is_true(p:discard(s, 100, 5))
         assert.is_true(p:body_done())
@@ -378,7 +409,7 @@ describe("core.http_parser", function()
         local framing = chunked and ("Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n"):format(#big, big)
           or ("Content-Length: %d\r\n\r\n%s"):format(#big, big)
         local p, s = request("POST / HTTP/1.1\r\nHost: x\r\n" .. framing)
-        assert.is_true(select(2, read_head(p, s))[1])
+        head_ok(p, s)
         local ok, err = p:discard(s, 1000, 5)
         assert.is_nil(ok)
         assert.equal("too large", err)
@@ -389,7 +420,7 @@ describe("core.http_parser", function()
       local p, s = request("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
         .. "3;a=b\r\nabc\r\n2;c=\"d;e\"\r\nde\r\n1;x\r\nf\r\n0\r\nX-Trailer: 1\r\nY: 2\r\n\r\n"
         .. "GET /after HTTP/1.1\r\n\r\n")
-      assert.is_true(select(2, read_head(p, s))[1])
+      head_ok(p, s)
       assert.equal("abcdef", p:read_body(s, "a"))
       local env = read_head(p, s)
       assert.equal("/after", env.PATH_INFO)
@@ -399,7 +430,7 @@ describe("core.http_parser", function()
       for _, bad in ipairs({ "zz\r\nabc\r\n0\r\n\r\n", "3\r\nabcX\r\n0\r\n\r\n", "-3\r\nabc\r\n",
         "fffffffffffffffff\r\n" }) do
         local p, s = request("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" .. bad)
-        assert.is_true(select(2, read_head(p, s))[1])
+        head_ok(p, s)
         local d, err = p:read_body(s, "*a")
         -- "bad chunk", perhaps with the parser's detail after a colon
         assert(d == nil and type(err) == "string" and err:find("^bad chunk"),
@@ -409,7 +440,7 @@ describe("core.http_parser", function()
 
     it("a request without a body: the end at once", function()
       local p, s = request("GET / HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n")
-      assert.is_true(select(2, read_head(p, s))[1])
+      head_ok(p, s)
       assert.is_true(p:body_done())
       assert.is_nil(p:read_body(s, 10))
       assert.equal("", p:read_body(s, "a"))
@@ -424,7 +455,7 @@ describe("core.http_parser", function()
         c:send(("POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n"):format(#body))
         for i = 1, #body, 65536 do c:send(body:sub(i, i + 65535)) end
       end)
-      assert.is_true(select(2, read_head(p, s))[1])
+      head_ok(p, s)
       local parts = {}
       for _ = 1, 10000 do
         local d = p:read_body(s, 4096)
@@ -441,10 +472,11 @@ describe("core.http_parser", function()
       local p, s = response("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-A: 1\r\nx-a: 2\r\n"
         .. "Content-Length: 5\r\n\r\nhello")
       local h = {}
-      local code, reason, keep = p:read_response(s, h, 5)
+      local code, reason, keep, version = p:read_response(s, h, 5)
       assert.equal(200, code)
       assert.equal("OK", reason)
       assert.is_true(keep)
+      assert.equal("HTTP/1.1", version)
       assert.equal("text/plain", h["content-type"])
       assert.equal("1, 2", h["x-a"])
       assert.equal("5", h["content-length"])
@@ -536,6 +568,12 @@ describe("core.http_parser", function()
 
       local p4, s4 = response("HTTP/1.1 200 OK\r\nX-Big: " .. ("b"):rep(100000) .. "\r\n\r\n")
       assert.same({ nil, "response head too large" }, { p4:read_response(s4, {}, 5) })
+
+      local p5, s5, c5 = response("HTTP/1.1 200 OK\r\nContent-Le")
+      c5:close()
+      local code5, err5 = p5:read_response(s5, {}, 5)
+      assert.is_nil(code5)
+      assert.equal("malformed response: truncated head", err5)
     end)
 
     it("a truncated response body returns nil, 'closed'", function()
