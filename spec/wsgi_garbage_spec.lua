@@ -194,5 +194,12 @@ describe("wsgi under garbage", function()
     assert.equal(200, rs[1].code)
     assert.equal("ok 0", rs[1].body)
     assert(#srv.errors == 0, "the server raised: " .. table.concat(srv.errors, "\n"))
+    -- nothing went wrong inside the server either: its log holds access
+    -- lines only (a Lua error in a connection thread would be "wsgi: ...")
+    local odd = {}
+    for _, line in ipairs(srv.log) do
+      if not line:find("^%S+ %- %- %[") and #odd < 5 then odd[#odd + 1] = line end
+    end
+    assert(#odd == 0, ("seed %d: the server logged:\n%s"):format(SEED, table.concat(odd)))
   end)
 end)
