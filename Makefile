@@ -8,7 +8,7 @@ PKGS := lua5.4 libuv openssl libedit
 # need on top (make test, make sanitize); what the benchmarks need (make bench).
 BUILD_DEBS := build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libssl-dev libedit-dev
 TEST_DEBS := lua-busted netcat-openbsd socat curl openssl tmux time python3 procps
-BENCH_DEBS := hyperfine openssl procps wrk golang-go nodejs node-llhttp libuv1-dev
+BENCH_DEBS := hyperfine openssl procps wrk golang-go nodejs node-llhttp
 # Where the "installed already" stamps go.
 STAMPS ?= build
 
