@@ -6,7 +6,7 @@ CC ?= cc
 PKGS := lua5.4 libuv openssl libedit
 # Debian packages: what building (and so `make run`) needs; what the specs
 # need on top (make test, make sanitize); what the benchmarks need (make bench).
-BUILD_DEBS := build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libssl-dev libedit-dev
+BUILD_DEBS := build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libssl-dev libedit-dev node-llhttp
 TEST_DEBS := lua-busted netcat-openbsd socat curl openssl tmux time python3 procps
 BENCH_DEBS := hyperfine openssl procps wrk golang-go nodejs node-llhttp
 # Where the "installed already" stamps go.
@@ -25,6 +25,12 @@ DEPCFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBDIR = $(shell pkg-config --variable=libdir lua5.4 2>/dev/null)
 DEPLIBS = -Wl,--dynamic-list=vendor/lua.dynlist $(LIBDIR)/liblua5.4.a \
   $(shell pkg-config --libs openssl libuv libedit 2>/dev/null) -lm -ldl -lpthread
+
+# The HTTP parser: llhttp's C sources as Debian's node-llhttp ships them,
+# compiled here (nothing of it is in the repository).
+LLHTTP_DIR ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
+LLHTTP_OBJ := build/llhttp/llhttp.o build/llhttp/api.o build/llhttp/http.o
 
 SRC := $(wildcard host/*.c host/*/*.c)
 LIB := $(wildcard lib/green/*.lua)
@@ -52,7 +58,7 @@ install_missing = missing=""; \
 deps: $(STAMPS)/.deps
 test-deps: $(STAMPS)/.deps-test
 bench-deps: $(STAMPS)/.deps-bench
-$(STAMPS)/.deps:
+$(STAMPS)/.deps: Makefile
 	@$(call install_missing,$(BUILD_DEBS))
 	@mkdir -p $(STAMPS) && touch $@
 $(STAMPS)/.deps-test: | $(STAMPS)/.deps
@@ -65,12 +71,19 @@ $(STAMPS)/.deps-bench: | $(STAMPS)/.deps
 build/lualib_data.c: vendor/embed.lua $(LIB) | $(STAMPS)/.deps
 	lua5.4 vendor/embed.lua $@ $(LIB)
 
-build/greenlua: $(SRC) $(HDR) build/lualib_data.c vendor/lua.dynlist Makefile | $(STAMPS)/.deps
-	$(CC) $(CFLAGS) $(WARN) -iquote host $(DEPCFLAGS) -o $@ $(SRC) build/lualib_data.c $(DEPLIBS)
+build/llhttp/%.o: $(LLHTTP_DIR)/%.c Makefile | $(STAMPS)/.deps
+	@mkdir -p build/llhttp
+	$(CC) -O2 -g -DNDEBUG -I$(LLHTTP_INC) -c -o $@ $<
 
-build/greenlua-asan: $(SRC) $(HDR) build/lualib_data.c vendor/lua.dynlist Makefile | $(STAMPS)/.deps
+$(LLHTTP_DIR)/%.c:
+	@echo "llhttp's C sources are missing from $(LLHTTP_DIR): install Debian's node-llhttp (or set LLHTTP_DIR)"; exit 1
+
+build/greenlua: $(SRC) $(HDR) build/lualib_data.c $(LLHTTP_OBJ) vendor/lua.dynlist Makefile | $(STAMPS)/.deps
+	$(CC) $(CFLAGS) $(WARN) -iquote host -I$(LLHTTP_INC) $(DEPCFLAGS) -o $@ $(SRC) build/lualib_data.c $(LLHTTP_OBJ) $(DEPLIBS)
+
+build/greenlua-asan: $(SRC) $(HDR) build/lualib_data.c $(LLHTTP_OBJ) vendor/lua.dynlist Makefile | $(STAMPS)/.deps
 	$(CC) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow \
-	  $(WARN) -iquote host $(DEPCFLAGS) -o $@ $(SRC) build/lualib_data.c $(DEPLIBS)
+	  $(WARN) -iquote host -I$(LLHTTP_INC) $(DEPCFLAGS) -o $@ $(SRC) build/lualib_data.c $(LLHTTP_OBJ) $(DEPLIBS)
 
 # The demo needs the binary and nothing else.
 run demo: build/greenlua

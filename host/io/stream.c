@@ -262,6 +262,10 @@ static void take(lua_State *L, gl_stream *st, size_t n, size_t keep, int pidx) {
   } else {
     lua_pushlstring(L, data, keep);
   }
+  gl_stream_consume(st, n);
+}
+
+void gl_stream_consume(gl_stream *st, size_t n) {
   st->off += n;
   st->len -= n;
   st->scanned = st->scanned > n ? st->scanned - n : 0;

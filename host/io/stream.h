@@ -137,6 +137,10 @@ int gl_stream_handshake(lua_State *L, gl_stream *st);
 void gl_stream_shutdown_read(gl_stream *st);
 int gl_stream_shutdown_send(gl_stream *st);
 
+/* For parsers reading the buffer in place (http): drop its first n
+** (<= len) bytes, as a receive that took them would. */
+void gl_stream_consume(gl_stream *st, size_t n);
+
 /* For filters: room for n more bytes at the end of the buffer (NULL: out
 ** of memory); write there, then gl_stream_commit what was written. */
 char *gl_stream_reserve(gl_stream *st, size_t n);
