@@ -438,13 +438,13 @@ if [ "$HTTP" != 0 ]; then
     failed=1
     http_node=0
   fi
-  if ! "$GREENLUA" -e 'os.exit(require("green").wsgi.server and 0 or 1)' >/dev/null 2>&1; then
+  if ! "$GREENLUA" -e 'os.exit(require("green.wsgi").server and 0 or 1)' >/dev/null 2>&1; then
     echo "bench: green.wsgi does not exist yet: greenlua's HTTP server rows skipped" >&2
     echo "skipped: green.wsgi is not in this build of greenlua; the baselines' figures stand alone." \
       >"$S/http_skipped_green"
     http_green=0
   fi
-  if ! "$GREENLUA" -e 'os.exit(require("green").http.request and 0 or 1)' >/dev/null 2>&1; then
+  if ! "$GREENLUA" -e 'os.exit(require("green.http").request and 0 or 1)' >/dev/null 2>&1; then
     echo "bench: green.http does not exist yet: greenlua's HTTP client row skipped" >&2
     echo "skipped: green.http is not in this build of greenlua; wrk's figure stands alone." \
       >"$S/http_skipped_client"

@@ -7,7 +7,7 @@
 -- Exits 1 if any request failed or got another answer than the hello world.
 --   greenlua client.lua URL [CONNS [SECONDS [WARMUP]]]
 local green = require "green"
-local http = green.http
+local http = require "green.http"  -- also green.http, once init.lua has it
 
 local url = assert(arg[1], "usage: client.lua URL [CONNS [SECONDS [WARMUP]]]")
 local conns = math.tointeger(tonumber(arg[2] or 100))

@@ -6,6 +6,7 @@
 -- MAX_SIZE: green.wsgi's limit of concurrent connections (its default,
 -- 1024, unless given: the idle-connections run raises it).
 local green = require "green"
+local wsgi = require "green.wsgi"  -- also green.wsgi, once init.lua has it
 
 local port = math.tointeger(tonumber(arg[1] or 0))
 local max_size = math.tointeger(tonumber(arg[2] or 1024))
@@ -15,6 +16,6 @@ local _, bound = srv:getsockname()
 io.stdout:write(bound, "\n")
 io.stdout:flush()
 
-green.wsgi.server(srv, function(env)
+wsgi.server(srv, function(env)
   return 200, { ["Content-Type"] = "text/plain" }, "Hello, World!"
 end, { log = false, max_size = max_size })
