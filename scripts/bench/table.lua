@@ -274,7 +274,12 @@ if meta.http_runs then
   end
   local skip_green, skip_client = skip_if("http_skipped_green"), skip_if("http_skipped_client")
   local skip_go, skip_node = skip_if("http_skipped_go"), skip_if("http_skipped_node")
-  local conns, idle = meta.http_conns or "?", meta.http_idle_conns or "?"
+  local function thousands(n)  -- "10000" -> "10,000"
+    local s, k = tostring(n), 1
+    while k > 0 do s, k = s:gsub("^(%d+)(%d%d%d)", "%1,%2") end
+    return s
+  end
+  local conns, idle = meta.http_conns or "?", thousands(meta.http_idle_conns or "?")
   local c_what = "C: libuv + llhttp, the same bytes"
   local go_what = "Go " .. (meta.http_go or "") .. " net/http, GOMAXPROCS=1"
   local node_what = "node " .. (meta.http_node or "") .. " http module"
@@ -302,6 +307,9 @@ if meta.http_runs then
       green = { "http_client_green", 1 }, base = { "http_c", 1 }, skip = skip_client,
       base_what = ("`wrk -t1 -c%s` against the same server"):format(conns),
       target = { min_ratio = 0.5, text = "≥ 0.5x (50% of wrk)" } },
+    { "client CPU per request, the same load", "µs/req",
+      green = { "http_client_green", 4 }, base = { "http_c", 6 }, skip = skip_client,
+      base_what = "wrk's own, the same runs", target = nil },
     { ("%s idle keep-alive connections, one request each"):format(idle), "B/conn",
       green = { "http_idle_green", 1 }, base = { "http_idle_c", 1 }, skip = skip_green,
       base_what = "the C server", no_ratio = true, target = { abs = 4096, text = "≤ 4 KB" } },
@@ -336,7 +344,9 @@ if meta.http_runs then
     .. "by the requests wrk counted. Client: http/client.lua's green threads each "
     .. "loop `green.http.request(url)` (green.http.pool_size raised to the thread count, "
     .. "so every thread keeps its connection), requests completed in the window / its "
-    .. "length, against wrk's figure for the same C server in the same round. Idle: "
+    .. "length, against wrk's figure for the same C server in the same round; client CPU: "
+    .. "the greenlua process's (os.clock) over its window, wrk's (the shell's `times`) over its "
+    .. "measured run, each per request it made. Idle: "
     .. "http/http_idle.c opens the connections (at most 200 in progress), does one GET on "
     .. "each and keeps them all open; the server's VmRSS then (after 0.3 s) minus its "
     .. "VmRSS before the first of them (after one warm-up request on a connection of its "
