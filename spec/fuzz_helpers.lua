@@ -23,7 +23,7 @@ local F = {}
 
 -- console_tty: the console area again, on a pseudo-terminal (libedit's
 -- line editing is another path through console.c).
-F.AREAS = { "threads", "sync", "sockets", "tls", "udp", "console", "console_tty", "other" }
+F.AREAS = { "threads", "sync", "sockets", "tls", "udp", "http", "console", "console_tty", "other" }
 
 ------------------------------------------------------------------ utils
 
@@ -443,6 +443,10 @@ kind("udp_closed", "udp", "udp", function(env)
   return u
 end, nil, true)
 
+-- http area: parsers (host/http); their sockets are the sockets area's
+kind("http_request_parser", "http", "http", function() return core.http_parser("request") end)
+kind("http_response_parser", "http", "http", function() return core.http_parser("response", {}) end)
+
 -------------------------------------------------------------- bad values
 
 local BIG = string.rep("x", 1 << 20)
@@ -568,6 +572,11 @@ local FUNC_TEMPLATES = {
   end,
   udp = function() return A({ host = "127.0.0.1", port = 0 }) end,
   udp_open = function() return A("127.0.0.1", 0) end,
+  http_parser = function() return A("request", { max_headers = 10 }) end,
+  http_respond = function(env) return A(env:get("tcp_client"), 200, { ["X-A"] = "1" }, "hi", 2) end,
+  http_chunk = function(env) return A(env:get("tcp_client"), "x", true) end,
+  http_date = function() return A(0) end,
+  http_reason = function() return A(200) end,
   readline = function() return A("") end,
   console_write = function() return A("x") end,
   history = function() return A(tmp_path("h")) end,
@@ -627,6 +636,12 @@ local METHOD_TEMPLATES = {
     return A("x", "127.0.0.1", port)
   end,
   ["udp.receivefrom"] = function() return A(16) end,
+  ["http.read_request"] = function(env) return A(env:get("tcp_server"), nil, 0.05, 0.05) end,
+  ["http.read_response"] = function(env) return A(env:get("tcp_client"), {}, 0.05) end,
+  ["http.read_body"] = function(env) return A(env:get("tcp_server"), "*a", 0.05) end,
+  ["http.discard"] = function(env) return A(env:get("tcp_server"), 10, 0.05) end,
+  ["http.body_done"] = function() return A() end,
+  ["http.idle"] = function(env) return A(env:get("tcp_server")) end,
   ["udp.settimeout"] = function() return A(0.05) end,
 }
 
@@ -679,6 +694,7 @@ for area, names in pairs({
     "is_closed" },
   tls = { "wrap_ssl", "tls_wrap" },
   udp = { "udp", "udp_open" },
+  http = { "http_parser", "http_respond", "http_chunk", "http_date", "http_reason" },
   console = { "readline", "console_write", "history", "is_terminal", "backdoor",
     "backdoor_server", "run", "console" },
 }) do
@@ -795,7 +811,7 @@ end
 
 -- A call: id, area, a description, the function, and a builder of its
 -- arguments (values and their names). Built lazily, described at run time.
-local KIND_MT = { socket = "green.Socket", udp = "green.UdpSocket" }
+local KIND_MT = { socket = "green.Socket", udp = "green.UdpSocket", http = "green.http_parser" }
 local TRUES  -- 70010 trues, to copy argument lists from
 
 local function build_calls(area, funcs)

@@ -11,7 +11,8 @@
 **        connection, reused for every message on it. Bytes after a message
 **        stay in the socket for the next one (pipelining).
 **   p:read_request(sock, env, idle, head_timeout)
-**        -> true, keep_alive, expect_continue (env filled), or
+**        -> env, keep_alive, expect_continue (env filled; with env nil, a
+**           new one sized for the request and wsgi's own keys), or
 **           nil, status, message (a bad request: answer status and close), or
 **           nil, "closed" | "timeout" | err (I/O; a partial head is dropped)
 **   p:read_response(sock, headers, timeout, is_head)
@@ -22,6 +23,7 @@
 **        too large
 **   p:discard(sock, max, timeout) -> true, or nil, err ("too large")
 **   p:body_done() -> whether the current message's body is all read
+**   p:idle(sock) -> no byte of a next message has arrived yet
 ** Strictness beyond llhttp's own: control bytes (NUL, bare CR, ...) in a
 ** header value or the target, obs-folds, a Transfer-Encoding other than
 ** chunked (501), versions other than 1.0/1.1 (505), chunk extensions over

@@ -117,6 +117,8 @@ static int on_status(llhttp_t *p, const char *at, size_t n) {
 ** head limits; a name after a value starts the next header. */
 static int header_part(gl_http_parser *h, int value, const char *at, size_t n) {
   if (value != h->in_value || h->nfields == 0) {
+    if (value && (h->nfields % 2 == 0 || h->fields[h->nfields - 1].len == 0))
+      return reject(h, 400, "empty header name");
     if (!value && h->nfields / 2 >= h->max_headers)
       return reject(h, 431, "Too Many Headers");
     if (h->nfields == h->fcap) {
@@ -180,8 +182,13 @@ static int on_headers_complete(llhttp_t *p) {
     reject(h, 505, "HTTP Version Not Supported");
     return -1;
   }
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > (uint64_t)INT64_MAX) {
+    reject(h, 400, "Content-Length overflow");  /* past what Lua can count */
+    return -1;
+  }
   h->head_done = 1;
-  h->keep = llhttp_should_keep_alive(p);
+  /* for HTTP/1.0 llhttp looks only for keep-alive: close wins there too */
+  h->keep = llhttp_should_keep_alive(p) && !(p->flags & F_CONNECTION_CLOSE);
   h->chunked = (p->flags & F_CHUNKED) != 0;
   int has_body = h->chunked || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
   if (h->kind == HTTP_REQUEST) {
@@ -201,7 +208,8 @@ static int on_headers_complete(llhttp_t *p) {
     return has_body ? HPE_PAUSED : 0;  /* a bodiless one stops at its end */
   }
   h->phase = BODY;
-  if (h->skip_body) return 1;           /* the answer to a HEAD */
+  if (h->skip_body || p->status_code == 204 || p->status_code == 304)
+    return 1;  /* the answer to a HEAD, or a status that has no body */
   return p->status_code < 200 ? 0 : HPE_PAUSED;  /* interim: parse on */
 }
 
@@ -287,8 +295,10 @@ static void init_settings(void) {
 static int status_of(llhttp_t *p, llhttp_errno_t e) {
   const char *why = llhttp_get_error_reason(p);
   switch (e) {
-    case HPE_INVALID_VERSION:  /* also a bare CR after the version */
-      return why && strstr(why, "CRLF") ? 400 : 505;
+    case HPE_INVALID_VERSION:
+      /* a well-formed version llhttp does not know, else a syntax error
+      ** (a bare CR after it, "HTTP/11", ...) */
+      return why && strcmp(why, "Invalid HTTP version") == 0 ? 505 : 400;
     case HPE_INVALID_TRANSFER_ENCODING: return 501;
     default: return 400;
   }
@@ -306,6 +316,7 @@ int gl_http_feed(gl_http_parser *h, gl_stream *st, size_t max) {
     h->paused = 0;
   }
   int before = h->phase;
+  uint64_t seen = h->body_seen;
   h->feed_start = data;
   h->feed_end = data + n;
   h->value_end = NULL;
@@ -324,12 +335,30 @@ int gl_http_feed(gl_http_parser *h, gl_stream *st, size_t max) {
     }
     return -1;
   }
-  /* the raw head, padding included, is bounded too */
   if (before <= HEAD) {
+    /* the raw head, padding included, is bounded too */
     h->raw += used;
     if (h->raw > h->url_limit + h->head_limit)
       return reject(h, h->url.len ? 431 : 414, "Request Header Fields Too Large"), -1;
+    /* llhttp takes a bare LF as the end of the request line and of the
+    ** head, though not of a header line: one line end only, CRLF */
+    for (size_t i = 0; i < used; i++) {
+      if (data[i] == '\n' && (i ? data[i - 1] : h->last) != '\r')
+        return reject(h, 400, "bare LF in the head"), -1;
+    }
+    if (used) h->last = data[used - 1];
+  } else if (h->chunked && h->phase == BODY) {
+    /* a chunk-size line of endless zeros, trailers without end */
+    if (h->body_seen == seen) h->framing += used;  /* no data: all framing */
+    if (h->framing > MAX_CHUNK_EXT + h->line_limit) return reject(h, 400, "chunk framing too long"), -1;
   }
+  for (size_t i = used > 4 ? used - 4 : 0; i < used; i++) {
+    memmove(h->tail, h->tail + 1, 3);
+    h->tail[3] = data[i];
+  }
+  /* the blank line ending a chunked body (after its trailers), likewise */
+  if (h->chunked && h->phase == DONE && before == BODY && memcmp(h->tail, "\r\n\r\n", 4) != 0)
+    return reject(h, 400, "bare LF in the chunked framing"), -1;
   gl_stream_consume(st, used);
   return 0;
 }
@@ -352,6 +381,8 @@ void gl_http_next(gl_http_parser *h) {
   if (h->phase == DONE) h->phase = IDLE;
   h->raw = 0;
   h->head_done = 0;
+  h->last = '\n';  /* a message starts a line */
+  h->framing = 0;
 }
 
 /* ------------------------------------------------------------ the object */
@@ -424,6 +455,16 @@ static int l_body_done(lua_State *L) {
   return 1;
 }
 
+/* p:idle(sock): no byte of a next message has come (on the wire or
+** parsed): a server that stops may close this connection at once. */
+static int l_idle(lua_State *L) {
+  gl_http_parser *h = gl_http_check(L, 1, "idle");
+  gl_sock *s = gl_sock_check(L, 2, "idle");
+  int between = h->phase == DONE || (h->phase == IDLE && h->raw == 0);
+  lua_pushboolean(L, between && s->st.len == 0 && !h->status);
+  return 1;
+}
+
 void gl_open_http_parser(lua_State *L) {
   init_settings();
   lua_pushcfunction(L, l_http_parser);
@@ -431,7 +472,7 @@ void gl_open_http_parser(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"read_request", gl_http_read_request}, {"read_response", gl_http_read_response},
     {"read_body", gl_http_read_body}, {"discard", gl_http_discard},
-    {"body_done", l_body_done}, {NULL, NULL}
+    {"body_done", l_body_done}, {"idle", l_idle}, {NULL, NULL}
   };
   luaL_newmetatable(L, PARSER_TAG);
   luaL_newlib(L, methods);

@@ -36,6 +36,9 @@ typedef struct gl_http_parser {
   int value_at_tail;      /* the last feed ended inside a value */
   uint64_t chunk_left;    /* data bytes of the current chunk still to come */
   int crlf_left;          /* bytes of the CRLF after chunk data to check */
+  char last;              /* the last head byte fed (a LF must follow a CR) */
+  char tail[4];           /* the last 4 bytes fed: a chunked body's end */
+  size_t framing;         /* chunked framing bytes fed since the last data */
   /* the message */
   int phase;              /* IDLE, HEAD, BODY, DONE (parser.c) */
   int paused;             /* llhttp stopped itself: resume before feeding */

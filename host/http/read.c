@@ -142,11 +142,22 @@ static int push_cgi_key(lua_State *L, const char *name, size_t n) {
   return 1;
 }
 
+/* Room in a new env for the keys wsgi.lua adds (SCRIPT_NAME, SERVER_*,
+** REMOTE_*, input, error, posthooks and a few of the app's): growing a
+** table rehashes it, and every request would pay for each doubling. */
+#define ENV_SPARE 16
+
 static int request_done(lua_State *L, gl_http_parser *h) {
   lua_settop(L, 3);
+  if (!lua_istable(L, 3)) {
+    lua_createtable(L, 0, (int)(h->nfields / 2) + 8 + ENV_SPARE);
+    lua_replace(L, 3);
+  }
   lua_pushstring(L, llhttp_method_name((llhttp_method_t)h->p.method));
   lua_setfield(L, 3, "REQUEST_METHOD");
   set_target(L, h);
+  push_span(L, h, h->url);  /* as sent: for logs and proxies */
+  lua_setfield(L, 3, "REQUEST_URI");
   lua_pushstring(L, h->p.http_minor ? "HTTP/1.1" : "HTTP/1.0");
   lua_setfield(L, 3, "SERVER_PROTOCOL");
   size_t n = h->nfields / 2;
@@ -165,7 +176,7 @@ static int request_done(lua_State *L, gl_http_parser *h) {
     }
   }
   lua_setfield(L, 3, "headers");
-  lua_pushboolean(L, 1);
+  lua_pushvalue(L, 3);
   lua_pushboolean(L, h->keep);
   lua_pushboolean(L, h->expect);
   return 3;
@@ -214,7 +225,7 @@ int gl_http_read_request(lua_State *L) {
   gl_http_parser *h = gl_http_check(L, 1, "read_request");
   if (h->kind != HTTP_REQUEST) luaL_error(L, "read_request: a response parser");
   stream_at(L, 2, "read_request");
-  luaL_checktype(L, 3, LUA_TTABLE);
+  if (!lua_isnil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
   double idle = gl_sync_opttimeout(L, 4, "read_request");
   double head = gl_sync_opttimeout(L, 5, "read_request");
   start_message(L, h, "read_request");
@@ -242,7 +253,8 @@ static int response_done(lua_State *L, gl_http_parser *h) {
   lua_pushinteger(L, h->p.status_code);
   push_span(L, h, h->reason);
   lua_pushboolean(L, h->keep);
-  return 3;
+  lua_pushstring(L, h->p.http_minor ? "HTTP/1.1" : "HTTP/1.0");
+  return 4;
 }
 
 static int malformed(lua_State *L, gl_http_parser *h) {
@@ -272,6 +284,11 @@ static int response_step(lua_State *L) {
         return response_done(L, h);
       }
       if (st->len > 0) continue;
+    }
+    if ((st->eof || st->read_err) && (h->raw > 0 || h->phase != GL_PHASE_IDLE)) {
+      lua_pushnil(L);  /* "closed" is only for a connection that ended between messages */
+      lua_pushliteral(L, "malformed response: truncated head");
+      return 2;
     }
     if (st->eof || st->read_err) return wire_failed(L, st);
     return wait_bytes(L, st, "read_response", 4, response_k);
@@ -317,7 +334,7 @@ static int answer(lua_State *L, gl_http_parser *h, lua_Integer what) {
     if (ended && h->blen > 0) return take(L, h, h->blen, h->blen), 1;
   } else if (what == LINE) {
     const char *b = h->body + h->boff;
-    const char *nl = memchr(b + h->bscan, '\n', h->blen - h->bscan);
+    const char *nl = h->blen > h->bscan ? memchr(b + h->bscan, '\n', h->blen - h->bscan) : NULL;
     if (nl) {
       size_t n = (size_t)(nl - b) + 1, keep = n - 1;
       if (keep > 0 && b[keep - 1] == '\r') keep--;
