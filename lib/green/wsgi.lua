@@ -15,6 +15,7 @@
 local core = require "green.core"
 
 local type, tostring, tonumber, pcall, xpcall, error = type, tostring, tonumber, pcall, xpcall, error
+local select = select
 local pairs = pairs
 local setmetatable, getmetatable, rawget = setmetatable, getmetatable, rawget
 local math_type, tointeger, min = math.type, math.tointeger, math.min
@@ -468,9 +469,11 @@ end
 
 -- One connection's requests, in order, until either side ends it.
 local function serve_conn(srv, c)
-  local sock, conns = c.sock, srv.conns
+  local sock = c.sock
   sock:settimeout(srv.socket_timeout)
   local p = core.http_parser("request", srv.limits)
+  c.p = p
+  srv.conns[sock] = c
   local read_request, body_done = p.read_request, p.body_done
   local server_name, server_port = srv.server_name, srv.server_port
   local remote_addr, remote_port = c.remote_addr, c.remote_port
@@ -478,25 +481,20 @@ local function serve_conn(srv, c)
   local keepalive, keep_idle = srv.keepalive, srv.keep_idle
   local idle = srv.first_idle
   while not srv.stopping do
-    conns[sock] = true   -- idle: closed at once if the server stops
-    -- every key read_request always sets is made here too: the table is
-    -- sized once (16 slots), not grown while the head is stored
-    local env = {
-      REQUEST_METHOD = false, PATH_INFO = false, QUERY_STRING = false,
-      SERVER_PROTOCOL = false, headers = false,
-      SCRIPT_NAME = "", SERVER_NAME = server_name, SERVER_PORT = server_port,
-      REMOTE_ADDR = remote_addr, REMOTE_PORT = remote_port, error = errobj,
-      input = false, posthooks = false,
-    }
-    local ok, ka, expect = read_request(p, sock, env, idle, head_timeout)
-    if not ok then
+    c.waiting = true   -- between requests: stop() may close it
+    -- env comes from read_request, made at its final size (the request's
+    -- keys and room for these): never grown key by key
+    local env, ka, expect = read_request(p, sock, nil, idle, head_timeout)
+    if not env then
       if type(ka) == "number" then bad_request(c, ka) end
       return
     end
-    conns[sock] = false
+    c.waiting = false
     local t0 = srv.logging and now()
     local input = setmetatable({ sock = sock, p = p, expect = expect }, Input)
     local hooks = {}
+    env.SCRIPT_NAME, env.SERVER_NAME, env.SERVER_PORT = "", server_name, server_port
+    env.REMOTE_ADDR, env.REMOTE_PORT, env.error = remote_addr, remote_port, errobj
     env.input, env.posthooks = input, hooks
     local flags = base_flags
     if env.SERVER_PROTOCOL == "HTTP/1.0" then flags = flags | HTTP10 end
@@ -529,7 +527,7 @@ local function run_conn(srv, sock, ip, port)
     srv = srv, sock = sock, app = srv.app,
     remote_addr = ip or (port == nil and srv.unix and "unix" or ""),
     remote_port = port and tostring(port) or "",
-    sent = false, body_length = 0, status = nil,
+    sent = false, body_length = 0, status = nil, waiting = false, p = nil,
   }
   local ok, err = pcall(serve_conn, srv, c)
   srv.conns[sock] = nil
@@ -561,20 +559,23 @@ local function accept_loop(srv, sock)
       if ip == "closed" or is_closed(sock) then return end
       sleep(0.01)   -- a transient failure (e.g. out of fds): pause
     else
-      conns[client] = true
+      conns[client] = true   -- not started yet: stop() closes it
       srv.active = srv.active + 1
       spawn_n(run_conn, srv, client, ip, port)
     end
   end
 end
 
--- Stop: close the idle connections; the busy ones end after their
--- current response (sent with Connection: close if not begun yet).
+-- Stop: close the idle connections (no byte of a next request has come);
+-- the others end after their current request, whose response says
+-- Connection: close unless its head had gone out already.
 local function stop(srv)
   srv.stopping = true
   local idle = {}
-  for s, is_idle in pairs(srv.conns) do
-    if is_idle then idle[#idle + 1] = s end
+  for s, c in pairs(srv.conns) do
+    if c == true or (c.waiting and select(2, pcall(c.p.idle, c.p, s)) ~= false) then
+      idle[#idle + 1] = s
+    end
   end
   for i = 1, #idle do idle[i]:close() end
 end
@@ -668,7 +669,7 @@ local function settings(sock, app, opts)
     base_flags = opt_bool(opts, "capitalize_response_headers", true) and CAPITALIZE or 0,
     server_name = server_name,
     server_port = server_port,
-    conns = {},          -- socket -> true while idle (waiting for a request)
+    conns = {},          -- socket -> its connection table (true until its thread starts)
     active = 0,          -- connection threads running
     stopping = false,
   }
@@ -698,6 +699,9 @@ function wsgi.format_date_time(t)
   if type(t) ~= "number" or t ~= t then
     error(format("bad argument #1 to 'format_date_time' (number expected, got %s)",
       t ~= t and "NaN" or typename(t)), 2)
+  end
+  if t < -62167219200 or t >= 253402300800 then   -- years 0 to 9999: the format holds
+    error("bad argument #1 to 'format_date_time' (time out of range (years 0 to 9999))", 2)
   end
   return core.http_date(t)
 end
