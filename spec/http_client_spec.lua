@@ -267,17 +267,29 @@ describe("green.http.request", function()
       assert.equal("after interim", body)
     end)
 
-    it("HEAD, 204 and 304 have no body, and keep the connection", function()
-      local r, code, h = http.request{ url = base .. "/hello", method = "HEAD" }
+    it("HEAD, 204, 304 and Content-Length: 0 have no body, at once", function()
+      local r, code, h = http.request{ url = base .. "/hello", method = "HEAD", timeout = 5 }
       assert.equal("", r)
       assert.equal(200, code)
       assert.equal("5", h["content-length"])
-      local conn = h["x-conn"]
-      for _, status in ipairs({ 204, 304 }) do
-        local b, c, h2 = http.request(base .. "/status?code=" .. status)
+      for _, status in ipairs({ 204, 304, 200 }) do
+        local t0 = green.now()
+        local b, c = http.request{ url = base .. "/status?code=" .. status, timeout = 5 }
         assert.equal("", b)
         assert.equal(status, c)
-        assert.equal(conn, h2["x-conn"])
+        assert.is_true(green.now() - t0 < 4)
+      end
+      local t = {}
+      assert.equal(1, (http.request{ url = base .. "/status?code=204", sink = table_sink(t), timeout = 5 }))
+      assert.is_true(t.ended)
+    end)
+
+    it("keeps the connection after HEAD, 204, 304 and Content-Length: 0", function()
+      local _, _, h = http.request{ url = base .. "/hello", method = "HEAD" }
+      local conn = h["x-conn"]
+      for _, status in ipairs({ 204, 304, 200 }) do
+        local _, _, h2 = http.request{ url = base .. "/status?code=" .. status, timeout = 5 }
+        assert.equal(conn, h2["x-conn"], status)
       end
     end)
 
