@@ -27,7 +27,7 @@ go: $(HB_OUT)/hello_go
 
 $(HB_OUT)/llhttp-%.o: $(LLHTTP_SRC)/%.c $(LLHTTP_INC)/llhttp.h
 	@mkdir -p $(HB_OUT)
-	$(CC) -O2 -g -I$(LLHTTP_INC) -c -o $@ $<
+	$(CC) -O2 -g -DNDEBUG -I$(LLHTTP_INC) -c -o $@ $<
 
 $(HB_OUT)/%: $(HB_DIR)/%.c $(LLHTTP_OBJ) scripts/bench/netbench.h $(HB_DIR)/http.mk
 	@mkdir -p $(HB_OUT)
