@@ -344,7 +344,7 @@ describe("the Makefile's Debian packages", function()
     return H.sh(("PATH=%s:$PATH timeout 120 make -s -C %s %s STAMPS=%s 2>&1")
       :format(C.q(bin), C.q(H.repo), target, C.q(stamps)))
   end
-  local BUILD = "build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libssl-dev libedit-dev"
+  local BUILD = "build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libssl-dev libedit-dev node-llhttp"
 
   it("make run asks only for what building needs, and stops before building", function()
     local r = make("run")
