@@ -8,7 +8,7 @@ PKGS := lua5.4 libuv openssl libedit
 # need on top (make test, make sanitize); what the benchmarks need (make bench).
 BUILD_DEBS := build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libssl-dev libedit-dev node-llhttp
 TEST_DEBS := lua-busted netcat-openbsd socat curl openssl tmux time python3 procps wrk
-BENCH_DEBS := hyperfine openssl procps
+BENCH_DEBS := hyperfine openssl procps wrk golang-go nodejs
 # Where the "installed already" stamps go.
 STAMPS ?= build
 
@@ -64,7 +64,7 @@ $(STAMPS)/.deps: Makefile
 $(STAMPS)/.deps-test: | $(STAMPS)/.deps
 	@$(call install_missing,$(TEST_DEBS))
 	@touch $@
-$(STAMPS)/.deps-bench: | $(STAMPS)/.deps
+$(STAMPS)/.deps-bench: Makefile | $(STAMPS)/.deps
 	@$(call install_missing,$(BENCH_DEBS))
 	@touch $@
 
