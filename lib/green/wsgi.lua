@@ -512,7 +512,15 @@ local function serve_conn(srv, c)
       if keep == GreenThreadExit then error(keep, 0) end
       log_error(srv, "wsgi: error in the app for " .. env.REQUEST_METHOD .. " " .. env.PATH_INFO
         .. ": " .. keep)
-      if not c.sent then internal_error(c, env, flags, keep) end
+      if not c.sent then
+        if input.failed then  -- the app raised on a bad body: the client's error, not the app's
+          local code = input.failed == "body too large" and 413 or 400
+          c.status, c.sent = code, true
+          bad_request(c, code)
+        else
+          internal_error(c, env, flags, keep)
+        end
+      end
       keep = false
     end
     input.over = true
