@@ -500,7 +500,6 @@ local function exchange(r, holder, deadline, per, size, idle)
         if h["content-length"] == "0" and not h["transfer-encoding"] and not conn.parser:body_done() then
           resp.nobody, resp.keep = true, false
         end
-
         resp.key = key
         return resp
       end
@@ -581,7 +580,7 @@ local function redirected(r, resp, count)
   for k, v in pairs(r.headers) do n.headers[k] = v end
   local code = resp.code
   if code == 303 and r.method ~= "HEAD" or (code == 301 or code == 302) and r.method == "POST" then
-    n.method, n.body, n.source = r.method == "HEAD" and "HEAD" or "GET", nil, nil
+    n.method, n.body, n.source, n.source_used = r.method == "HEAD" and "HEAD" or "GET", nil, nil, nil
     n.headers["content-length"], n.headers["content-type"], n.headers["transfer-encoding"] = nil, nil, nil
   elseif r.source then
     return nil  -- 307/308 keep the body, and a source cannot give it twice
@@ -624,7 +623,7 @@ function http.request(a, b)
   local ok, r = pcall(check_request, a, b)
   if not ok then
     if type(r) == "table" and r.bad then error(r.bad, 2) end
-    error(r, 2)
+    error(r, 0)
   end
   local size, idle, per
   ok, size, idle, per = pcall(settings)
