@@ -494,12 +494,6 @@ local function exchange(r, holder, deadline, per, size, idle)
         resp.status = version .. " " .. code .. (reason ~= "" and " " .. reason or "")
         local c = sent.connection
         if c and c[2]:lower():find("close") then resp.keep = false end
-        -- A response its head says has no body, which the parser has not
-        -- seen end (C_REQUESTS.md #1): nothing to read, nor to reuse.
-        local h = resp.headers
-        if h["content-length"] == "0" and not h["transfer-encoding"] and not conn.parser:body_done() then
-          resp.nobody, resp.keep = true, false
-        end
         resp.key = key
         return resp
       end
@@ -525,13 +519,6 @@ end
 
 local function read_body(r, holder, resp, deadline, per, size)
   local parser, sock = holder.conn.parser, holder.conn.sock
-  if resp.nobody then
-    release(holder, resp, size)
-    if not r.sink then return "" end
-    local ok, serr = r.sink(nil)
-    if not ok and serr then return nil, serr end
-    return 1
-  end
   if not r.sink then
     local body, err = parser:read_body(sock, "a", left(deadline, per))
     if not body then return nil, err end
@@ -604,8 +591,7 @@ local function perform(r, deadline, per, size, idle)
     if not resp then return nil, err end
     local nextr, location = redirected(r, resp, count)
     if nextr then
-      local ok = not resp.nobody
-        and holder.conn.parser:discard(holder.conn.sock, DISCARD_MAX, left(deadline, per))
+      local ok = holder.conn.parser:discard(holder.conn.sock, DISCARD_MAX, left(deadline, per))
       if ok then release(holder, resp, size) end
       r, followed = nextr, location
     else
