@@ -210,7 +210,10 @@ static int on_headers_complete(llhttp_t *p) {
   h->phase = BODY;
   if (h->skip_body || p->status_code == 204 || p->status_code == 304)
     return 1;  /* the answer to a HEAD, or a status that has no body */
-  return p->status_code < 200 ? 0 : HPE_PAUSED;  /* interim: parse on */
+  /* interim ones parse on; so does an empty body (it completes at once) */
+  if (p->status_code < 200 || ((p->flags & F_CONTENT_LENGTH) && !h->chunked && p->content_length == 0))
+    return 0;
+  return HPE_PAUSED;
 }
 
 /* Check the CRLF after a chunk's data from 'at' on (llhttp 8.1 takes any
