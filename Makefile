@@ -8,7 +8,7 @@ PKGS := lua5.4 libuv openssl libedit
 # need on top (make test, make sanitize); what the benchmarks need (make bench).
 BUILD_DEBS := build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libssl-dev libedit-dev node-llhttp
 TEST_DEBS := lua-busted netcat-openbsd socat curl openssl tmux time python3 procps wrk
-BENCH_DEBS := hyperfine openssl procps
+BENCH_DEBS := hyperfine openssl procps wrk golang-go nodejs
 # Where the "installed already" stamps go.
 STAMPS ?= build
 
@@ -36,7 +36,7 @@ SRC := $(wildcard host/*.c host/*/*.c)
 LIB := $(wildcard lib/green/*.lua)
 HDR := $(wildcard host/*.h host/*/*.h)
 
-.PHONY: all deps test-deps bench-deps run demo test sanitize soak bench install clean
+.PHONY: all deps test-deps bench-deps run demo demo-tcp test sanitize soak bench install clean
 
 all: build/greenlua
 
@@ -64,7 +64,7 @@ $(STAMPS)/.deps: Makefile
 $(STAMPS)/.deps-test: | $(STAMPS)/.deps
 	@$(call install_missing,$(TEST_DEBS))
 	@touch $@
-$(STAMPS)/.deps-bench: | $(STAMPS)/.deps
+$(STAMPS)/.deps-bench: Makefile | $(STAMPS)/.deps
 	@$(call install_missing,$(BENCH_DEBS))
 	@touch $@
 
@@ -85,8 +85,12 @@ build/greenlua-asan: $(SRC) $(HDR) build/lualib_data.c $(LLHTTP_OBJ) vendor/lua.
 	$(CC) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow \
 	  $(WARN) -iquote host -I$(LLHTTP_INC) $(DEPCFLAGS) -o $@ $(SRC) build/lualib_data.c $(LLHTTP_OBJ) $(DEPLIBS)
 
-# The demo needs the binary and nothing else.
+# The demo needs the binary and nothing else: the web app (HTTP server,
+# client, streaming, a backdoor session); demo-tcp is the first, TCP one.
 run demo: build/greenlua
+	build/greenlua scripts/demo_web.lua
+
+demo-tcp: build/greenlua
 	build/greenlua scripts/demo.lua
 
 test: build/greenlua | $(STAMPS)/.deps-test

@@ -12,6 +12,9 @@
 # The network part (last; NET=0 skips it): NET_RUNS (5), NET_SECONDS (5,
 # each load's measured window, after NET_WARMUP, 1 s), NET_CONNS (100),
 # IDLE_CONNS (10000), IDLE_RUNS (5), TLS_CONNS (50), BULK_CONNS (2).
+# The HTTP part (after it; HTTP=0 skips it): HTTP_RUNS (5), HTTP_SECONDS
+# (10, each wrk load's measured window, after HTTP_WARMUP, 1 s), HTTP_CONNS
+# (100), HTTP_IDLE_CONNS (10000), HTTP_IDLE_RUNS (3).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 
@@ -239,17 +242,31 @@ idle_one() {
   fi
 }
 
+# Both the network and the HTTP parts pin servers and clients alike.
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
+  SRV_PIN="taskset -c 1"
+  CLI_PIN="taskset -c 0"
+  pinning="server pinned to CPU 1, client to CPU 0 (taskset)"
+else
+  SRV_PIN=""
+  CLI_PIN=""
+  pinning="not pinned"
+fi
+
+# raise_nofile N: ulimit -n to N + 1000 (or the hard limit); 0 if it is at
+# least N + 100 then.
+raise_nofile() {
+  want=$(($1 + 1000))
+  hard=$(ulimit -Hn)
+  if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then
+    want=$hard
+  fi
+  ulimit -n "$want" 2>/dev/null
+  [ "$(ulimit -n)" -ge $(($1 + 100)) ] 2>/dev/null
+}
+
 if [ "$NET" != 0 ]; then
   net_started=$(date +%s)
-  if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
-    SRV_PIN="taskset -c 1"
-    CLI_PIN="taskset -c 0"
-    pinning="server pinned to CPU 1, client to CPU 0 (taskset)"
-  else
-    SRV_PIN=""
-    CLI_PIN=""
-    pinning="not pinned"
-  fi
   if ! make -s -f $B/net.mk >"$S/net-build.log" 2>&1; then
     echo "bench: FAILED: building the network benchmarks (make -f $B/net.mk)" >&2
     sed 's/^/  /' "$S/net-build.log" >&2
@@ -294,13 +311,8 @@ if [ "$NET" != 0 ]; then
   KEY="$S/tls/key.pem"
 
   # Idle connections need ~IDLE_CONNS descriptors in each of two processes.
-  want=$((IDLE_CONNS + 1000))
-  hard=$(ulimit -Hn)
-  if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then
-    want=$hard
-  fi
-  ulimit -n "$want" 2>/dev/null
-  if [ "$(ulimit -n)" -lt $((IDLE_CONNS + 100)) ] 2>/dev/null; then
+  if ! raise_nofile "$IDLE_CONNS"; then
+    hard=$(ulimit -Hn)
     echo "bench: FAILED: ulimit -n is $(ulimit -n) (hard $hard): too few for $IDLE_CONNS connections" >&2
     echo "net_note=Idle connections: not measured, ulimit -n $(ulimit -n) (hard limit $hard) is below $IDLE_CONNS." >>"$S/meta.txt"
     failed=1
@@ -336,6 +348,148 @@ if [ "$NET" != 0 ]; then
     i=$((i + 1))
   done
   echo "bench: network done in $(( $(date +%s) - net_started )) s" >&2
+fi
+
+# ---------------------------------------------------------------- HTTP
+# Hello world over HTTP/1.1 keep-alive: greenlua's green.wsgi
+# (http/hello.lua) against a minimal C server on libuv + llhttp
+# (http/hello_server.c, the baseline), Go's net/http (GOMAXPROCS=1) and
+# node's http module, each loaded by wrk -t1 (http/wrk_load.sh, which also
+# reads the server's CPU time); greenlua's client (http/client.lua) against
+# the C server; idle keep-alive connections (http/http_idle.c). Pinned as
+# the network part; every run a fresh server, the servers interleaved.
+HTTP=${HTTP:-1}
+HTTP_RUNS=${HTTP_RUNS:-5}
+HTTP_SECONDS=${HTTP_SECONDS:-10}
+HTTP_WARMUP=${HTTP_WARMUP:-1}
+HTTP_CONNS=${HTTP_CONNS:-100}
+HTTP_IDLE_CONNS=${HTTP_IDLE_CONNS:-10000}
+HTTP_IDLE_RUNS=${HTTP_IDLE_RUNS:-3}
+H=$B/http
+
+# http_one KEY SERVER_COMMAND...: wrk against a fresh server; its line
+# (req/s, server CPU µs per request, ...) goes to $S/KEY.
+http_one() {
+  key=$1
+  shift
+  start_server "$key" "$@" || return
+  one "$key" sh $H/wrk_load.sh "$SERVER_PID" "http://127.0.0.1:$PORT/" \
+    "$HTTP_SECONDS" "$HTTP_WARMUP" "$HTTP_CONNS"
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    echo "bench: FAILED: the server died: $*" >&2
+    sed 's/^/  /' "$S/$key.srv.err" >&2
+    failed=1
+  fi
+  stop_server
+}
+
+# http_client_one KEY: greenlua's client against a fresh C server.
+http_client_one() {
+  key=$1
+  start_server "$key" "$BIN/hello_server" || return
+  one "$key" $CLI_PIN "$GREENLUA" $H/client.lua "http://127.0.0.1:$PORT/" \
+    "$HTTP_CONNS" "$HTTP_SECONDS" "$HTTP_WARMUP"
+  stop_server
+}
+
+# http_idle_one KEY SERVER_COMMAND...: HTTP_IDLE_CONNS connections, one
+# request each, then idle; the client's line (bytes per connection, ...)
+# goes to $S/KEY.
+http_idle_one() {
+  key=$1
+  shift
+  start_server "$key" "$@" || return
+  one "$key" $CLI_PIN "$BIN/http_idle" -c "$HTTP_IDLE_CONNS" -P "$SERVER_PID" -d 60 127.0.0.1 "$PORT"
+  stop_server
+}
+
+if [ "$HTTP" != 0 ]; then
+  http_started=$(date +%s)
+  WRK_PIN=$CLI_PIN  # wrk_load.sh pins wrk with it
+  export WRK_PIN
+  rm -f "$S"/http_skipped_*
+  http_go=1
+  http_node=1
+  http_green=1
+  http_client=1
+  if ! command -v wrk >/dev/null 2>&1; then
+    echo "bench: FAILED: wrk not found (make bench-deps installs it): no HTTP rows" >&2
+    failed=1
+    HTTP=0
+  elif ! make -s -f $H/http.mk c >"$S/http-build.log" 2>&1; then
+    echo "bench: FAILED: building the HTTP benchmarks (make -f $H/http.mk)" >&2
+    sed 's/^/  /' "$S/http-build.log" >&2
+    failed=1
+    HTTP=0
+  fi
+fi
+
+if [ "$HTTP" != 0 ]; then
+  if ! make -s -f $H/http.mk go >"$S/http-go-build.log" 2>&1; then
+    echo "bench: FAILED: building the Go server (make -f $H/http.mk go)" >&2
+    sed 's/^/  /' "$S/http-go-build.log" >&2
+    echo "not measured: the Go server did not build (see build/bench/http-go-build.log)." >"$S/http_skipped_go"
+    failed=1
+    http_go=0
+  fi
+  if ! command -v node >/dev/null 2>&1; then
+    echo "bench: FAILED: node not found: no node rows" >&2
+    echo "not measured: no node on this machine." >"$S/http_skipped_node"
+    failed=1
+    http_node=0
+  fi
+  if ! "$GREENLUA" -e 'os.exit(require("green.wsgi").server and 0 or 1)' >/dev/null 2>&1; then
+    echo "bench: green.wsgi does not exist yet: greenlua's HTTP server rows skipped" >&2
+    echo "skipped: green.wsgi is not in this build of greenlua; the baselines' figures stand alone." \
+      >"$S/http_skipped_green"
+    http_green=0
+  fi
+  if ! "$GREENLUA" -e 'os.exit(require("green.http").request and 0 or 1)' >/dev/null 2>&1; then
+    echo "bench: green.http does not exist yet: greenlua's HTTP client row skipped" >&2
+    echo "skipped: green.http is not in this build of greenlua; wrk's figure stands alone." \
+      >"$S/http_skipped_client"
+    http_client=0
+  fi
+  if ! raise_nofile "$HTTP_IDLE_CONNS"; then
+    echo "bench: FAILED: ulimit -n is $(ulimit -n): too few for $HTTP_IDLE_CONNS connections" >&2
+    echo "http_note=Idle HTTP connections: not measured, ulimit -n $(ulimit -n) (hard limit $(ulimit -Hn)) is below $HTTP_IDLE_CONNS." >>"$S/meta.txt"
+    failed=1
+    HTTP_IDLE_RUNS=0
+  fi
+  {
+    echo "http_runs=$HTTP_RUNS"
+    echo "http_seconds=$HTTP_SECONDS"
+    echo "http_warmup=$HTTP_WARMUP"
+    echo "http_conns=$HTTP_CONNS"
+    echo "http_idle_conns=$HTTP_IDLE_CONNS"
+    echo "http_idle_runs=$HTTP_IDLE_RUNS"
+    echo "http_pinning=$pinning"
+    echo "http_wrk=$(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1,2)"
+    echo "http_llhttp=$(dpkg-query -W -f='${Version}' node-llhttp 2>/dev/null | cut -d'~' -f1)"
+    [ $http_go = 1 ] && echo "http_go=$(go version 2>/dev/null | cut -d' ' -f3)"
+    [ $http_node = 1 ] && echo "http_node=$(node --version 2>/dev/null)"
+  } >>"$S/meta.txt"
+
+  i=1
+  while [ "$i" -le "$HTTP_RUNS" ]; do
+    echo "bench: HTTP round $i/$HTTP_RUNS: hello world (C, greenlua, Go, node), client" >&2
+    http_one http_c "$BIN/hello_server"
+    [ $http_green = 1 ] && http_one http_green "$GREENLUA" $H/hello.lua
+    [ $http_go = 1 ] && http_one http_go env GOMAXPROCS=1 "$BIN/hello_go"
+    [ $http_node = 1 ] && http_one http_node node $H/hello.js
+    [ $http_client = 1 ] && http_client_one http_client_green
+    i=$((i + 1))
+  done
+  i=1
+  while [ "$i" -le "$HTTP_IDLE_RUNS" ]; do
+    echo "bench: idle HTTP connections $i/$HTTP_IDLE_RUNS: $HTTP_IDLE_CONNS each" >&2
+    http_idle_one http_idle_c "$BIN/hello_server"
+    [ $http_green = 1 ] && http_idle_one http_idle_green "$GREENLUA" $H/hello.lua 0 $((HTTP_IDLE_CONNS + 100))
+    [ $http_go = 1 ] && http_idle_one http_idle_go env GOMAXPROCS=1 "$BIN/hello_go"
+    [ $http_node = 1 ] && http_idle_one http_idle_node node $H/hello.js
+    i=$((i + 1))
+  done
+  echo "bench: HTTP done in $(( $(date +%s) - http_started )) s" >&2
 fi
 
 echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$S/meta.txt"

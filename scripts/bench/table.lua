@@ -56,6 +56,8 @@ local fmt = {
   msgs = function(x) return ("%.0fk"):format(x / 1e3) end,    -- msgs/s
   handshakes = function(x) return ("%.0f"):format(x) end,
   MB = function(x) return ("%.0f"):format(x) end,
+  req = function(x) return ("%.1fk"):format(x / 1e3) end,        -- requests/s
+  ["µs/req"] = function(x) return ("%.2f"):format(x) end,
 }
 
 local function per_second(ns) return 1e9 / ns end
@@ -150,6 +152,8 @@ for _, r in ipairs(rows) do
     range = #gs > 1 and (f(math.min(table.unpack(gs))) .. "–" .. f(math.max(table.unpack(gs)))) or ""
   end
   if b then bcell = f(b) .. " (" .. r.base_what .. ")" end
+  local base_skipped = not b and r.base_skip and r.base_skip()
+  if base_skipped then bcell = base_skipped .. " (" .. r.base_what .. ")" end
   if g and b and not r.no_ratio then ratio = ("%.2fx"):format(g / b) end
   if r.target then
     local ok
@@ -169,7 +173,7 @@ for _, r in ipairs(rows) do
     met = ok and "yes" or "**no**"
     if skipped then met = "—" end
   end
-  if not ((g or skipped) and b) then missing = true end
+  if not ((g or skipped) and (b or base_skipped)) then missing = true end
   emit(("| %s | %s | %s | %s | %s | %s | %s | %s |"):format(
     name, unit, gcell, range, bcell, ratio, target, met))
 end
@@ -257,6 +261,105 @@ if meta.net_runs then
     .. "handshakes/s counts loops completed; bulk MB/s counts 10^6 echoed bytes received.")
   if tls_skip then emit("") emit("TLS rows: " .. tls_skip) end
   if meta.net_note then emit("") emit(meta.net_note) end
+end
+
+-- The HTTP rows (run.sh's third part; absent with HTTP=0): green.wsgi
+-- (http/hello.lua) against a C server on libuv + llhttp (http/hello_server.c),
+-- Go's net/http and node's http, all loaded by wrk; green.http's client
+-- (http/client.lua) against wrk, both loading the C server.
+if meta.http_runs then
+  local function skip_if(name)
+    local why = read_file(name)
+    return function() return why and "skipped (see below)" end
+  end
+  local skip_green, skip_client = skip_if("http_skipped_green"), skip_if("http_skipped_client")
+  local skip_go, skip_node = skip_if("http_skipped_go"), skip_if("http_skipped_node")
+  local function thousands(n)  -- "10000" -> "10,000"
+    local s, k = tostring(n), 1
+    while k > 0 do s, k = s:gsub("^(%d+)(%d%d%d)", "%1,%2") end
+    return s
+  end
+  local conns, idle = meta.http_conns or "?", thousands(meta.http_idle_conns or "?")
+  local c_what = "C: libuv + llhttp, the same bytes"
+  local go_what = "Go " .. (meta.http_go or "") .. " net/http, GOMAXPROCS=1"
+  local node_what = "node " .. (meta.http_node or "") .. " http module"
+  local http_rows = {
+    { ("hello world: `wrk -t1 -c%s`, keep-alive"):format(conns), "req/s",
+      green = { "http_green", 1 }, base = { "http_c", 1 }, skip = skip_green,
+      base_what = c_what, target = { min_ratio = 0.75, text = "≥ 0.75x (75% of C)" } },
+    { "the same, against Go", "req/s",
+      green = { "http_green", 1 }, base = { "http_go", 1 }, skip = skip_green, base_skip = skip_go,
+      base_what = go_what, target = { min_ratio = 1, text = "beats Go (≥ 1x)" } },
+    { "the same, against node", "req/s",
+      green = { "http_green", 1 }, base = { "http_node", 1 }, skip = skip_green, base_skip = skip_node,
+      base_what = node_what, target = { min_ratio = 1, text = "beats node (≥ 1x)" } },
+    { "server CPU per request, the same load", "µs/req",
+      green = { "http_green", 2 }, base = { "http_c", 2 }, skip = skip_green,
+      base_what = c_what, target = nil },
+    { "the same, against Go", "µs/req",
+      green = { "http_green", 2 }, base = { "http_go", 2 }, skip = skip_green, base_skip = skip_go,
+      base_what = go_what, target = nil },
+    { "the same, against node", "µs/req",
+      green = { "http_green", 2 }, base = { "http_node", 2 }, skip = skip_green, base_skip = skip_node,
+      base_what = node_what, target = nil },
+    { ("client: %s green threads looping `green.http.request` (keep-alive GET) against the C server")
+        :format(conns), "req/s",
+      green = { "http_client_green", 1 }, base = { "http_c", 1 }, skip = skip_client,
+      base_what = ("`wrk -t1 -c%s` against the same server"):format(conns),
+      target = { min_ratio = 0.5, text = "≥ 0.5x (50% of wrk)" } },
+    { "client CPU per request, the same load", "µs/req",
+      green = { "http_client_green", 4 }, base = { "http_c", 6 }, skip = skip_client,
+      base_what = "wrk's own, the same runs", target = nil },
+    { ("%s idle keep-alive connections, one request each"):format(idle), "B/conn",
+      green = { "http_idle_green", 1 }, base = { "http_idle_c", 1 }, skip = skip_green,
+      base_what = "the C server", no_ratio = true, target = { abs = 4096, text = "≤ 4 KB" } },
+    { "the same, against Go", "B/conn",
+      green = { "http_idle_green", 1 }, base = { "http_idle_go", 1 }, skip = skip_green,
+      base_skip = skip_go, base_what = go_what, target = nil },
+    { "the same, against node", "B/conn",
+      green = { "http_idle_green", 1 }, base = { "http_idle_node", 1 }, skip = skip_green,
+      base_skip = skip_node, base_what = node_what, target = nil },
+  }
+  emit("")
+  emit(("HTTP, 127.0.0.1 only: medians of %s runs of %s s each (after %s s of warm-up), "
+    .. "idle connections: %s runs; %s; %s, llhttp %s (Debian's node-llhttp).")
+    :format(meta.http_runs, meta.http_seconds or "?", meta.http_warmup or "?",
+      meta.http_idle_runs or "?", meta.http_pinning or "not pinned", meta.http_wrk or "wrk",
+      meta.http_llhttp or "?"))
+  emit("")
+  emit("| benchmark | unit | greenlua | range (greenlua) | baseline | ratio | target | met? |")
+  emit("|---|---|--:|--:|---|--:|---|:-:|")
+  emit_rows(http_rows)
+  emit("")
+  emit("Every run is a fresh server process, the servers interleaved in each round. The "
+    .. "application answers every request with `200`, `Content-Type: text/plain` and "
+    .. "`Hello, World!`; greenlua (http/hello.lua: green.wsgi.server, no access log) and "
+    .. "the C server (http/hello_server.c: libuv, llhttp's callbacks for the end of a "
+    .. "message only, one write per batch of pipelined answers, the Date rebuilt once a "
+    .. "second) send the same bytes; Go and node send the same headers (node adds "
+    .. "`Connection: keep-alive` and `Keep-Alive: timeout=5`). req/s: wrk's own figure "
+    .. "(wrk's one thread has a core to itself: a server faster than wrk shows wrk's "
+    .. "limit, which CPU per request does not). CPU per request: the server process's "
+    .. "user+system time (/proc/PID/stat, all its threads) over wrk's measured run, divided "
+    .. "by the requests wrk counted. Client: http/client.lua's green threads each "
+    .. "loop `green.http.request(url)` (green.http.pool_size raised to the thread count, "
+    .. "so every thread keeps its connection), requests completed in the window / its "
+    .. "length, against wrk's figure for the same C server in the same round; client CPU: "
+    .. "the greenlua process's (os.clock) over its window, wrk's (the shell's `times`) over its "
+    .. "measured run, each per request it made. Idle: "
+    .. "http/http_idle.c opens the connections (at most 200 in progress), does one GET on "
+    .. "each and keeps them all open; the server's VmRSS then (after 0.3 s) minus its "
+    .. "VmRSS before the first of them (after one warm-up request on a connection of its "
+    .. "own), divided by the number of connections.")
+  for _, k in ipairs({ "green", "client", "go", "node" }) do
+    local why = read_file("http_skipped_" .. k)
+    if why then
+      local what = ({ green = "greenlua's server rows", client = "The client row",
+        go = "Go's figures", node = "node's figures" })[k]
+      emit("") emit(what .. ": " .. why)
+    end
+  end
+  if meta.http_note then emit("") emit(meta.http_note) end
 end
 
 local text = table.concat(out, "\n") .. "\n"
