@@ -287,6 +287,59 @@ describe("wsgi strict parsing", function()
     end)
   end)
 
+  describe("split across reads", function()
+    -- The same bytes a byte at a time (a switch between sends, so the
+    -- server's reads end anywhere): a check that looks only inside one
+    -- read's bytes misses what straddles two.
+    local srv
+    setup(function() srv = R.server(nil, nil, true) end)
+    teardown(function() if srv then srv.stop() end end)
+
+    local function bytewise(s)
+      local t = {}
+      for i = 1, #s do t[i] = s:sub(i, i) end
+      return t
+    end
+
+    local function rejects_split_(bytes, code, what, calls)
+      srv.calls = {}
+      local got, how = R.exchange(srv.port, bytewise(bytes .. R.SMUGGLED), { limit = 3 })
+      R.assert_error(got, how, code, what .. " (a byte per read)")
+      assert(not R.smuggled(srv), what .. ": the request after it reached the app " .. R.paths(srv))
+      assert(#srv.calls == (calls or 0), what .. ": app calls " .. R.paths(srv))
+    end
+    local function rejects_split(...) return soft(rejects_split_, ...) end
+
+    case("the smuggling cases are refused however the bytes arrive", function()
+      local TE = { "Transfer-Encoding: chunked" }
+      rejects_split(post({ "Content-Length: 5", "Transfer-Encoding: chunked" }, "0\r\n\r\n"), 400, "CL then TE")
+      rejects_split(post({ "Content-Length: 5", "Content-Length: 6" }, "hello!"), 400, "two lengths")
+      rejects_split(post({ "Content-Length:", " 5" }, "hello"), 400, "folded Content-Length")
+      rejects_split(head("GET / HTTP/1.1", "Host: x", "X-A: a", " b"), 400, "fold")
+      rejects_split("GET / HTTP/1.1\r\nHost: x\r\n\rX\r\n", 400, "CR and any byte end the head")
+      rejects_split("GET / HTTP/1.1\r\nHost: x\r\n\r\r\n", 400, "CR CR LF ends the head")
+      rejects_split(head("GET / HTTP/1.1", "Host: x", "X-A: a\rb"), 400, "CR in a value")
+      rejects_split("GET / HTTP/1.1\nHost: x\r\n\r\n", 400, "LF ends the request line")
+      rejects_split(head("GET / HTTP/1.1", "Host : x"), 400, "SP before the colon")
+      rejects_split(head("GET / HTTP/1.1", "Host: x", ": b"), 400, "empty name")
+      rejects_split(head("GET / HTTP/1.1", "Host: x", "X-A: a\0b"), 400, "NUL in a value")
+      rejects_split(post(TE, "5\r\nhelloXY0\r\n\r\n"), 400, "no CRLF after chunk data", 1)
+      rejects_split(post(TE, "5\r\nhello\r\n0\r\n\n"), 400, "LF ends the trailer section", 1)
+      rejects_split(post(TE, "5\r\nhello\r\n0\r\nX-T: a\r\n b\r\n\r\n"), 400, "folded trailer", 1)
+      rejects_split(post({ "Transfer-Encoding: gzip" }, "0\r\n\r\n"), 501, "gzip")
+      rejects_split(head("GET / HTTP/2.0", "Host: x"), 505, "HTTP/2.0")
+    end)
+
+    case("a valid request a byte at a time is served", function()
+      srv.calls = {}
+      local got, how = R.exchange(srv.port, bytewise(post({ "Transfer-Encoding: chunked", "Connection: close" },
+        "5;e=1\r\nhello\r\n0\r\nX-T: 1\r\n\r\n")), { limit = 5 })
+      local rs = R.assert_responses(got, how, 1, "byte-wise chunked POST", true)
+      assert.equal(200, rs[1].code)
+      assert.equal("ok /p 5", rs[1].body)
+    end)
+  end)
+
   describe("bad chunked bodies", function()
     -- The head was fine, so the app runs; its read returns nil, err. The
     -- client gets a 400 whether the app raised on the failed read or
