@@ -76,6 +76,14 @@ describe("core.http_parser", function()
       assert.is_truthy(helpers.error_of(p.read_request, "p", s, {}))
       assert.is_truthy(helpers.error_of(p.discard, p, 42))
     end)
+
+    it("a bad socket's error names the method, even called through pcall", function()
+      for _, name in ipairs({ "read_request", "read_response", "read_body", "discard", "idle" }) do
+        local p = core.http_parser(name == "read_response" and "response" or "request")
+        local err = helpers.error_of(p[name], p, "not a socket")
+        assert(type(err) == "string" and err:find("'" .. name .. "'", 1, true), name .. ": " .. tostring(err))
+      end
+    end)
   end)
 
   describe("read_request", function()
