@@ -36,7 +36,7 @@ SRC := $(wildcard host/*.c host/*/*.c)
 LIB := $(wildcard lib/green/*.lua)
 HDR := $(wildcard host/*.h host/*/*.h)
 
-.PHONY: all deps test-deps bench-deps run demo test sanitize soak bench install clean
+.PHONY: all deps test-deps bench-deps run demo demo-tcp test sanitize soak bench install clean
 
 all: build/greenlua
 
@@ -85,8 +85,12 @@ build/greenlua-asan: $(SRC) $(HDR) build/lualib_data.c $(LLHTTP_OBJ) vendor/lua.
 	$(CC) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow \
 	  $(WARN) -iquote host -I$(LLHTTP_INC) $(DEPCFLAGS) -o $@ $(SRC) build/lualib_data.c $(LLHTTP_OBJ) $(DEPLIBS)
 
-# The demo needs the binary and nothing else.
+# The demo needs the binary and nothing else: the web app (HTTP server,
+# client, streaming, a backdoor session); demo-tcp is the first, TCP one.
 run demo: build/greenlua
+	build/greenlua scripts/demo_web.lua
+
+demo-tcp: build/greenlua
 	build/greenlua scripts/demo.lua
 
 test: build/greenlua | $(STAMPS)/.deps-test

@@ -683,7 +683,7 @@ local MODULES = {
 local FUNC_AREA = {}
 for area, names in pairs({
   threads = { "spawn", "spawn_n", "spawn_after", "sleep", "getcurrent", "kill", "threads",
-    "stats", "now", "Timeout", "is_timeout", "with_timeout", "Local", "extra",
+    "stats", "now", "switches", "Timeout", "is_timeout", "with_timeout", "Local", "extra",
     "set_link_runner", "cannot_block", "finished", "on_exit", "WaitQueue", "getpid",
     "getuid", "resume", "wrap", "close", "status", "create", "yield", "isyieldable",
     "running", "require" },

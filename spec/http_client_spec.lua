@@ -57,9 +57,10 @@ local function pieces_source(list)
 end
 
 -- A raw server: accepts one connection, reads a request head, answers
--- with `reply` (a string), records the head. Returns port, a function
+-- with `reply` (a string), records the head, then waits for the client to
+-- close (or closes at once: `hangup`). Returns port, a function
 -- giving the head received (waits for it), the listener.
-local function raw_server(reply, host)
+local function raw_server(reply, host, hangup)
   local l = assert(green.listen(host or "127.0.0.1", 0))
   local _, port = l:getsockname()
   local got = {}
@@ -76,7 +77,7 @@ local function raw_server(reply, host)
     got.head = lines
     if reply == "" then c:close() return end  -- silence, then the end
     c:send(reply or "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-    c:receive("*a")
+    if not hangup then c:receive("*a") end
     c:close()
   end)
   T.defer(function() l:close(); if not gt:dead() then gt:kill() end end)
@@ -291,6 +292,8 @@ describe("green.http.request", function()
         local _, _, h2 = http.request{ url = base .. "/status?code=" .. status, timeout = 5 }
         assert.equal(conn, h2["x-conn"], status)
       end
+      local _, _, after = http.request(base .. "/hello")
+      assert.equal(conn, after["x-conn"])  -- the last of them kept it too
     end)
 
     it("reads a close-delimited HTTP/1.0 response to its end, and keeps its version", function()
@@ -556,6 +559,13 @@ describe("green.http.request", function()
       local _, _, h2 = http.request(base .. "/hello")
       -- the one that carried the big head was dropped, though the server kept it
       assert.is_true(tonumber(h2["x-conn"]) > tonumber(h1["x-conn"]))
+    end)
+
+    it("a head cut short is a malformed response, not 'closed'", function()
+      local p = raw_server("HTTP/1.1 200 OK\r\nContent-", nil, true)
+      local r, err = http.request("http://127.0.0.1:" .. p .. "/")
+      assert.is_nil(r)
+      assert.equal("malformed response: truncated head", err)
     end)
 
     it("a raw server's garbage, or its silence then close, is nil, err", function()

@@ -262,6 +262,13 @@ static int l_threads(lua_State *L) {
   return 1;
 }
 
+/* core.switches(): the hub's switch count, without stats' table (wsgi.lua
+** asks it around every body piece: did making the piece block?) */
+static int l_switches(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)H.switches);
+  return 1;
+}
+
 static int l_stats(lua_State *L) {
   lua_createtable(L, 0, 6);
   lua_pushinteger(L, H.live);
@@ -302,6 +309,7 @@ void gl_open_greenthread(lua_State *L, int internal) {
     {"spawn", l_spawn}, {"spawn_n", l_spawn_n}, {"spawn_after", l_spawn_after},
     {"sleep", l_sleep}, {"getcurrent", l_getcurrent}, {"kill", l_kill},
     {"threads", l_threads}, {"stats", l_stats}, {"now", l_now},
+    {"switches", l_switches},
     {NULL, NULL}
   };
   static const luaL_Reg private[] = {

@@ -122,7 +122,7 @@ static int header_part(gl_http_parser *h, int value, const char *at, size_t n) {
     if (!value && h->nfields / 2 >= h->max_headers)
       return reject(h, 431, "Too Many Headers");
     if (h->nfields == h->fcap) {
-      size_t cap = h->fcap ? h->fcap * 2 : 32;
+      size_t cap = h->fcap ? h->fcap * 2 : 8;  /* 4 headers; most requests have a few */
       gl_span *f = realloc(h->fields, cap * sizeof *f);
       if (f == NULL) return reject(h, 500, "out of memory");
       h->fields = f;
@@ -148,7 +148,13 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n) {
   gl_http_parser *h = of(p);
   for (size_t i = 0; i < n; i++)
     if (!is_tchar((unsigned char)at[i])) return reject(h, 400, "invalid header name");
+  h->name_end = at + n;
+  h->break_after_name = 0;
   return header_part(h, 0, at, n);
+}
+
+static int has_break(const char *from, const char *to) {
+  return from < to && (memchr(from, '\r', (size_t)(to - from)) || memchr(from, '\n', (size_t)(to - from)));
 }
 
 /* A value arrives in one piece per feed. A second piece that does not
@@ -161,6 +167,12 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n) {
   if (h->in_value && h->nfields > 0 && at != h->value_end &&
       !(at == h->feed_start && h->value_at_tail))
     return reject(h, 400, "obsolete line folding");
+  /* a value's first piece must be on its name's line ("X:\r\n b" folds
+  ** too); an empty value's span comes after the line end, so not that */
+  if (!h->in_value && n > 0) {
+    const char *from = h->name_end ? h->name_end : h->feed_start;
+    if (h->break_after_name || has_break(from, at)) return reject(h, 400, "obsolete line folding");
+  }
   h->value_end = at + n;
   return header_part(h, 1, at, n);
 }
@@ -210,7 +222,10 @@ static int on_headers_complete(llhttp_t *p) {
   h->phase = BODY;
   if (h->skip_body || p->status_code == 204 || p->status_code == 304)
     return 1;  /* the answer to a HEAD, or a status that has no body */
-  return p->status_code < 200 ? 0 : HPE_PAUSED;  /* interim: parse on */
+  /* interim ones parse on; so does an empty body (it completes at once) */
+  if (p->status_code < 200 || ((p->flags & F_CONTENT_LENGTH) && !h->chunked && p->content_length == 0))
+    return 0;
+  return HPE_PAUSED;
 }
 
 /* Check the CRLF after a chunk's data from 'at' on (llhttp 8.1 takes any
@@ -320,9 +335,12 @@ int gl_http_feed(gl_http_parser *h, gl_stream *st, size_t max) {
   h->feed_start = data;
   h->feed_end = data + n;
   h->value_end = NULL;
+  h->name_end = NULL;
   if (h->crlf_left && check_crlf(h, data)) return -1;
   llhttp_errno_t e = llhttp_execute(&h->p, data, n);
   h->value_at_tail = h->value_end == data + n;
+  if (!h->in_value && h->nfields % 2 == 1 && has_break(h->name_end ? h->name_end : data, data + n))
+    h->break_after_name = 1;  /* a name whose value has not begun, and a line ended */
   size_t used = n;
   if (e == HPE_PAUSED) {
     used = (size_t)(llhttp_get_error_pos(&h->p) - data);
@@ -343,8 +361,9 @@ int gl_http_feed(gl_http_parser *h, gl_stream *st, size_t max) {
     /* llhttp takes a bare LF as the end of the request line and of the
     ** head, though not of a header line: one line end only, CRLF */
     for (size_t i = 0; i < used; i++) {
-      if (data[i] == '\n' && (i ? data[i - 1] : h->last) != '\r')
-        return reject(h, 400, "bare LF in the head"), -1;
+      char prev = i ? data[i - 1] : h->last;
+      if (data[i] == '\n' && prev != '\r') return reject(h, 400, "bare LF in the head"), -1;
+      if (prev == '\r' && data[i] != '\n') return reject(h, 400, "bare CR in the head"), -1;
     }
     if (used) h->last = data[used - 1];
   } else if (h->chunked && h->phase == BODY) {

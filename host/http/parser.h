@@ -33,6 +33,8 @@ typedef struct gl_http_parser {
   ** see what it skips: obs-folds and the CRLF after chunk data */
   const char *feed_start, *feed_end;
   const char *value_end;  /* the end of the last value piece, in this feed */
+  const char *name_end;   /* the end of the last name piece, in this feed */
+  int break_after_name;   /* a line ended after a name, before its value */
   int value_at_tail;      /* the last feed ended inside a value */
   uint64_t chunk_left;    /* data bytes of the current chunk still to come */
   int crlf_left;          /* bytes of the CRLF after chunk data to check */

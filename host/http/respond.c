@@ -320,9 +320,17 @@ static int send_on(lua_State *L) {
 ** the continuation k gets send's results above slot 'keep'. */
 static int send_scratch(lua_State *L, int keep, lua_KFunction k) {
   lua_settop(L, keep);
+  /* the usual case: the kernel takes it all at once, no string needed */
+  gl_sock *s = lua_touserdata(L, 1);
+  int done = gl_stream_write_now(&s->st, scratch, scratch_len);
+  if (done > 0 && (size_t)done == scratch_len) {
+    scratch_len = 0;
+    return keep - 1;
+  }
+  if (done < 0) done = 0;  /* send meets the error again and says it */
   lua_pushcfunction(L, send_on);
   lua_pushvalue(L, 1);
-  lua_pushlstring(L, scratch, scratch_len);
+  lua_pushlstring(L, scratch + done, scratch_len - (size_t)done);
   if (scratch_cap > (1 << 20)) {  /* a big body passed through: let it go */
     free(scratch);
     scratch = NULL;

@@ -148,18 +148,20 @@ void gl_stream_commit(gl_stream *st, size_t n) {
   st->len += n;
 }
 
-/* After a burst: free an emptied big buffer, or halve one mostly empty, so
+/* After a burst: free an emptied buffer, or halve a big one mostly empty, so
 ** a long-lived connection does not pin its largest burst. Amortised linear:
 ** each shrink moves at most a quarter of the capacity it gives back. */
 static void shrink(gl_stream *st) {
-  if (st->cap <= KEEP) return;
-  if (st->len == 0) {
+  /* emptied: a big one goes; so does a small one (reads land in read_area
+  ** and are copied anyway), so an idle connection holds no buffer; one
+  ** that bulk reads land in directly stays */
+  if (st->len == 0 && (st->cap > KEEP || st->cap < sizeof read_area)) {
     free(st->buf);
     st->buf = NULL;
     st->cap = st->off = 0;
     return;
   }
-  if (st->len > st->cap / 4) return;
+  if (st->cap <= KEEP || st->len > st->cap / 4) return;
   size_t cap = KEEP;
   while (cap < 2 * st->len) cap *= 2;
   memmove(st->buf, st->buf + st->off, st->len);

@@ -146,6 +146,12 @@ void gl_stream_consume(gl_stream *st, size_t n);
 char *gl_stream_reserve(gl_stream *st, size_t n);
 void gl_stream_commit(gl_stream *st, size_t n);
 
+/* For senders that format in C (http): write what the kernel takes now,
+** without a Lua string, when nothing is queued or waiting and no filter
+** sits in between. Bytes written (0 when the fast way is closed: send the
+** rest with gl_stream_send), or an error. */
+int gl_stream_write_now(gl_stream *st, const char *data, size_t n);
+
 /* For filters: send bytes to the wire, in order: now if the kernel takes
 ** them, else a copy queued in libuv. 0 or an error. */
 int gl_stream_wire(gl_stream *st, const char *data, size_t n);

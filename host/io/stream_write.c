@@ -57,6 +57,13 @@ static int try_write(gl_stream *st, const char *data, size_t n) {
   return done == UV_EAGAIN || done == UV_ENOSYS ? 0 : done;
 }
 
+int gl_stream_write_now(gl_stream *st, const char *data, size_t n) {
+  if (st->h == NULL || st->filter || st->queued || st->writers.n || st->shut_send ||
+      st->write_err || n > GL_STREAM_PIECE)
+    return 0;
+  return try_write(st, data, n);
+}
+
 int gl_stream_wire(gl_stream *st, const char *data, size_t n) {
   if (st->h == NULL) return UV_ECANCELED;
   while (n > 0) {

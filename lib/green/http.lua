@@ -491,16 +491,16 @@ local function exchange(r, holder, deadline, per, size, idle)
         left(deadline, per), r.method == "HEAD")
       if code then
         resp.code, resp.reason, resp.keep = code, reason, keep
-        resp.status = (version or "HTTP/1.1") .. " " .. code .. (reason and reason ~= "" and " " .. reason or "")
+        resp.status = version .. " " .. code .. (reason ~= "" and " " .. reason or "")
         local c = sent.connection
         if c and c[2]:lower():find("close") then resp.keep = false end
         -- A response its head says has no body, which the parser has not
         -- seen end (C_REQUESTS.md #1): nothing to read, nor to reuse.
         local h = resp.headers
-        if (code == 204 or code == 304 or h["content-length"] == "0" and not h["transfer-encoding"])
-            and not conn.parser:body_done() then
+        if h["content-length"] == "0" and not h["transfer-encoding"] and not conn.parser:body_done() then
           resp.nobody, resp.keep = true, false
         end
+
         resp.key = key
         return resp
       end

@@ -31,7 +31,7 @@ local lazy = {
   listen = "green.net", connect = "green.net", listen_unix = "green.net",
   connect_unix = "green.net", getaddrinfo = "green.net", serve = "green.net",
   StopServe = "green.net", udp = "green.net", wrap_ssl = "green.net",
-  wsgi = "green.wsgi",
+  wsgi = "green.wsgi", http = "green.http",
 }
 
 setmetatable(green, {
@@ -39,7 +39,7 @@ setmetatable(green, {
     local module = lazy[key]
     if module == nil then return nil end
     local m = require(module)
-    local value = (key == "queue" or key == "backdoor" or key == "wsgi") and m or m[key]
+    local value = (key == "queue" or key == "backdoor" or key == "wsgi" or key == "http") and m or m[key]
     rawset(t, key, value)
     return value
   end,

@@ -247,12 +247,17 @@ end
 ------------------------------------------------------------------- bodies
 
 -- The next piece of an iterator body: pieces joined until they reach
--- `least` bytes or the iterator ends. Returns the piece and whether the
+-- `least` bytes, the iterator ends, or making a piece blocked (it slept or
+-- waited: what is gathered goes now, so a slow stream is never held back
+-- for bytes that may take minutes). Returns the piece and whether the
 -- iterator ended.
+local switches = core.switches
 local function gather(iter, least)
   local buf, n, size
   while true do
+    local before = switches()
     local s = iter()
+    if switches() ~= before and s ~= nil then least = 1 end  -- it blocked: flush with this piece
     if s == nil then
       if not buf then return "", true end
       return n == 1 and buf[1] or concat(buf, "", 1, n), true
@@ -507,7 +512,15 @@ local function serve_conn(srv, c)
       if keep == GreenThreadExit then error(keep, 0) end
       log_error(srv, "wsgi: error in the app for " .. env.REQUEST_METHOD .. " " .. env.PATH_INFO
         .. ": " .. keep)
-      if not c.sent then internal_error(c, env, flags, keep) end
+      if not c.sent then
+        if input.failed then  -- the app raised on a bad body: the client's error, not the app's
+          local code = input.failed == "body too large" and 413 or 400
+          c.status, c.sent = code, true
+          bad_request(c, code)
+        else
+          internal_error(c, env, flags, keep)
+        end
+      end
       keep = false
     end
     input.over = true
