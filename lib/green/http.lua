@@ -494,13 +494,6 @@ local function exchange(r, holder, deadline, per, size, idle)
         resp.status = version .. " " .. code .. (reason ~= "" and " " .. reason or "")
         local c = sent.connection
         if c and c[2]:lower():find("close") then resp.keep = false end
-        -- A response its head says has no body, which the parser has not
-        -- seen end (C_REQUESTS.md #1): nothing to read, nor to reuse.
-        local h = resp.headers
-        if h["content-length"] == "0" and not h["transfer-encoding"] and not conn.parser:body_done() then
-          resp.nobody, resp.keep = true, false
-        end
-
         resp.key = key
         return resp
       end
@@ -526,13 +519,6 @@ end
 
 local function read_body(r, holder, resp, deadline, per, size)
   local parser, sock = holder.conn.parser, holder.conn.sock
-  if resp.nobody then
-    release(holder, resp, size)
-    if not r.sink then return "" end
-    local ok, serr = r.sink(nil)
-    if not ok and serr then return nil, serr end
-    return 1
-  end
   if not r.sink then
     local body, err = parser:read_body(sock, "a", left(deadline, per))
     if not body then return nil, err end
@@ -581,7 +567,7 @@ local function redirected(r, resp, count)
   for k, v in pairs(r.headers) do n.headers[k] = v end
   local code = resp.code
   if code == 303 and r.method ~= "HEAD" or (code == 301 or code == 302) and r.method == "POST" then
-    n.method, n.body, n.source = r.method == "HEAD" and "HEAD" or "GET", nil, nil
+    n.method, n.body, n.source, n.source_used = r.method == "HEAD" and "HEAD" or "GET", nil, nil, nil
     n.headers["content-length"], n.headers["content-type"], n.headers["transfer-encoding"] = nil, nil, nil
   elseif r.source then
     return nil  -- 307/308 keep the body, and a source cannot give it twice
@@ -605,8 +591,7 @@ local function perform(r, deadline, per, size, idle)
     if not resp then return nil, err end
     local nextr, location = redirected(r, resp, count)
     if nextr then
-      local ok = not resp.nobody
-        and holder.conn.parser:discard(holder.conn.sock, DISCARD_MAX, left(deadline, per))
+      local ok = holder.conn.parser:discard(holder.conn.sock, DISCARD_MAX, left(deadline, per))
       if ok then release(holder, resp, size) end
       r, followed = nextr, location
     else
@@ -624,7 +609,7 @@ function http.request(a, b)
   local ok, r = pcall(check_request, a, b)
   if not ok then
     if type(r) == "table" and r.bad then error(r.bad, 2) end
-    error(r, 2)
+    error(r, 0)
   end
   local size, idle, per
   ok, size, idle, per = pcall(settings)
