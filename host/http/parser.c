@@ -406,6 +406,13 @@ void gl_http_next(gl_http_parser *h) {
 
 /* ------------------------------------------------------------ the object */
 
+gl_sock *gl_http_sock(lua_State *L, int idx, const char *fname) {
+  gl_sock *s = gl_sock_test(L, idx);
+  if (s == NULL) gl_sync_typeerror(L, idx, fname, "socket");
+  if (s->io == NULL) luaL_error(L, "%s: the socket is closed", fname);
+  return s;
+}
+
 gl_http_parser *gl_http_check(lua_State *L, int idx, const char *fname) {
   gl_http_parser *h = gl_sync_test(L, idx, PARSER_TAG, sizeof(gl_http_parser));
   if (h == NULL) gl_sync_typeerror(L, idx, fname, "http parser");
@@ -478,7 +485,7 @@ static int l_body_done(lua_State *L) {
 ** parsed): a server that stops may close this connection at once. */
 static int l_idle(lua_State *L) {
   gl_http_parser *h = gl_http_check(L, 1, "idle");
-  gl_sock *s = gl_sock_check(L, 2, "idle");
+  gl_sock *s = gl_http_sock(L, 2, "idle");
   int between = h->phase == DONE || (h->phase == IDLE && h->raw == 0);
   lua_pushboolean(L, between && s->st.len == 0 && !h->status);
   return 1;

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <lua.h>
 #include <llhttp.h>
-#include "io/stream.h"
+#include "io/socket.h"
 
 typedef struct gl_span { size_t off, len; } gl_span;
 
@@ -57,6 +57,8 @@ typedef struct gl_http_parser {
 enum { GL_PHASE_IDLE, GL_PHASE_HEAD, GL_PHASE_BODY, GL_PHASE_DONE };
 
 gl_http_parser *gl_http_check(lua_State *L, int idx, const char *fname);
+/* The open socket at idx; misuse raises naming fname (pcall or not). */
+gl_sock *gl_http_sock(lua_State *L, int idx, const char *fname);
 int gl_http_feed(gl_http_parser *h, gl_stream *st, size_t max);
 int gl_http_finish(gl_http_parser *h);
 void gl_http_next(gl_http_parser *h);

@@ -20,7 +20,7 @@ enum { LINE = -1, ALL = -2 };
 
 /* The stream of the socket at 'idx' (checked at entry: open, not listening). */
 static gl_stream *stream_at(lua_State *L, int idx, const char *fname) {
-  gl_sock *s = gl_sock_check(L, idx, fname);
+  gl_sock *s = gl_http_sock(L, idx, fname);
   if (s->listening) luaL_error(L, "%s: the socket is listening", fname);
   return &s->st;
 }

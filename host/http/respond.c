@@ -15,6 +15,7 @@
 #include <time.h>
 #include <lauxlib.h>
 #include "http/http.h"
+#include "http/parser.h"
 #include "io/socket.h"
 
 /* ------------------------------------------------------ reason phrases */
@@ -355,7 +356,7 @@ static int sent_k(lua_State *L, int status, lua_KContext keep) {
 
 /* core.http_respond(sock, status, headers, first, flags) */
 static int l_http_respond(lua_State *L) {
-  gl_sock *s = gl_sock_check(L, 1, "http_respond");
+  gl_sock *s = gl_http_sock(L, 1, "http_respond");
   if (s->listening) luaL_error(L, "http_respond: the socket is listening");
   size_t flen = 0;
   const char *first = lua_isnoneornil(L, 4) ? "" : lua_tolstring(L, 4, &flen);
@@ -420,7 +421,7 @@ static int l_http_respond(lua_State *L) {
 /* core.http_chunk(sock, data, last): data as one chunk (none if empty),
 ** and with last the end of the body. */
 static int l_http_chunk(lua_State *L) {
-  gl_sock *s = gl_sock_check(L, 1, "http_chunk");
+  gl_sock *s = gl_http_sock(L, 1, "http_chunk");
   if (s->listening) luaL_error(L, "http_chunk: the socket is listening");
   size_t n = 0;
   const char *data = lua_isnoneornil(L, 2) ? "" : luaL_checklstring(L, 2, &n);
