@@ -41,6 +41,7 @@
 #ifndef GL_HTTP_H
 #define GL_HTTP_H
 
+#include <string.h>
 #include <lua.h>
 
 /* http_respond's flags (wsgi.lua mirrors them). */
@@ -54,6 +55,13 @@ enum {
 
 /* http_respond's modes: what the caller sends after the head. */
 enum { GL_HTTP_DONE = 0, GL_HTTP_LENGTH = 1, GL_HTTP_CHUNKED = 2, GL_HTTP_CLOSE = 3 };
+
+/* A byte of a token (RFC 9110 5.6.2): what a header name is made of, in
+** requests (parser.c) and responses (respond.c) alike. */
+static inline int gl_http_tchar(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         (c && strchr("!#$%&'*+-.^_`|~", c));
+}
 
 /* The reason phrase of a status code, or NULL. */
 const char *gl_http_reason(int code);

@@ -24,7 +24,6 @@
 
 static const char PARSER_TAG[] = "green.http_parser";
 
-#define FEED_PIECE (64 * 1024)   /* raw bytes decoded per step of a body read */
 #define MAX_CHUNK_EXT 4096       /* bytes of chunk extensions per chunk */
 
 enum { IDLE = GL_PHASE_IDLE, HEAD = GL_PHASE_HEAD, BODY = GL_PHASE_BODY, DONE = GL_PHASE_DONE };
@@ -138,16 +137,11 @@ static int header_part(gl_http_parser *h, int value, const char *at, size_t n) {
   return append(h, &h->fields[h->nfields - 1], at, n);
 }
 
-static int is_tchar(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 /* llhttp lets a space before the colon through: a name is a token. */
 static int on_header_field(llhttp_t *p, const char *at, size_t n) {
   gl_http_parser *h = of(p);
   for (size_t i = 0; i < n; i++)
-    if (!is_tchar((unsigned char)at[i])) return reject(h, 400, "invalid header name");
+    if (!gl_http_tchar((unsigned char)at[i])) return reject(h, 400, "invalid header name");
   h->name_end = at + n;
   h->break_after_name = 0;
   return header_part(h, 0, at, n);

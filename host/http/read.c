@@ -189,6 +189,25 @@ static int refused(lua_State *L, gl_http_parser *h) {
   return 3;
 }
 
+/* What the bytes buffered so far make of a head (both kinds): fed to
+** llhttp until it is complete, refused, or more must come. */
+enum { HEAD_READY, HEAD_REFUSED, HEAD_ENDED, HEAD_CLOSED, HEAD_WAIT };
+
+static int look_for_head(gl_http_parser *h, gl_stream *st) {
+  for (;;) {
+    if (st->h == NULL) return HEAD_CLOSED;
+    gl_stream_pump(st);
+    if (st->len == 0) return st->eof || st->read_err ? HEAD_ENDED : HEAD_WAIT;
+    if (gl_http_feed(h, st, st->len) < 0) return HEAD_REFUSED;
+    if (h->head_done) return HEAD_READY;
+  }
+}
+
+/* Some byte of the message has come (a partial head is not "closed"). */
+static int begun(gl_http_parser *h) {
+  return h->phase != GL_PHASE_IDLE || h->raw > 0;
+}
+
 /* read_request's frame: 1 parser, 2 socket, 3 env, 4 idle deadline,
 ** 5 head timeout, 6 head deadline (-1 until the first byte). */
 static int request_k(lua_State *L, int status, lua_KContext ctx);
@@ -196,22 +215,19 @@ static int request_k(lua_State *L, int status, lua_KContext ctx);
 static int request_step(lua_State *L) {
   gl_http_parser *h = lua_touserdata(L, 1);
   gl_stream *st = lua_touserdata(L, 2);
-  for (;;) {
-    if (st->h == NULL) return gl_stream_fail(L, st, UV_ECANCELED);
-    gl_stream_pump(st);
-    if (st->len > 0) {
-      if (lua_tonumber(L, 6) < 0 && lua_tonumber(L, 5) >= 0) {
-        lua_pushnumber(L, gl_deadline(lua_tonumber(L, 5)));  /* the head's clock starts */
-        lua_replace(L, 6);
-      }
-      if (gl_http_feed(h, st, st->len) < 0) return refused(L, h);
-      if (h->head_done) return request_done(L, h);
-      if (st->len > 0) continue;
-    }
-    if (st->eof || st->read_err) return wire_failed(L, st);
-    int started = h->phase != GL_PHASE_IDLE || lua_tonumber(L, 6) >= 0;
-    return wait_bytes(L, st, "read_request", started ? 6 : 4, request_k);
+  switch (look_for_head(h, st)) {
+    case HEAD_READY: return request_done(L, h);
+    case HEAD_REFUSED: return refused(L, h);
+    case HEAD_ENDED: return wire_failed(L, st);
+    case HEAD_CLOSED: return gl_stream_fail(L, st, UV_ECANCELED);
+    default: break;
   }
+  if (!begun(h)) return wait_bytes(L, st, "read_request", 4, request_k);
+  if (lua_tonumber(L, 6) < 0 && lua_tonumber(L, 5) >= 0) {
+    lua_pushnumber(L, gl_deadline(lua_tonumber(L, 5)));  /* the head's clock starts */
+    lua_replace(L, 6);
+  }
+  return wait_bytes(L, st, "read_request", 6, request_k);
 }
 
 static int request_k(lua_State *L, int status, lua_KContext ctx) {
@@ -270,28 +286,20 @@ static int response_k(lua_State *L, int status, lua_KContext ctx);
 static int response_step(lua_State *L) {
   gl_http_parser *h = lua_touserdata(L, 1);
   gl_stream *st = lua_touserdata(L, 2);
-  for (;;) {
-    if (st->h == NULL) return gl_stream_fail(L, st, UV_ECANCELED);
-    gl_stream_pump(st);
-    if (st->len > 0) {
-      if (gl_http_feed(h, st, st->len) < 0) return malformed(L, h);
-      if (h->head_done) {
-        if (h->p.status_code == 101) {
-          lua_pushnil(L);
-          lua_pushliteral(L, "malformed response: an unrequested protocol switch");
-          return 2;
-        }
-        return response_done(L, h);
-      }
-      if (st->len > 0) continue;
-    }
-    if ((st->eof || st->read_err) && (h->raw > 0 || h->phase != GL_PHASE_IDLE)) {
+  switch (look_for_head(h, st)) {
+    case HEAD_READY:
+      if (h->p.status_code != 101) return response_done(L, h);
+      lua_pushnil(L);
+      lua_pushliteral(L, "malformed response: an unrequested protocol switch");
+      return 2;
+    case HEAD_REFUSED: return malformed(L, h);
+    case HEAD_ENDED:
+      if (!begun(h)) return wire_failed(L, st);
       lua_pushnil(L);  /* "closed" is only for a connection that ended between messages */
       lua_pushliteral(L, "malformed response: truncated head");
       return 2;
-    }
-    if (st->eof || st->read_err) return wire_failed(L, st);
-    return wait_bytes(L, st, "read_response", 4, response_k);
+    case HEAD_CLOSED: return gl_stream_fail(L, st, UV_ECANCELED);
+    default: return wait_bytes(L, st, "read_response", 4, response_k);
   }
 }
 

@@ -177,11 +177,6 @@ static void put_uint(lua_State *L, unsigned long long v) {
 
 /* ---------------------------------------------------------- the head */
 
-static int is_tchar(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 static int name_is(const char *name, size_t n, const char *lower) {
   return strlen(lower) == n && strncasecmp(name, lower, n) == 0;
 }
@@ -280,7 +275,7 @@ static void put_headers(lua_State *L, int capitalize, head_info *hi) {
     size_t n;
     const char *name = lua_tolstring(L, -2, &n);
     for (size_t i = 0; i < n; i++)
-      if (!is_tchar((unsigned char)name[i]))
+      if (!gl_http_tchar((unsigned char)name[i]))
         luaL_error(L, "http_respond: header name '%s' is not a token (CR, LF, NUL, space, ':')", name);
     if (n == 0) luaL_error(L, "http_respond: an empty header name");
     int drop = name_is(name, n, "transfer-encoding") || name_is(name, n, "connection");
