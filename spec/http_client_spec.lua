@@ -10,14 +10,8 @@ local http = require "green.http"
 local helpers = require "spec.helpers"
 local T = require "spec.tls_helpers"
 
-local FIXTURE = "spec/servers/http_fixture.py"
-
--- Start the fixture; returns its handle and port.
-local function start_fixture(args)
-  local h = T.bg(("exec timeout -k 2 170 python3 -u %s %s"):format(FIXTURE, args or ""))
-  assert(h:wait_output("PORT ", 15), h:describe())
-  return h, tonumber(h:out():match("PORT (%d+)"))
-end
+local HH = require "spec.http_helpers"
+local start_fixture = HH.start_fixture
 
 -- The fixture's /echo body, parsed: method, target, framing, chunks,
 -- headers (name -> value), names (in order), body.
@@ -48,13 +42,7 @@ local function table_sink(t)
   end
 end
 
-local function pieces_source(list)
-  local i = 0
-  return function()
-    i = i + 1
-    return list[i]
-  end
-end
+local pieces_source = HH.pieces
 
 -- A raw server: accepts one connection, reads a request head, answers
 -- with `reply` (a string), records the head, then waits for the client to

@@ -9,13 +9,7 @@ local http = require "green.http"
 local helpers = require "spec.helpers"
 local T = require "spec.tls_helpers"
 
-local FIXTURE = "spec/servers/http_fixture.py"
-
-local function start_fixture(args)
-  local h = T.bg(("exec timeout -k 2 170 python3 -u %s %s"):format(FIXTURE, args or ""))
-  assert(h:wait_output("PORT ", 15), h:describe())
-  return h, tonumber(h:out():match("PORT (%d+)"))
-end
+local start_fixture = require("spec.http_helpers").start_fixture
 
 -- A server certificate signed by the test CA that names only "localhost"
 -- (no IP address): https://127.0.0.1 must then fail, by the URL's host.

@@ -17,14 +17,7 @@ local function text_app(body, status, headers)
   return function() return status or 200, headers or TEXT, body end
 end
 
--- An iterator over the given pieces.
-local function pieces(list)
-  local i = 0
-  return function()
-    i = i + 1
-    return list[i]
-  end
-end
+local pieces = require("spec.http_helpers").pieces
 
 local function count(s, plain)
   local n, init = 0, 1
