@@ -211,6 +211,40 @@ describe("green.wsgi.server", function()
       assert.equal("1\r\nb\r\n0\r\n\r\n", rest)
     end)
 
+    it("a piece made after the iterator blocked goes out at once, however small", function()
+      local go = green.Event()
+      local s = start(function()
+        local n = 0
+        return 200, TEXT, function()
+          n = n + 1
+          if n == 1 then green.sleep(0); return "a" end  -- made after a block
+          if n == 2 then go:wait(); return "b" end
+        end
+      end)
+      local c = connect(s.port)
+      c:settimeout(5)
+      assert(c:send(req("GET", "/")))
+      -- without the flush, "a" would wait for 4095 more bytes, and the
+      -- iterator for the client: the read below would time out
+      local got = ""
+      for _ = 1, 100 do
+        local piece = c:recv(65536)
+        if not piece then break end
+        got = got .. piece
+        if got:find("\r\n\r\n1\r\na\r\n", 1, true) then break end
+      end
+      assert.truthy(got:find("\r\n\r\n1\r\na\r\n", 1, true), got)
+      go:send()
+      local rest = ""
+      for _ = 1, 100 do
+        local piece = c:recv(65536)
+        if not piece then break end
+        rest = rest .. piece
+        if rest:find("0\r\n\r\n", 1, true) then break end
+      end
+      assert.equal("1\r\nb\r\n0\r\n\r\n", rest)
+    end)
+
     it("an iterator body to an HTTP/1.0 client is close-delimited", function()
       local s = start(function() return 200, TEXT, pieces({ "ab", "cd" }) end)
       local c = connect(s.port)
