@@ -44,7 +44,7 @@
 #include <string.h>
 #include <lua.h>
 
-/* http_respond's flags (wsgi.lua mirrors them). */
+/* http_respond's flags (Lua sees them as core.http_flags). */
 enum {
   GL_HTTP_10 = 1,          /* the request was HTTP/1.0 */
   GL_HTTP_KEEP = 2,        /* the connection may stay open */

@@ -443,4 +443,15 @@ void gl_open_http_respond(lua_State *L) {
     {"http_date", l_http_date}, {"http_reason", l_http_reason}, {NULL, NULL}
   };
   luaL_setfuncs(L, fns, 0);
+  /* the flags, so wsgi.lua takes them from here rather than copying them */
+  lua_createtable(L, 0, 5);
+  static const struct { const char *name; int flag; } flags[] = {
+    {"HTTP10", GL_HTTP_10}, {"KEEP", GL_HTTP_KEEP}, {"HEAD", GL_HTTP_HEAD},
+    {"CAPITALIZE", GL_HTTP_CAPITALIZE}, {"MORE", GL_HTTP_MORE}
+  };
+  for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+    lua_pushinteger(L, flags[i].flag);
+    lua_setfield(L, -2, flags[i].name);
+  }
+  lua_setfield(L, -2, "http_flags");
 }

@@ -28,8 +28,8 @@ local GreenThreadExit = core.GreenThreadExit
 
 local wsgi = {}
 
--- core.http_respond's flags
-local HTTP10, KEEP, HEAD, CAPITALIZE, MORE = 1, 2, 4, 8, 16
+local F = core.http_flags  -- core.http_respond's flags (host/http/http.h)
+local HTTP10, KEEP, HEAD, CAPITALIZE, MORE = F.HTTP10, F.KEEP, F.HEAD, F.CAPITALIZE, F.MORE
 
 local CONTINUE = "HTTP/1.1 100 Continue\r\n\r\n"
 local EMPTY = setmetatable({}, { __newindex = function() error("read-only table", 2) end })
