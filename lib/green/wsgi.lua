@@ -338,6 +338,31 @@ local function stream(c, env, iter, done, sent, mode, declared, least)
   return mode == 1
 end
 
+-------------------------------------------------------------- errors
+
+-- An answer of the server's own (an error), closing the connection: the
+-- status and a short text body; what the access log needs goes into c.
+local PLAIN = { ["Content-Type"] = "text/plain" }
+local function answer_error(c, status, body, flags)
+  c.status, c.sent = status, true
+  local ok, keep = pcall(core.http_respond, c.sock, status, PLAIN, body,
+    flags & (HTTP10 | HEAD | CAPITALIZE))
+  c.body_length = (ok and keep ~= nil and flags & HEAD == 0) and #body or 0
+end
+
+local function internal_error(c, flags, tb)
+  local body = "Internal Server Error"
+  if c.srv.debug then body = body .. "\n\n" .. tb end
+  answer_error(c, 500, body, flags)
+end
+
+-- A body read met a bad chunk or passed max_body_size: the client's
+-- error, and the answer, whatever the app did with it.
+local function failed_body(c, input, flags)
+  local code = input.failed == "body too large" and 413 or 400
+  answer_error(c, code, core.http_reason(code) .. "\n", flags)
+end
+
 -------------------------------------------------------------- a request
 
 -- Runs under xpcall: the app, then its response. Returns whether the
@@ -345,10 +370,8 @@ end
 local function respond(c, env, input, flags)
   local status, headers, body = c.app(env)
   if input.failed then
-    -- a read met a bad chunk or a body over max_body_size: that is the answer
-    local code = input.failed == "body too large" and 413 or 400
-    status, headers, body = code, { ["Content-Type"] = "text/plain" }, core.http_reason(code)
-    flags = flags & ~KEEP
+    failed_body(c, input, flags)
+    return false
   end
   if headers == nil then headers = EMPTY end
   local first, iter, done, least
@@ -455,21 +478,11 @@ local function access_log(c, env, wall)
   pcall(srv.log.write, srv.log, line .. "\n")
 end
 
-local function internal_error(c, env, flags, tb)
-  local body = "Internal Server Error"
-  if c.srv.debug then body = body .. "\n\n" .. tb end
-  c.status = 500
-  local ok, keep = pcall(core.http_respond, c.sock, 500, { ["Content-Type"] = "text/plain" },
-    body, flags & (HTTP10 | HEAD | CAPITALIZE))
-  c.body_length = (ok and keep ~= nil and flags & HEAD == 0) and #body or 0
-end
-
 ----------------------------------------------------------- a connection
 
+-- A request the parser refused (no access log line follows).
 local function bad_request(c, status)
-  local reason = core.http_reason(status) or "Bad Request"
-  pcall(core.http_respond, c.sock, status, { ["Content-Type"] = "text/plain" }, reason .. "\n",
-    c.srv.base_flags)
+  answer_error(c, status, (core.http_reason(status) or "Bad Request") .. "\n", c.srv.base_flags)
 end
 
 -- One connection's requests, in order, until either side ends it.
@@ -513,13 +526,7 @@ local function serve_conn(srv, c)
       log_error(srv, "wsgi: error in the app for " .. env.REQUEST_METHOD .. " " .. env.PATH_INFO
         .. ": " .. keep)
       if not c.sent then
-        if input.failed then  -- the app raised on a bad body: the client's error, not the app's
-          local code = input.failed == "body too large" and 413 or 400
-          c.status, c.sent = code, true
-          bad_request(c, code)
-        else
-          internal_error(c, env, flags, keep)
-        end
+        if input.failed then failed_body(c, input, flags) else internal_error(c, flags, keep) end
       end
       keep = false
     end
