@@ -32,14 +32,22 @@ local lazy = {
   connect_unix = "green.net", getaddrinfo = "green.net", serve = "green.net",
   StopServe = "green.net", udp = "green.net", wrap_ssl = "green.net",
   wsgi = "green.wsgi", http = "green.http",
+  -- existing Lua code run green (socket.core, ssl, os.execute, io.popen, stdin)
+  monkey_patch = "green.patch", import_patched = "green.patch", original = "green.patch",
+  process = "green.process", signal = "green.signal", wait_signal = "green.signal",
+  fs = "green.fs", hub = "green.hub",
 }
+
+-- Keys that are whole modules, not one of their fields.
+local whole = { queue = true, backdoor = true, wsgi = true, http = true,
+  process = true, fs = true, hub = true }
 
 setmetatable(green, {
   __index = function(t, key)
     local module = lazy[key]
     if module == nil then return nil end
     local m = require(module)
-    local value = (key == "queue" or key == "backdoor" or key == "wsgi" or key == "http") and m or m[key]
+    local value = whole[key] and m or m[key]
     rawset(t, key, value)
     return value
   end,
