@@ -33,28 +33,12 @@ say("5 clients sent their words concurrently: %d counted", app.words)
 
 -- 3. An operator's session through the backdoor, as --connect sees it:
 -- framed (green.connect), so a prompt is never confused with output.
-local connect = require "green.connect"
-local door = assert(connect.open("127.0.0.1:" .. door_port))
-assert(connect.handshake(door))
-local function upto_prompt()
-  local out = {}
-  while true do
-    local kind, text = assert(connect.frame(door))
-    if kind == "prompt" then return table.concat(out) end
-    out[#out + 1] = text
-  end
-end
-io.write(upto_prompt())
-for _, line in ipairs {
+require("green.connect").session("127.0.0.1:" .. door_port, {
   "app.words",
   "green.stats().threads",
   "for who, n in pairs(app.clients) do print(who, n) end",
   "ps()",
-} do
-  door:send(line .. "\n")
-  io.write("> ", line, "\n", upto_prompt())
-end
-door:close()
+})
 
 -- 4. Left running: look inside yourself.
 say("the server stays up for %d seconds (Ctrl-C ends it). In another terminal:", stay)

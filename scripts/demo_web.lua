@@ -49,28 +49,12 @@ say("GET /api/status: %s", (body:gsub("\n$", "")))
 
 -- 3. An operator's session through the backdoor, as --connect sees it,
 -- while the stream is still going.
-local connect = require "green.connect"
-local door = assert(connect.open(sock_path))
-assert(connect.handshake(door))
-local function upto_prompt()
-  local out = {}
-  while true do
-    local kind, text = assert(connect.frame(door))
-    if kind == "prompt" then return table.concat(out) end
-    out[#out + 1] = text
-  end
-end
-io.write(upto_prompt())
-for _, line in ipairs {
+require("green.connect").session(sock_path, {
   "#app.notes, app.served",
   "app.notes[#app.notes].message",
   "green.stats().threads",
   "ps()",
-} do
-  door:send(line .. "\n")
-  io.write("> ", line, "\n", upto_prompt())
-end
-door:close()
+})
 reader:wait()
 
 -- 4. Left running: use it, and look inside it.

@@ -80,6 +80,29 @@ function connect.frame(sock)
   return kind, text
 end
 
+-- A scripted session: type each line of 'lines' at the backdoor at
+-- 'address' and write what it answers to 'out' (a function; io.write by
+-- default) as a terminal would show it. For demos and examples.
+function connect.session(address, lines, out)
+  out = out or io.write
+  local sock = assert(connect.open(address))
+  assert(connect.handshake(sock))
+  local function upto_prompt()
+    local text = {}
+    while true do
+      local kind, piece = assert(connect.frame(sock))
+      if kind == "prompt" then return table.concat(text) end
+      text[#text + 1] = piece
+    end
+  end
+  out(upto_prompt())
+  for _, line in ipairs(lines) do
+    sock:send(line .. "\n")
+    out("> " .. line .. "\n" .. upto_prompt())
+  end
+  sock:close()
+end
+
 -- The --connect command itself: it exits the process.
 function connect.run(address)
   if type(address) ~= "string" then
