@@ -11,6 +11,8 @@
 **
 ** CHANGES: (tell the other helper about every change to this file here)
 **   - 02:10 first version.
+**   - H2 02:05: gl_ls_unixdgram_setopts (3.1.0's unix dgram has its own, shorter
+**     setoption table: only "reuseaddr"), in the H2 block at the end.
 **
 ** How a method that waits works: it runs from the start; when the fd
 ** would block it calls gl_ls_wait(..., k) and returns what that returns.
@@ -195,5 +197,8 @@ void gl_ls_open_select(lua_State *L);     /* H1: select */
 int luaopen_greenlua_socket_unix(lua_State *L);
 /* H1: the socket.core table, pushed on top. */
 int luaopen_greenlua_socket_core(lua_State *L);
+
+/* ---------------------------------------------------------- H2 additions */
+extern const gl_ls_opt gl_ls_unixdgram_setopts[];  /* options.c: unix dgram's setoption */
 
 #endif
