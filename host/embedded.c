@@ -17,6 +17,7 @@
 #include "io/socket.h"
 #include "io/tls.h"
 #include "io/fdwait.h"
+#include "luasocket/lsock.h"
 #include "http/http.h"
 #include "version.h"
 
@@ -67,6 +68,11 @@ static int load_embedded(lua_State *L) {
 
 void gl_open_lualib(lua_State *L) {
   lua_newtable(L);
+  /* the green socket.core and socket.unix, for green.patch's preload */
+  lua_pushcfunction(L, luaopen_greenlua_socket_core);
+  lua_setfield(L, -2, "luaopen_socket_core");
+  lua_pushcfunction(L, luaopen_greenlua_socket_unix);
+  lua_setfield(L, -2, "luaopen_socket_unix");
   internal_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   /* green.core is opened now: the hub's metatables must exist before any

@@ -28,6 +28,7 @@ typedef struct fdw {
   int armed;              /* the events the poll is started with */
   gl_thread *rd, *wr;     /* the waiting thread per direction, or NULL */
   int rd_ev, wr_ev;       /* ...and what each asked for (a "rw" waiter is both) */
+  gl_fdset *rd_set, *wr_set;  /* the waiter's set when it waits on many fds (select) */
   gl_waitq q;             /* the waiters, for the hub */
 } fdw;
 
@@ -60,9 +61,29 @@ static void rearm(fdw *e) {
 }
 
 static void forget_thread(fdw *e, gl_thread *t) {
-  if (e->rd == t) e->rd = NULL;
-  if (e->wr == t) e->wr = NULL;
+  if (e->rd == t) e->rd = NULL, e->rd_set = NULL;
+  if (e->wr == t) e->wr = NULL, e->wr_set = NULL;
 }
+
+/* Drop a set's records from every entry it is in, rearming each but 'skip'
+** (the entry whose callback is running: it rearms itself). */
+static void set_release(gl_fdset *set, fdw *skip) {
+  for (int i = 0; i < set->n; i++) {
+    fdw *e = entry(set->item[i].fd);
+    if (e == NULL || (e->rd_set != set && e->wr_set != set)) continue;
+    forget_thread(e, set->t);
+    if (e != skip) rearm(e);
+  }
+}
+
+static void wake_set(gl_fdset *set, fdw *skip) {
+  set_release(set, skip);
+  if (set->t->queue != &set->q) return;  /* timed out already */
+  lua_pushinteger(gl_H.L, 1);
+  gl_wake(gl_H.L, set->t);
+}
+
+static void wake_set(gl_fdset *set, fdw *skip);
 
 static void wake(fdw *e, gl_thread *t, int ready) {
   lua_State *L = gl_H.L;
@@ -76,14 +97,19 @@ static void wake(fdw *e, gl_thread *t, int ready) {
 static void on_poll(uv_poll_t *h, int status, int events) {
   fdw *e = (fdw *)h;
   gl_thread *rd = e->rd, *wr = e->wr;
+  gl_fdset *rs = e->rd_set, *ws = e->wr_set;
   int rd_ev = e->rd_ev, wr_ev = e->wr_ev;
   if (status < 0) events = UV_READABLE | UV_WRITABLE;
-  if (rd && rd == wr) {
-    int ready = events & (rd_ev | wr_ev);
-    if (ready) wake(e, rd, ready);
-  } else {
-    if (rd && (events & rd_ev)) wake(e, rd, events & rd_ev);
-    if (wr && (events & wr_ev)) wake(e, wr, events & wr_ev);
+  if (rd) {
+    int ready = events & (rd == wr ? rd_ev | wr_ev : rd_ev);
+    if (ready) {
+      if (rs) wake_set(rs, e);
+      else wake(e, rd, ready);
+    }
+  }
+  if (wr && wr != rd && (events & wr_ev)) {
+    if (ws) wake_set(ws, e);
+    else wake(e, wr, events & wr_ev);
   }
   e->armed = -1;  /* restart for the remaining waiters */
   rearm(e);
@@ -100,8 +126,11 @@ void gl_fd_forget(lua_State *L, int fd) {
   fdw *e = entry(fd);
   if (e == NULL) return;
   gl_thread *rd = e->rd, *wr = e->wr;
-  if (rd) wake(e, rd, 0);
-  if (wr && wr != rd) wake(e, wr, 0);
+  gl_fdset *rs = e->rd_set, *ws = e->wr_set;
+  if (rs) wake_set(rs, e);  /* select sees the fd ready, then the closed socket */
+  else if (rd) wake(e, rd, 0);
+  if (ws && ws != rs) wake_set(ws, e);
+  else if (wr && wr != rd && !ws) wake(e, wr, 0);
   rearm(e);  /* no waiter left: the entry goes */
 }
 
@@ -153,36 +182,49 @@ static int grow(int fd) {
   return 0;
 }
 
+/* The entry for 'fd', made if need be: NULL with *err set (a libuv error). */
+static fdw *get_entry(int fd, int *err) {
+  fdw *e = entry(fd);
+  if (e) return e;
+  *err = UV_ENOMEM;
+  if (fd >= nreg && grow(fd) != 0) return NULL;
+  e = calloc(1, sizeof *e);
+  if (e == NULL) return NULL;
+  *err = uv_poll_init(gl_H.loop, &e->poll, fd);
+  if (*err != 0) {
+    free(e);
+    return NULL;
+  }
+  e->fd = fd;
+  reg[fd] = e;
+  return e;
+}
+
+static void check_free(lua_State *L, fdw *e, gl_thread *t, int events, const char *what) {
+  if ((events & UV_READABLE) && e->rd && e->rd != t)
+    luaL_error(L, "%s: another green thread is waiting to read fd %d", what, e->fd);
+  if ((events & UV_WRITABLE) && e->wr && e->wr != t)
+    luaL_error(L, "%s: another green thread is waiting to write fd %d", what, e->fd);
+}
+
 int gl_fd_wait(lua_State *L, int fd, int events, double seconds, const char *what,
                lua_KFunction k) {
   gl_thread *t = gl_check_block(L, what);
   events &= UV_READABLE | UV_WRITABLE;
   if (fd < 0) return luaL_error(L, "%s: bad file descriptor %d", what, fd);
   if (events == 0) return luaL_error(L, "%s: nothing to wait for", what);
+  int err = 0;
   fdw *e = entry(fd);
-  if (e) {
-    if ((events & UV_READABLE) && e->rd)
-      return luaL_error(L, "%s: another green thread is waiting to read fd %d", what, fd);
-    if ((events & UV_WRITABLE) && e->wr)
-      return luaL_error(L, "%s: another green thread is waiting to write fd %d", what, fd);
-  } else {
-    if (fd >= nreg && grow(fd) != 0) return luaL_error(L, "not enough memory");
-    e = calloc(1, sizeof *e);
-    if (e == NULL) return luaL_error(L, "not enough memory");
-    int err = uv_poll_init(gl_H.loop, &e->poll, fd);
-    if (err != 0) {
-      free(e);
-      if (err == UV_EEXIST)
-        return luaL_error(L, "%s: fd %d is watched by the host already", what, fd);
-      /* not a descriptor one can poll (closed, a regular file): the
-      ** caller's k gets nil, the reason, as for a timeout */
-      lua_pushnil(L);
-      lua_pushstring(L, err == UV_EBADF ? "closed" : uv_strerror(err));
-      return k(L, LUA_OK, 0);
-    }
-    e->fd = fd;
-    e->armed = 0;
-    reg[fd] = e;
+  if (e) check_free(L, e, NULL, events, what);
+  else if ((e = get_entry(fd, &err)) == NULL) {
+    if (err == UV_ENOMEM) return luaL_error(L, "not enough memory");
+    if (err == UV_EEXIST)
+      return luaL_error(L, "%s: fd %d is watched by the host already", what, fd);
+    /* not a descriptor one can poll (closed, a regular file): the
+    ** caller's k gets nil, the reason, as for a timeout */
+    lua_pushnil(L);
+    lua_pushstring(L, err == UV_EBADF ? "closed" : uv_strerror(err));
+    return k(L, LUA_OK, 0);
   }
   /* Kept under the hub's tag and value for wait_k (room: gl_block's). */
   luaL_checkstack(L, 2, "fd wait");
@@ -190,10 +232,92 @@ int gl_fd_wait(lua_State *L, int fd, int events, double seconds, const char *wha
   void *kp;
   memcpy(&kp, &k, sizeof kp);
   lua_pushlightuserdata(L, kp);
-  if (events & UV_READABLE) { e->rd = t; e->rd_ev = events; }
-  if (events & UV_WRITABLE) { e->wr = t; e->wr_ev = events; }
+  if (events & UV_READABLE) { e->rd = t; e->rd_ev = events; e->rd_set = NULL; }
+  if (events & UV_WRITABLE) { e->wr = t; e->wr_ev = events; e->wr_set = NULL; }
   rearm(e);
   return gl_block_cancel(L, what, &e->q, seconds, wait_k, wait_cancel);
+}
+
+/* ------------------------------------------------------------ sets */
+
+static int set_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)ctx;
+  const char *tag = lua_touserdata(L, -2);
+  gl_fdset *set = lua_touserdata(L, -4);
+  lua_KFunction k;
+  void *kp = lua_touserdata(L, -3);
+  memcpy(&k, &kp, sizeof k);
+  lua_pop(L, 4);
+  set_release(set, NULL);  /* timed out: still recorded */
+  if (tag == GL_WOKEN) {
+    lua_pushinteger(L, 1);
+  } else {
+    lua_pushnil(L);
+    lua_pushliteral(L, "timeout");
+  }
+  return k(L, status, 0);
+}
+
+static void set_cancel(lua_State *L) {
+  set_release(lua_touserdata(L, -4), NULL);
+}
+
+gl_fdset *gl_fd_newset(lua_State *L, int n) {
+  if (n < 0) n = 0;
+  size_t size = sizeof(gl_fdset) + (size_t)n * sizeof(((gl_fdset *)0)->item[0]);
+  gl_fdset *set = lua_newuserdatauv(L, size, 0);
+  memset(set, 0, size);
+  set->cap = n;
+  return set;
+}
+
+int gl_fd_wait_set(lua_State *L, gl_fdset *set, double seconds, const char *what,
+                   lua_KFunction k) {
+  gl_thread *t = gl_check_block(L, what);
+  set->t = t;
+  int armed = 0;
+  for (int i = 0; i < set->n; i++) {
+    int fd = set->item[i].fd, events = set->item[i].events & (UV_READABLE | UV_WRITABLE);
+    if (fd < 0 || events == 0) continue;
+    int err = 0;
+    fdw *e = entry(fd);
+    if (e == NULL) e = get_entry(fd, &err);
+    if (e == NULL) {
+      if (err == UV_EEXIST || err == UV_ENOMEM) {
+        set_release(set, NULL);
+        if (err == UV_ENOMEM) return luaL_error(L, "not enough memory");
+        return luaL_error(L, "%s: fd %d is watched by the host already", what, fd);
+      }
+      continue;  /* the caller's poll() reports it */
+    }
+    if ((events & UV_READABLE) && e->rd && e->rd != t) {
+      set_release(set, NULL);
+      rearm(e);
+      return luaL_error(L, "%s: another green thread is waiting to read fd %d", what, fd);
+    }
+    if ((events & UV_WRITABLE) && e->wr && e->wr != t) {
+      set_release(set, NULL);
+      rearm(e);
+      return luaL_error(L, "%s: another green thread is waiting to write fd %d", what, fd);
+    }
+    if (events & UV_READABLE) {
+      e->rd_ev = (e->rd == t ? e->rd_ev : 0) | events;
+      e->rd = t; e->rd_set = set;
+    }
+    if (events & UV_WRITABLE) {
+      e->wr_ev = (e->wr == t ? e->wr_ev : 0) | events;
+      e->wr = t; e->wr_set = set;
+    }
+    rearm(e);
+    armed++;
+  }
+  (void)armed;
+  luaL_checkstack(L, 2, "fd wait");
+  lua_pushlightuserdata(L, set);
+  void *kp;
+  memcpy(&kp, &k, sizeof kp);
+  lua_pushlightuserdata(L, kp);
+  return gl_block_cancel(L, what, &set->q, seconds, set_k, set_cancel);
 }
 
 /* ------------------------------------------------------------------ Lua */

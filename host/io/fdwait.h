@@ -10,6 +10,7 @@
 
 #include <lua.h>
 #include <uv.h>
+#include "core/hub.h"
 
 /* Block the running green thread until 'fd' is ready for 'events'
 ** (UV_READABLE | UV_WRITABLE), 'seconds' pass (< 0: no limit), or the fd is
@@ -23,6 +24,24 @@
 ** green.net socket). Interrupted (kill, Timeout), it leaves no trace. */
 int gl_fd_wait(lua_State *L, int fd, int events, double seconds, const char *what,
                lua_KFunction k);
+
+/* Waiting on many fds at once (socket.select): a set, made as a userdata
+** on top of the stack (keep it there, anchored, until the wait is over),
+** with room for 'n' items; fill item[0..n) and set 'n'. gl_fd_wait_set
+** blocks until any item is ready or 'seconds' pass, and resumes in k with
+** 1 (something is ready: the caller finds out what with poll()) or nil,
+** "timeout". The same fd may appear twice (read and write). An item whose
+** fd cannot be polled (closed) is left out: the caller's poll() sees it.
+** Raises as gl_fd_wait for a direction another thread waits in. */
+typedef struct gl_fdset {
+  gl_waitq q;
+  struct gl_thread *t;
+  int n, cap;
+  struct { int fd, events; } item[];
+} gl_fdset;
+gl_fdset *gl_fd_newset(lua_State *L, int n);
+int gl_fd_wait_set(lua_State *L, gl_fdset *set, double seconds, const char *what,
+                   lua_KFunction k);
 
 /* Is a green thread waiting on 'fd' for any of 'events'? */
 int gl_fd_busy(int fd, int events);

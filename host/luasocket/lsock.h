@@ -11,6 +11,14 @@
 **
 ** CHANGES: (tell the other helper about every change to this file here)
 **   - 02:10 first version.
+**   - H1 02:12: classes are registered as "greenlua.<class>" in the registry
+**     (never the plain class name: the real socket.core, which
+**     green.original loads beside ours, would overwrite those); always go
+**     through gl_ls_newclass / gl_ls_checkclass / gl_ls_setclass / gl_ls_new,
+**     never luaL_checkudata(L, i, "udp{connected}") directly. Added
+**     gl_fd_newset/gl_fd_wait_set (fdwait.h) for select.
+**   - H1 02:12: gl_ls_addrinfo(L, idx) is inet.c's (the userdata that
+**     gl_ls_resolve pushes); dns.c's own helper needs another name.
 **   - H2 02:05: gl_ls_unixdgram_setopts (3.1.0's unix dgram has its own, shorter
 **     setoption table: only "reuseaddr"), in the H2 block at the end.
 **
@@ -102,7 +110,8 @@ void gl_ls_destroy(lua_State *L, gl_lsock *s);
 void gl_ls_setclass(lua_State *L, int idx, const char *cls);
 
 /* ---------------------------------------------------------- classes
-** As auxiliar.c: each class a metatable named 'cls' (luaL_newmetatable),
+** As auxiliar.c: each class a metatable (registered as "greenlua.<cls>",
+** __name = cls),
 ** methods in __index with __index.class = cls, entries whose names start
 ** with '_' in the metatable; group membership a true field of the
 ** metatable ("tcp{any}" = true). */
