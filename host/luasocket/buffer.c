@@ -267,6 +267,7 @@ static int do_send(lua_State *L, gl_lsock *s, lua_KFunction k) {
 }
 
 int gl_ls_send(lua_State *L, gl_lsock *s, lua_KFunction k) {
+  luaL_checkstring(L, 2);
   lua_settop(L, 4);
   s->wdone = 0;
   s->wstart = gl_ls_gettime();

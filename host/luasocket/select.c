@@ -130,7 +130,7 @@ static void result(lua_State *L, pfds *pf, int from, int to, lua_Integer start) 
   /* make_assoc: object -> index too */
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, tab, i);
-    lua_pushinteger(L, i);
+    lua_pushnumber(L, (lua_Number)i);  /* 3.1.0 pushes a float */
     lua_settable(L, tab);
   }
 }
