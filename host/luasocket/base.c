@@ -119,7 +119,7 @@ const char *gl_ls_hoststrerror(int err) {
 ** name. Each is also a key of the registry's METAS table, so a real
 ** LuaSocket object (same group fields) is never taken for one of ours,
 ** while the metatable's keys stay 3.1.0's. __name is the class, as there. */
-#define METAS "greenlua.lsock.metatables"
+#define METAS "_GREENLUA_LSOCK_METATABLES"
 
 static void regname(char *buf, size_t n, const char *cls) {
   snprintf(buf, n, "greenlua.%s", cls);

@@ -19,8 +19,13 @@
 **     gl_fd_newset/gl_fd_wait_set (fdwait.h) for select.
 **   - H1 02:12: gl_ls_addrinfo(L, idx) is inet.c's (the userdata that
 **     gl_ls_resolve pushes); dns.c's own helper needs another name.
+**   - H1 02:20: setfd(n >= 0) raises "setfd: not supported ..." unless n is
+**     the object's own fd (closing an adopted number could close one of
+**     libuv's); setfd(-1) lets the fd go. Please do the same in udp/unix.
 **   - H2 02:05: gl_ls_unixdgram_setopts (3.1.0's unix dgram has its own, shorter
 **     setoption table: only "reuseaddr"), in the H2 block at the end.
+**   - H2 02:20: gl_ls_dgram_send / gl_ls_dgram_receive (udp.c, shared with
+**     unix dgram), in the H2 block.
 **
 ** How a method that waits works: it runs from the start; when the fd
 ** would block it calls gl_ls_wait(..., k) and returns what that returns.
@@ -209,5 +214,10 @@ int luaopen_greenlua_socket_core(lua_State *L);
 
 /* ---------------------------------------------------------- H2 additions */
 extern const gl_ls_opt gl_ls_unixdgram_setopts[];  /* options.c: unix dgram's setoption */
+/* udp.c, for udp and unix dgram objects (class checked by the caller, object
+** at 1): send(data) on a connected one; receive(size) / receivefrom(size)
+** (from = 1). Green, restartable, 3.1.0's results ("refused" when closed). */
+int gl_ls_dgram_send(lua_State *L, gl_lsock *s);
+int gl_ls_dgram_receive(lua_State *L, gl_lsock *s, int from);
 
 #endif
