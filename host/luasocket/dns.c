@@ -213,9 +213,7 @@ static dns_job *job_new(lua_State *L, int kind, const char *node, const char *se
 
 /* Start the job whose guard is on top on the pool and block; k finds
 ** [guard, tag, value] on top. */
-static int job_run(lua_State *L, const char *what, dns_job *j, lua_KFunction k,
-                   lua_KContext ctx) {
-  (void)ctx;
+static int job_run(lua_State *L, const char *what, dns_job *j, lua_KFunction k) {
   int err = uv_queue_work(gl_H.loop, &j->req, work_cb, after_cb);
   if (err) return luaL_error(L, "%s: %s", what, uv_strerror(err));  /* the guard frees j */
   j->done = 0;
@@ -233,7 +231,7 @@ static dns_job *job_result(lua_State *L) {
 /* ---------------------------------------------------- the shared resolve */
 
 static int dns_getaddrinfo(lua_State *L, const char *what, const char *node, const char *serv,
-                      const struct addrinfo *hints, lua_KFunction k, lua_KContext ctx) {
+                           const struct addrinfo *hints, lua_KFunction k) {
   struct addrinfo h = *hints;
   int numeric = node == NULL || (hints->ai_flags & AI_NUMERICHOST);
   if (!numeric) gl_check_block(L, what);
@@ -243,10 +241,10 @@ static int dns_getaddrinfo(lua_State *L, const char *what, const char *node, con
   h.ai_flags |= AI_NUMERICHOST;
   j->err = getaddrinfo(node, serv, &h, &j->res);
   j->sys_errno = errno;
-  if (j->err == EAI_NONAME && !numeric) return job_run(L, what, j, k, ctx);
+  if (j->err == EAI_NONAME && !numeric) return job_run(L, what, j, k);
   lua_pushnil(L);
   lua_pushnil(L);
-  return k(L, LUA_YIELD, ctx);
+  return k(L, LUA_YIELD, 0);
 }
 
 static struct addrinfo *dns_addrinfo(lua_State *L, int *err) {
@@ -295,10 +293,11 @@ static const char *host_strerror(const dns_job *j) {
   return "unknown error";
 }
 
-/* Frame: 1 address, then [guard, tag, value]. ctx: 1 for toip. */
+/* Frame: 1 address, 2 toip (1) or tohostname (0), then [guard, tag, value]. */
 static int gethost_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)status;
+  (void)status, (void)ctx;
   dns_job *j = job_result(L);
+  int toip = (int)lua_tointeger(L, 2);
   if (j == NULL || j->err || j->he.h_name == NULL) {
     lua_pushnil(L);
     lua_pushstring(L, j ? host_strerror(j) : "unknown error");
@@ -307,7 +306,7 @@ static int gethost_k(lua_State *L, int status, lua_KContext ctx) {
   }
   const struct hostent *hp = &j->he;
   char buf[INET_ADDRSTRLEN];
-  if (ctx) {
+  if (toip) {
     if (hp->h_addr_list == NULL || hp->h_addr_list[0] == NULL) {
       job_free(j);
       lua_pushnil(L);
@@ -326,9 +325,10 @@ static int gethost_k(lua_State *L, int status, lua_KContext ctx) {
 static int gethost(lua_State *L, const char *what, int toip) {
   const char *address = luaL_checkstring(L, 1);
   lua_settop(L, 1);
+  lua_pushinteger(L, toip);
   gl_check_block(L, what);
   dns_job *j = job_new(L, JOB_GETHOST, address, NULL);
-  return job_run(L, what, j, gethost_k, toip);
+  return job_run(L, what, j, gethost_k);
 }
 
 static int l_toip(lua_State *L) { return gethost(L, "socket.dns.toip", 1); }
@@ -379,7 +379,7 @@ static int l_getaddrinfo(lua_State *L) {
   memset(&hints, 0, sizeof hints);
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_family = AF_UNSPEC;
-  return dns_getaddrinfo(L, "socket.dns.getaddrinfo", host, NULL, &hints, getaddrinfo_k, 0);
+  return dns_getaddrinfo(L, "socket.dns.getaddrinfo", host, NULL, &hints, getaddrinfo_k);
 }
 
 /* ------------------------------------------------------- getnameinfo */
@@ -420,7 +420,7 @@ static int l_getnameinfo(lua_State *L) {
   dns_job *j = job_new(L, JOB_GNI, host, serv);
   j->hints.ai_socktype = SOCK_STREAM;
   j->hints.ai_family = AF_UNSPEC;
-  return job_run(L, "socket.dns.getnameinfo", j, getnameinfo_k, 0);
+  return job_run(L, "socket.dns.getnameinfo", j, getnameinfo_k);
 }
 
 /* -------------------------------------------------------- gethostname */
