@@ -105,6 +105,7 @@ local KIND_ORDER = {}
 local KINDLESS = {
   ["green.dns_request"] = "a lookup's guard lives only in the waiting C frame (host/io/net.c)",
   ["greenlua.addrinfo"] = "a resolved list lives only on a waiting connect's stack (host/luasocket/inet.c)",
+  ["greenlua.socket.dns_request"] = "a socket.dns lookup's guard lives only in the waiting C frame (host/luasocket/dns.c)",
 }
 
 local function kind(name, area, group, make, spent, fixed)
@@ -486,6 +487,53 @@ end, ls_spent)
 kind("ls_unix_dgram", "lsock", "lsudp", function(env)
   return env:track(assert(require("socket.unix").dgram()))
 end, ls_spent)
+
+-- lsock area, H2's block: the udp and socket.unix objects in their other
+-- states (bound, connected, accepted, with data waiting, closed), so every
+-- method of host/luasocket/udp.c and unix.c meets each state
+local function lsu() return require "socket.unix" end
+kind("ls_udp4_bound", "lsock", "lsudp", function(env)
+  local u = env:track(assert(ls().udp4()))
+  assert(u:setsockname("127.0.0.1", 0))
+  local _, port = u:getsockname()
+  local w = env:track(assert(ls().udp4()))
+  w:sendto("waiting datagram", "127.0.0.1", port)  -- one to receive at once
+  return u
+end, ls_spent)
+kind("ls_udp6", "lsock", "lsudp", function(env) return env:track(assert(ls().udp6())) end, ls_spent)
+kind("ls_udp_closed", "lsock", "lsudp", function(env)
+  local u = env:track(assert(ls().udp4()))
+  u:close()
+  return u
+end, nil, true)
+local function ls_unix_pair(env)
+  local path = tmp_path("lsu")
+  local srv = env:track(assert(lsu().stream()))
+  assert(srv:bind(path))
+  assert(srv:listen())
+  local c = env:track(assert(lsu().stream()))
+  assert(c:connect(path))
+  local a = env:track(assert(srv:accept()))
+  os.remove(path)
+  return c, a, srv
+end
+kind("ls_unix_client", "lsock", "lsock", function(env) return (ls_unix_pair(env)) end, ls_spent)
+kind("ls_unix_accepted", "lsock", "lsock", function(env) return select(2, ls_unix_pair(env)) end, ls_spent)
+kind("ls_unix_server", "lsock", "lsock", function(env) return select(3, ls_unix_pair(env)) end, ls_spent)
+kind("ls_unix_dgram_connected", "lsock", "lsudp", function(env)
+  local path = tmp_path("lsd")
+  local b = env:track(assert(lsu().dgram()))
+  assert(b:bind(path))
+  local d = env:track(assert(lsu().dgram()))
+  assert(d:connect(path))
+  os.remove(path)
+  return d
+end, ls_spent)
+kind("ls_unix_closed", "lsock", "lsock", function(env)
+  local c = ls_unix_pair(env)
+  c:close()
+  return c
+end, nil, true)
 
 -- http area: parsers (host/http); their sockets are the sockets area's
 kind("http_request_parser", "http", "http", function() return core.http_parser("request") end)
