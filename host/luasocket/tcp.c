@@ -276,7 +276,7 @@ static int connect_next(lua_State *L, gl_lsock *s, int base) {
     int err = errno;
     if (err == EINPROGRESS || err == EAGAIN) {
       if (s->tm.block == 0.0) return connect_end(L, s, base, "timeout");
-      double t = gl_ls_tmget(&s->tm, s->wstart);
+      double t = gl_ls_retry(&s->tm, s->wstart);
       if (t != 0.0) {
         lua_settop(L, base + 2);
         return gl_ls_wait(L, s, GL_LS_R | GL_LS_W, t, "connect", connect_wait_k);

@@ -68,14 +68,23 @@ local groups = { socket = { "socket.core", "socket.unix" }, ssl = { "ssl", "ssl.
 
 local applied = {}
 
+-- require(modname), or nil when the module does not exist (a build
+-- without it); any other error raises.
+local function optional(modname)
+  local ok, m = pcall(require_, modname)
+  if ok then return m end
+  if type(m) == "string" and m:find("module '" .. modname .. "' not found", 1, true) then return nil end
+  error(m, 0)
+end
+
 -- A function that calls module(name)[field] on first use, or 'fallback'
--- when the module is not there (a build without it).
+-- when the module is not there.
 local function lazy(modname, field, fallback)
   local fn
   return function(...)
     if fn == nil then
-      local ok, m = pcall(require_, modname)
-      fn = ok and type(m) == "table" and m[field] or fallback
+      local m = optional(modname)
+      fn = type(m) == "table" and m[field] or fallback
     end
     return fn(...)
   end
@@ -93,8 +102,8 @@ local appliers = {
   end,
   io = function()
     io.popen = lazy("green.process", "popen", real_io.popen)
-    local ok, stdin = pcall(require_, "green.stdin")
-    if ok and type(stdin) == "table" and stdin.patch then stdin.patch(io) end
+    local stdin = optional("green.stdin")
+    if type(stdin) == "table" and stdin.patch then stdin.patch(io) end
   end,
 }
 local order = { "socket", "ssl", "os", "io" }
