@@ -16,6 +16,8 @@
 --   noclose          true: close() answers nil, "cannot close standard file"
 --                    and the file stays open (io.stdin)
 --   name             for messages (optional)
+--   bufsize          bytes per fill and per write (default 64 KiB; green.fs
+--                    uses 1 MiB: each request is a thread-pool round trip)
 -- fileobj.type(x) -> "file" | "closed file" | nil, as io.type for these objects.
 -- fileobj.is(x) -> true if x is one of them.
 local concat, find, sub, byte, format = table.concat, string.find, string.sub, string.byte, string.format
@@ -25,8 +27,8 @@ local mtype, tointeger = math.type, math.tointeger
 local F = {}
 local MT = { __index = F, __name = "FILE*" }
 
-local RBUF = 65536   -- bytes asked of the source per fill
-local WBUF = 65536   -- output kept before it goes to the source
+local BUFSIZE = 65536   -- bytes asked of the source per fill, and output kept
+                        -- before it goes to it, unless src.bufsize says
 local EBADF, ESPIPE = "Bad file descriptor", "Illegal seek"
 
 local function typename(v)
@@ -76,7 +78,7 @@ end
 -- nil, err, code.
 local function more(self, hint)
   if self._eof then return false end
-  local s, err, code = self._src.fill(hint or RBUF)
+  local s, err, code = self._src.fill(hint or self._bufsize)
   if s == nil or s == "" then
     if err ~= nil then return nil, err, code end
     self._eof = true
@@ -137,7 +139,7 @@ local function read_chars(self, n)
       self._rbuf, self._rpos = "", 1
     end
     local want = n - got
-    local ok, err, code = more(self, want > RBUF and want or RBUF)
+    local ok, err, code = more(self, want > self._bufsize and want or self._bufsize)
     if ok == nil then return nil, err, code end
     if not ok then
       if got == 0 then return false end
@@ -153,7 +155,7 @@ local function read_all(self)
       np = np + 1; parts[np] = sub(self._rbuf, self._rpos)
       self._rbuf, self._rpos = "", 1
     end
-    local ok, err, code = more(self, RBUF * 4)
+    local ok, err, code = more(self, self._bufsize * 4)
     if ok == nil then return nil, err, code end
     if not ok then return concat(parts) end
   end
@@ -351,7 +353,7 @@ function F.write(self, ...)
         self._wn = wn
         self._wlen = self._wlen + #v
         local mode = self._vbuf
-        if self._wlen >= WBUF or mode == "no" or (mode == "line" and find(v, "\n", 1, true)) then
+        if self._wlen >= self._bufsize or mode == "no" or (mode == "line" and find(v, "\n", 1, true)) then
           local ok, e, c = flush_out(self)
           if not ok then status, err, code = false, e, c end
         end
@@ -473,7 +475,7 @@ function M.new(src)
     error("bad argument #1 to 'new' (source table expected)", 2)
   end
   return setmetatable({ _src = src, _rbuf = "", _rpos = 1, _eof = false,
-    _wbuf = {}, _wn = 0, _wlen = 0, _vbuf = "full", _closed = false }, MT)
+    _wbuf = {}, _wn = 0, _wlen = 0, _bufsize = math.tointeger(src.bufsize) or BUFSIZE, _vbuf = "full", _closed = false }, MT)
 end
 
 function M.is(x) return getmetatable(x) == MT end

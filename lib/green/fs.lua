@@ -46,7 +46,7 @@ local function source(h, path, base)
   local pos = 0
   local stream = false
   local append = base:sub(1, 1) == "a"
-  local src = { name = path }
+  local src = { name = path, bufsize = CHUNK }
   local function where()
     if stream then return -1 end
     if pos == nil then   -- after an append: the end
