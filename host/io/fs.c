@@ -35,6 +35,7 @@
 **   fs_scandir(path) -> {names...} | nil, err, code   (no "." and "..")
 **   fs_fdtype(fd) -> the type of what fd is ("file", "fifo", "socket",
 **       "char", ...) or nil: fstat, at once (for green.stdin)
+**   fs_wrap(fn) -> fn behind a C function (see l_wrap)
 */
 #include <errno.h>
 #include <stdint.h>
@@ -522,6 +523,31 @@ static int l_fdtype(lua_State *L) {
   return 1;
 }
 
+/* fs_wrap(fn) -> a C function that calls fn with its arguments and
+** returns its results. For green.fileobj's methods: Lua turns a tail call
+** to a Lua function into a jump, so `return f:read("x")` would lose the
+** caller's frame and its errors the "file:line:" that a C method's have;
+** through this, the caller stays on the stack, as with io's own methods.
+** Yields pass through (lua_callk). */
+static int wrap_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  return lua_gettop(L);
+}
+
+static int wrapped(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_callk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, wrap_k);
+  return lua_gettop(L);
+}
+
+static int l_wrap(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_settop(L, 1);
+  lua_pushcclosure(L, wrapped, 1);
+  return 1;
+}
+
 void gl_open_fs(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"read", l_read}, {"write", l_write}, {"write_now", l_write_now}, {"stat", l_fstat}, {"close", l_close},
@@ -530,7 +556,7 @@ void gl_open_fs(lua_State *L) {
   static const luaL_Reg functions[] = {
     {"fs_open", l_open}, {"fs_stat", l_stat}, {"fs_unlink", l_unlink}, {"fs_rmdir", l_rmdir},
     {"fs_mkdir", l_mkdir}, {"fs_rename", l_rename}, {"fs_scandir", l_scandir},
-    {"fs_fdtype", l_fdtype}, {NULL, NULL}
+    {"fs_fdtype", l_fdtype}, {"fs_wrap", l_wrap}, {NULL, NULL}
   };
   if (luaL_newmetatable(L, FILE_MT)) {
     luaL_newlib(L, methods);

@@ -24,6 +24,14 @@ local concat, find, sub, byte, format = table.concat, string.find, string.sub, s
 local error, getmetatable, setmetatable, type, select, tonumber = error, getmetatable, setmetatable, type, select, tonumber
 local mtype, tointeger = math.type, math.tointeger
 
+-- The methods run behind a C function (core.fs_wrap) where there is one,
+-- so that `return f:read("x")` keeps its caller on the stack, as a call of
+-- a C method does, and errors carry the caller's "file:line:" as io's do.
+-- W: the extra level that adds.
+local ok_core, core = pcall(require, "green.core")
+local wrap = ok_core and type(core) == "table" and core.fs_wrap
+local W = wrap and 1 or 0
+
 local F = {}
 local MT = { __index = F, __name = "FILE*" }
 
@@ -297,15 +305,15 @@ function F.read(self, ...)
       end
     end
   end
-  check(self, "read", 2)
-  return g_read(self, "read", 1, 1, ...)   -- a tail call: the caller is one level up
+  check(self, "read", 2 + W)
+  return g_read(self, "read", 1, 1 + W, ...)   -- a tail call: the caller is one level up
 end
 
 -- The iterator of lines(...): 'toclose' closes the file at the end
 -- (io.lines(filename)). Raises on an I/O error, as Lua does.
 local function make_lines(self, toclose, ...)
   local n = select("#", ...)
-  if n > 250 then error(format("bad argument #%d to 'lines' (too many arguments)", 252), 3) end
+  if n > 250 then error(format("bad argument #%d to 'lines' (too many arguments)", 252), 2 + W) end
   local fmts = { ... }
   return function()
     if self._closed then error("file is already closed", 2) end
@@ -320,7 +328,7 @@ local function make_lines(self, toclose, ...)
 end
 
 function F.lines(self, ...)
-  check(self, "lines", 2)
+  check(self, "lines", 2 + W)
   return make_lines(self, false, ...)
 end
 
@@ -330,7 +338,7 @@ local function numstr(v)
 end
 
 function F.write(self, ...)
-  check(self, "write", 2)
+  check(self, "write", 2 + W)
   local nargs = select("#", ...)
   local status, err, code = true, nil, nil
   if self._rpos <= #self._rbuf then
@@ -342,7 +350,7 @@ function F.write(self, ...)
     local tv = type(v)
     if tv == "number" then v = numstr(v)
     elseif tv ~= "string" then
-      error(format("bad argument #%d to 'write' (string expected, got %s)", i, typename(v)), 2)
+      error(format("bad argument #%d to 'write' (string expected, got %s)", i, typename(v)), 2 + W)
     end
     if status and #v > 0 then
       if self._src.write == nil then
@@ -367,21 +375,21 @@ end
 local SEEK = { set = true, cur = true, ["end"] = true }
 
 function F.seek(self, whence, offset)
-  check(self, "seek", 2)
+  check(self, "seek", 2 + W)
   if whence == nil then whence = "cur"
   elseif type(whence) == "number" then whence = tostring(whence)
   elseif type(whence) ~= "string" then
-    error(format("bad argument #1 to 'seek' (string expected, got %s)", typename(whence)), 2)
+    error(format("bad argument #1 to 'seek' (string expected, got %s)", typename(whence)), 2 + W)
   end
-  if not SEEK[whence] then error(format("bad argument #1 to 'seek' (invalid option '%s')", whence), 2) end
+  if not SEEK[whence] then error(format("bad argument #1 to 'seek' (invalid option '%s')", whence), 2 + W) end
   if offset == nil then offset = 0
   else
     local n = tonumber(offset)
     if n == nil then
-      error(format("bad argument #2 to 'seek' (number expected, got %s)", typename(offset)), 2)
+      error(format("bad argument #2 to 'seek' (number expected, got %s)", typename(offset)), 2 + W)
     end
     offset = tointeger(n)
-    if offset == nil then error("bad argument #2 to 'seek' (number has no integer representation)", 2) end
+    if offset == nil then error("bad argument #2 to 'seek' (number has no integer representation)", 2 + W) end
   end
   local ok, err, code = flush_out(self)
   if not ok then return nil, err, code end
@@ -403,13 +411,13 @@ end
 local VBUF = { no = true, full = true, line = true }
 
 function F.setvbuf(self, mode, size)
-  check(self, "setvbuf", 2)
+  check(self, "setvbuf", 2 + W)
   if type(mode) ~= "string" then
-    error(format("bad argument #1 to 'setvbuf' (string expected, got %s)", typename(mode)), 2)
+    error(format("bad argument #1 to 'setvbuf' (string expected, got %s)", typename(mode)), 2 + W)
   end
-  if not VBUF[mode] then error(format("bad argument #1 to 'setvbuf' (invalid option '%s')", mode), 2) end
+  if not VBUF[mode] then error(format("bad argument #1 to 'setvbuf' (invalid option '%s')", mode), 2 + W) end
   if size ~= nil and not tointeger(tonumber(size) or 0.5) then
-    error("bad argument #2 to 'setvbuf' (number expected, got " .. typename(size) .. ")", 2)
+    error("bad argument #2 to 'setvbuf' (number expected, got " .. typename(size) .. ")", 2 + W)
   end
   local ok, err, code = flush_out(self)
   self._vbuf = mode
@@ -418,7 +426,7 @@ function F.setvbuf(self, mode, size)
 end
 
 function F.flush(self)
-  check(self, "flush", 2)
+  check(self, "flush", 2 + W)
   local ok, err, code = flush_out(self)
   if not ok then return nil, err, code end
   return true
@@ -442,7 +450,7 @@ local function close(self)
 end
 
 function F.close(self)
-  check(self, "close", 2)
+  check(self, "close", 2 + W)
   return close(self)
 end
 
@@ -486,13 +494,18 @@ function M.type(x)
 end
 
 -- For io.lines(filename) and io.read (green.stdin): the iterator, and a
--- read of 'f' named 'fname' in messages. Call read_of as a tail call
--- (return M.read_of(...)) so errors point at the script's line.
+-- read of 'f' named 'fname' in messages. Call them as tail calls from a
+-- function behind M.wrap (as green.stdin's io.read and io.lines are).
 M.lines_of = make_lines
 function M.read_of(f, fname, ...)
-  check(f, fname, 2)
-  return g_read(f, fname, 1, 1, ...)
+  check(f, fname, 2 + W)
+  return g_read(f, fname, 1, 1 + W, ...)
 end
+if wrap then
+  for k, f in pairs(F) do F[k] = wrap(f) end
+end
+M.wrap = wrap or function(f) return f end
+
 M.metatable = MT
 
 return M

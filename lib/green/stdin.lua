@@ -42,7 +42,7 @@ function M.patch(io)
   })
   M.stdin = green_stdin
   local real_stdin, real_input, real_read, real_lines = orig.stdin, orig.input, orig.read, orig.lines
-  local read_of, lines_of = fileobj.read_of, fileobj.lines_of
+  local read_of, lines_of, wrap = fileobj.read_of, fileobj.lines_of, fileobj.wrap
   io.stdin = green_stdin
   io.input = function(file)
     if file == green_stdin then
@@ -53,16 +53,17 @@ function M.patch(io)
     if f == real_stdin then return green_stdin end
     return f
   end
-  io.read = function(...)
+  -- behind wrap: errors name the script's line, as the real ones do
+  io.read = wrap(function(...)
     if real_input() == real_stdin then return read_of(green_stdin, "read", ...) end
     return real_read(...)
-  end
-  io.lines = function(filename, ...)
+  end)
+  io.lines = wrap(function(filename, ...)
     if filename == nil and real_input() == real_stdin then
       return lines_of(green_stdin, false, ...)
     end
     return real_lines(filename, ...)
-  end
+  end)
   return io
 end
 
