@@ -542,7 +542,7 @@ static int wrapped(lua_State *L) {
 }
 
 static int l_wrap(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (lua_type(L, 1) != LUA_TFUNCTION) return gl_typeerror(L, 1, "fs_wrap", "function");
   lua_settop(L, 1);
   lua_pushcclosure(L, wrapped, 1);
   return 1;

@@ -454,19 +454,28 @@ function F.close(self)
   return close(self)
 end
 
+local function check_meta(self, fname)
+  if getmetatable(self) ~= MT then
+    error(format("bad argument #1 to '%s' (FILE* expected, got %s)", fname, typename(self)), 3)
+  end
+end
+
 MT.__tostring = function(self)
+  check_meta(self, "__tostring")
   if self._closed then return "file (closed)" end
   return format("file (%p)", self)
 end
 
 -- A to-be-closed variable: closed as close() would (this may block).
 MT.__close = function(self)
+  check_meta(self, "__close")
   if not self._closed and not self._src.noclose then close(self) end
 end
 
 -- A finalizer cannot block: the source's gc closes without yielding, with
 -- the output still buffered.
 MT.__gc = function(self)
+  check_meta(self, "__gc")
   if self._closed or self._src.noclose then return end
   self._closed = true
   local gc = self._src.gc
