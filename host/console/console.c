@@ -385,7 +385,8 @@ static int l_stdin_read(lua_State *L) {
   if (C.busy) {
     luaL_pushfail(L);
     lua_pushstring(L, STDIN_BUSY);
-    return 2;
+    lua_pushinteger(L, EBUSY);   /* nil, message, code: as every read error */
+    return 3;
   }
   lua_settop(L, 0);
   lua_pushinteger(L, max);
