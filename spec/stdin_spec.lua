@@ -119,6 +119,25 @@ print("a", got.a)
     assert.are.equal("nil\tstdin is being read by another green thread\t16\na\tone\n", r.stdout, H.show(r))
   end)
 
+  it("where Lua cannot yield (a gsub callback), io.read still reads, blocking as stock Lua", function()
+    local path = script("noyield.lua", [[
+print(string.gsub("ab", "%w", function() return io.read(1) end))
+print(io.read("a"))
+]])
+    local r = H.run({ path }, nil, nil, { pipe = "sleep 0.2; printf XYZrest" })
+    assert.are.equal("XY\t2\nZrest\n", r.stdout, H.show(r))
+  end)
+
+  it("io.close(f) closes a green file; io.type knows it", function()
+    local path = script("close.lua", [[
+local f = require("green.fs").open(arg[0])
+print(io.type(f), io.close(f), io.type(f))
+print(io.close(io.open(arg[0])))
+]])
+    local r = H.run({ path })
+    assert.are.equal("file\ttrue\tclosed file\ntrue\n", r.stdout, H.show(r))
+  end)
+
   it("a socket on stdin: green too", function()
     if not have("python3") then return pending("needs python3") end
     local path = script("sock.lua", TICKER .. [[

@@ -381,6 +381,26 @@ static int l_stdin_read(lua_State *L) {
   if (!ok) return gl_typeerror(L, 1, "stdin_read", "integer");
   if (max <= 0) return gl_argerror(L, 1, "stdin_read", "size out of range");
   if (max > (1 << 20)) max = 1 << 20;
+  if (!lua_isyieldable(L) && !C.busy) {
+    /* where Lua cannot yield (a __gc, a C iterator's callback): a plain
+    ** blocking read, as stock Lua does, rather than an error */
+    if (C.len > 0) {
+      lua_settop(L, 0);
+      lua_pushinteger(L, max);
+      return stdin_read_k(L, LUA_OK, 0);   /* takes from the buffer, never blocks */
+    }
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, (size_t)max);
+    ssize_t n;
+    do n = read(0, p, (size_t)max); while (n < 0 && errno == EINTR);
+    if (n < 0) return stdin_fail(L, errno);
+    if (n == 0) {
+      luaL_pushfail(L);
+      return 1;
+    }
+    luaL_pushresultsize(&b, (size_t)n);
+    return 1;
+  }
   gl_check_block(L, "read");
   if (C.busy) {
     luaL_pushfail(L);

@@ -86,7 +86,9 @@ end
 -- nil, err, code.
 local function more(self, hint)
   if self._eof then return false end
-  local s, err, code = self._src.fill(hint or self._bufsize)
+  hint = hint or self._bufsize
+  if hint > self._bufsize * 16 then hint = self._bufsize * 16 end   -- read(huge) on a small file
+  local s, err, code = self._src.fill(hint)
   if s == nil or s == "" then
     if err ~= nil then return nil, err, code end
     self._eof = true

@@ -14,7 +14,8 @@
 -- stdin do they read the green file; io.input(f) switches them to f as
 -- Lua does), io.input (so io.input(io.stdin) and io.input() work with the
 -- green file), io.type (it knows every green.fileobj: green.fs files,
--- io.popen's). The real ones stay in M.original.
+-- io.popen's), io.close (io.close(f) closes one of them too). The real
+-- ones stay in M.original.
 local core = require "green.core"
 local fileobj = require "green.fileobj"
 
@@ -32,6 +33,13 @@ function M.patch(io)
     if t then return t end
     return real_type(x)
   end
+  -- io.close(f) closes a green file too (io.popen's, green.fs's)
+  local real_close = io.close
+  orig.close = real_close
+  io.close = fileobj.wrap(function(file, ...)
+    if fileobj.is(file) then return file:close(...) end
+    return real_close(file, ...)
+  end)
   local kind = core.fs_fdtype(0)
   if kind ~= "fifo" and kind ~= "socket" and kind ~= "char" then return io end
   local stdin_read = core.stdin_read
