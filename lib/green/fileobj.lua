@@ -489,13 +489,20 @@ end
 
 local M = {}
 
-function M.new(src)
+-- adopt(t, src): make the table t such a file (green.stdin makes io.stdin
+-- before this module is loaded, and turns it into one on first use).
+function M.adopt(t, src)
   if type(src) ~= "table" or type(src.fill) ~= "function" and src.fill ~= nil then
-    error("bad argument #1 to 'new' (source table expected)", 2)
+    error("bad argument #1 to 'new' (source table expected)", 3)
   end
-  return setmetatable({ _src = src, _rbuf = "", _rpos = 1, _eof = false,
-    _wbuf = {}, _wn = 0, _wlen = 0, _bufsize = math.tointeger(src.bufsize) or BUFSIZE, _vbuf = "full", _closed = false }, MT)
+  t._src, t._rbuf, t._rpos, t._eof = src, "", 1, false
+  t._wbuf, t._wn, t._wlen = {}, 0, 0
+  t._bufsize = math.tointeger(src.bufsize) or BUFSIZE
+  t._vbuf, t._closed = "full", false
+  return setmetatable(t, MT)
 end
+
+function M.new(src) return M.adopt({}, src) end
 
 function M.is(x) return getmetatable(x) == MT end
 
