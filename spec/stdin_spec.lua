@@ -78,6 +78,17 @@ print(pcall(function() for _ in io.lines(nil, "x") do end end))
     assert.are.equal(w, norm(got.stdout), H.show(want) .. "\n" .. H.show(got))
   end)
 
+  it("a Timeout ends a waiting io.read; the next io.read reads on", function()
+    local path = script("timeout.lua", [[
+local green = require "green"
+local ok, err = pcall(green.with_timeout, 0.1, io.read)
+print(ok, green.is_timeout(err))
+print(io.read())
+]])
+    local r = H.run({ path }, nil, nil, { pipe = "sleep 0.6; echo later" })
+    assert.are.equal("false\ttrue\nlater\n", r.stdout, H.show(r))
+  end)
+
   it("a regular file on stdin stays plain io", function()
     local path = script("plain.lua", [[
 print(type(io.stdin), io.read("l"), io.read("a"))
