@@ -126,3 +126,6 @@ install: build/greenlua
 
 clean:
 	rm -rf build
+
+# green.fs vs io (make bench-fs)
+include scripts/bench/fs/fs.mk

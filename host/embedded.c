@@ -18,6 +18,7 @@
 #include "io/tls.h"
 #include "io/fdwait.h"
 #include "luasocket/lsock.h"
+#include "io/fs.h"
 #include "http/http.h"
 #include "version.h"
 
@@ -46,6 +47,7 @@ static int open_core(lua_State *L) {
   gl_open_udp(L);
   gl_open_tls(L);
   gl_open_fdwait(L);
+  gl_open_fs(L);
   gl_open_http_parser(L);
   gl_open_http_respond(L);
   lua_pushliteral(L, GREENLUA_VERSION);

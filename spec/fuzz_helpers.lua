@@ -23,7 +23,7 @@ local F = {}
 
 -- console_tty: the console area again, on a pseudo-terminal (libedit's
 -- line editing is another path through console.c).
-F.AREAS = { "threads", "sync", "sockets", "tls", "udp", "http", "lsock", "console", "console_tty", "other" }
+F.AREAS = { "threads", "sync", "sockets", "tls", "udp", "http", "lsock", "fs", "console", "console_tty", "other" }
 
 ------------------------------------------------------------------ utils
 
@@ -539,6 +539,27 @@ end, nil, true)
 kind("http_request_parser", "http", "http", function() return core.http_parser("request") end)
 kind("http_response_parser", "http", "http", function() return core.http_parser("response", {}) end)
 
+-- fs area: green.fs's C files (host/io/fs.c) and green.fileobj's files
+-- over them (their methods are C closures, core.fs_wrap)
+kind("fs_file", "fs", "fsfile", function() return assert(core.fs_open(tmp_path("fs"), "w+")) end,
+  function(f) return f:fileno() == nil end)
+kind("fs_file_closed", "fs", "fsfile", function()
+  local f = assert(core.fs_open(tmp_path("fs"), "w+"))
+  f:close()
+  return f
+end, nil, true)
+kind("green_file", "fs", "gfile", function()
+  local f = assert(require("green.fs").open(tmp_path("fs"), "w+"))
+  f:write("line\n12 more\n")
+  f:seek("set")
+  return f
+end, function(f) return require("green.fileobj").type(f) ~= "file" end)
+kind("green_file_closed", "fs", "gfile", function()
+  local f = assert(require("green.fs").open(tmp_path("fs"), "w+"))
+  f:close()
+  return f
+end, nil, true)
+
 -------------------------------------------------------------- bad values
 
 local BIG = string.rep("x", 1 << 20)
@@ -685,6 +706,16 @@ local FUNC_TEMPLATES = {
   http_reason = function() return A(200) end,
   readline = function() return A("") end,
   console_write = function() return A("x") end,
+  stdin_read = function() return A(16) end,
+  fs_open = function() return A(tmp_path("fs"), "w+", 420) end,
+  fs_stat = function() return A(os.getenv("FUZZ_TMP") or "/tmp", true) end,
+  fs_unlink = function() return A(tmp_path("fs")) end,
+  fs_rmdir = function() return A(tmp_path("fs")) end,
+  fs_mkdir = function() return A(tmp_path("fs"), 448) end,
+  fs_rename = function() return A(tmp_path("fs"), tmp_path("fs")) end,
+  fs_scandir = function() return A(os.getenv("FUZZ_TMP") or "/tmp") end,
+  fs_fdtype = function() return A(0) end,
+  fs_wrap = function() return A(NOOP) end,
   history = function() return A(tmp_path("h")) end,
   backdoor_server = function(env) return A(env:get("tcp_listener"), {}, {}) end,
   backdoor = function(env) return A(env:get("tcp_server"), "127.0.0.1", 1, {}) end,
@@ -772,6 +803,14 @@ local METHOD_TEMPLATES = {
   ["lsudp.setoption"] = function() return A("broadcast", false) end,
   ["lsudp.getoption"] = function() return A("broadcast") end,
   ["lsudp.setfd"] = function() return A(-1) end,
+  ["fsfile.read"] = function() return A(16, 0) end,
+  ["fsfile.write"] = function() return A("x", 0) end,
+  ["fsfile.write_now"] = function() return A("x", 0) end,
+  ["gfile.read"] = function() return A("l") end,
+  ["gfile.write"] = function() return A("x") end,
+  ["gfile.seek"] = function() return A("set", 0) end,
+  ["gfile.lines"] = function() return A("l") end,
+  ["gfile.setvbuf"] = function() return A("full", 1024) end,
 }
 
 -- Calls whose legitimate effect would end the run; never made (the spec's
@@ -794,6 +833,13 @@ local function skipped_call(name, args)
   end
   if name == "_G.require" and type(args[1]) == "string" and #args[1] > 4096 then
     return "stock searchers, slow"
+  end
+  -- green.fs's C with the palette's 'x' as a path would make, remove or
+  -- rename ./x in the working directory (the repository)
+  if name:find("^green%.core%.fs_") then
+    for i = 1, math.min(args.n or #args, 3) do
+      if args[i] == "x" then return "a relative path in the working directory" end
+    end
   end
   return nil
 end
@@ -831,7 +877,9 @@ for area, names in pairs({
     "dgram", "wait", "wait_readable", "wait_writable", "fd_wait", "fd_wait_readable",
     "fd_wait_writable", "fd_greenlua_wait" },
   console = { "readline", "console_write", "history", "is_terminal", "backdoor",
-    "backdoor_server", "run", "console" },
+    "backdoor_server", "run", "console", "stdin_read" },
+  fs = { "fs_open", "fs_stat", "fs_unlink", "fs_rmdir", "fs_mkdir", "fs_rename", "fs_scandir",
+    "fs_fdtype", "fs_wrap" },
 }) do
   for _, n in ipairs(names) do FUNC_AREA[n] = area end
 end
@@ -850,7 +898,9 @@ local function force_lazy()
     local name, value = debug.getupvalue(index, i)
     if name == nil then break end
     if name == "lazy" then
-      for _, key in ipairs(sorted_keys(value)) do local _ = green[key] end
+      -- a lazy name whose module is not there (yet: issue 10's parts land
+      -- one branch at a time) is left out rather than stopping every area
+      for _, key in ipairs(sorted_keys(value)) do pcall(function() return green[key] end) end
       return
     end
   end

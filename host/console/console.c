@@ -299,6 +299,120 @@ static int l_readline(lua_State *L) {
   return readline_k(L, LUA_OK, 0);
 }
 
+/* ------------------------------------------------------- byte reads */
+
+/* stdin_read(max): green io.read on stdin (lib/green/stdin.lua). Waits on
+** the same poll as readline, then one read(): at most 'max' bytes as they
+** come (a terminal gives a line at a time, in its own cooked mode, as
+** plain Lua's io.read sees it). Bytes readline buffered come first. One
+** reader of stdin at a time, line or byte: while another green thread
+** reads (the REPL's prompt included) this returns nil, err at once rather
+** than take input from under it. End of input is not sticky (a terminal
+** may go on after Ctrl-D, as with stdio). */
+static const char STDIN_BUSY[] = "stdin is being read by another green thread";
+
+static void stdin_cancel(lua_State *L) {
+  (void)L;
+  C.busy = 0;
+  if (C.polling > 0) uv_poll_stop(&C.poll);
+}
+
+static void stdin_poll_cb(uv_poll_t *handle, int status, int events) {
+  (void)handle, (void)events;
+  uv_poll_stop(&C.poll);
+  if (C.readers.head) {
+    lua_pushinteger(gl_H.L, status);
+    gl_wake_one(gl_H.L, &C.readers);
+  }
+}
+
+static int stdin_fail(lua_State *L, int e) {
+  luaL_pushfail(L);
+  lua_pushstring(L, strerror(e));
+  lua_pushinteger(L, e);
+  return 3;
+}
+
+/* Frame: 1 max. */
+static int stdin_read_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  int polled = lua_gettop(L) > 1;
+  int pstatus = polled ? (int)lua_tointeger(L, -1) : 0;
+  lua_settop(L, 1);
+  C.busy = 0;
+  if (pstatus < 0) return stdin_fail(L, -pstatus);
+  size_t max = (size_t)lua_tointeger(L, 1);
+  if (C.len > 0) {                     /* what readline read ahead */
+    size_t n = C.len < max ? C.len : max;
+    lua_pushlstring(L, C.buf, n);
+    memmove(C.buf, C.buf + n, C.len - n);
+    C.len -= n;
+    return 1;
+  }
+  if (C.polling == 0)
+    C.polling = uv_poll_init(gl_H.loop, &C.poll, 0) == 0 ? 1 : -1;
+  if (C.polling > 0 && !polled) {      /* wait until a read will not block */
+    uv_poll_start(&C.poll, UV_READABLE, stdin_poll_cb);
+    C.busy = 1;
+    return gl_block_cancel(L, "read", &C.readers, -1, stdin_read_k, stdin_cancel);
+  }
+  luaL_Buffer b;
+  char *p = luaL_buffinitsize(L, &b, max);
+  ssize_t n;
+  do n = read(0, p, max); while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && C.polling > 0) {
+    lua_settop(L, 1);                  /* someone else took it: wait again */
+    uv_poll_start(&C.poll, UV_READABLE, stdin_poll_cb);
+    C.busy = 1;
+    return gl_block_cancel(L, "read", &C.readers, -1, stdin_read_k, stdin_cancel);
+  }
+  if (n < 0) return stdin_fail(L, errno);
+  if (n == 0) {
+    luaL_pushfail(L);
+    return 1;
+  }
+  luaL_pushresultsize(&b, (size_t)n);
+  return 1;
+}
+
+static int l_stdin_read(lua_State *L) {
+  int ok;
+  lua_Integer max = lua_tointegerx(L, 1, &ok);
+  if (!ok) return gl_typeerror(L, 1, "stdin_read", "integer");
+  if (max <= 0) return gl_argerror(L, 1, "stdin_read", "size out of range");
+  if (max > (1 << 20)) max = 1 << 20;
+  if (!lua_isyieldable(L) && !C.busy) {
+    /* where Lua cannot yield (a __gc, a C iterator's callback): a plain
+    ** blocking read, as stock Lua does, rather than an error */
+    if (C.len > 0) {
+      lua_settop(L, 0);
+      lua_pushinteger(L, max);
+      return stdin_read_k(L, LUA_OK, 0);   /* takes from the buffer, never blocks */
+    }
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, (size_t)max);
+    ssize_t n;
+    do n = read(0, p, (size_t)max); while (n < 0 && errno == EINTR);
+    if (n < 0) return stdin_fail(L, errno);
+    if (n == 0) {
+      luaL_pushfail(L);
+      return 1;
+    }
+    luaL_pushresultsize(&b, (size_t)n);
+    return 1;
+  }
+  gl_check_block(L, "read");
+  if (C.busy) {
+    luaL_pushfail(L);
+    lua_pushstring(L, STDIN_BUSY);
+    lua_pushinteger(L, EBUSY);   /* nil, message, code: as every read error */
+    return 3;
+  }
+  lua_settop(L, 0);
+  lua_pushinteger(L, max);
+  return stdin_read_k(L, LUA_OK, 0);
+}
+
 /* console_write(s): output that leaves the line being edited intact: the
 ** prompt and input are erased, whole lines written, and redrawn below. */
 static int l_console_write(lua_State *L) {
@@ -348,7 +462,8 @@ static int l_is_terminal(lua_State *L) {
 void gl_open_console(lua_State *L) {
   static const luaL_Reg functions[] = {
     {"readline", l_readline}, {"console_write", l_console_write},
-    {"history", l_history}, {"is_terminal", l_is_terminal}, {NULL, NULL}
+    {"history", l_history}, {"is_terminal", l_is_terminal},
+    {"stdin_read", l_stdin_read}, {NULL, NULL}
   };
   luaL_setfuncs(L, functions, 0);
 }

@@ -8,7 +8,11 @@
 **                           edited (the prompt and the input are redrawn)
 **   core.history(path)      load history from path and save it there
 **   core.is_terminal()      -> true when lines are edited
-** One reader at a time; a second concurrent reader raises. A reader that is
+**   core.stdin_read(max)    -> up to max bytes as they come | nil at end |
+**                           nil, err, code: green io.read (lib/green/stdin.lua),
+**                           over the same poll; never the line editor
+** One reader at a time; a second concurrent readline raises, a second
+** stdin_read returns nil, "stdin is being read by another green thread", EBUSY. A reader that is
 ** interrupted (Ctrl-C, kill) leaves the terminal ready for the next prompt,
 ** its line discarded. Whatever ends the process (exit, a return from main,
 ** SIGTERM, SIGHUP, a crash), the terminal is left in the mode it had.
