@@ -43,6 +43,7 @@ static int open_core(lua_State *L) {
   gl_open_net(L);
   gl_open_udp(L);
   gl_open_tls(L);
+  gl_open_x509(L);
   gl_open_http_parser(L);
   gl_open_http_respond(L);
   lua_pushliteral(L, GREENLUA_VERSION);
