@@ -385,16 +385,21 @@ static int l_unix_connect(lua_State *L) {
 
 /* ------------------------------------------------------------ adopting */
 
-/* tcp_adopt(fd [, dup]) -> sock | nil, err: a connected stream socket made
-** elsewhere (LuaSocket's, for LuaSec's ssl.wrap) becomes a green socket
-** that owns it. With dup, a duplicate is adopted and fd stays the
-** caller's. Refused (nil, err; fd untouched): the standard streams, an fd
-** that is not a stream socket of a family this module speaks, and one
-** libuv watches already (uv_*_open's EEXIST). */
+/* tcp_adopt(fd) -> sock | nil, err: a connected stream socket made
+** elsewhere (LuaSocket's, for LuaSec's ssl.wrap) becomes a green socket.
+** What is adopted is a duplicate: fd stays its owner's, who closes it
+** (then the connection lives on in the green socket). A duplicate, never
+** the fd itself, because nothing public tells whether libuv already owns
+** an fd, and two handles on one fd would corrupt the loop. Refused (nil,
+** err): the standard streams, and an fd that is not a stream socket of a
+** family this module speaks. */
 static int l_tcp_adopt(lua_State *L) {
   lua_Integer fd = gl_net_checkinteger(L, 1, "tcp_adopt");
-  int dup = lua_toboolean(L, 2);
-  if (fd < 3 || fd > INT_MAX) return gl_sock_fail(L, UV_EBADF);
+  if (fd < 3 || fd > INT_MAX) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "bad file descriptor");
+    return 2;
+  }
   int type = 0;
   struct sockaddr_storage ss;
   socklen_t tlen = sizeof type, slen = sizeof ss;
@@ -404,15 +409,14 @@ static int l_tcp_adopt(lua_State *L) {
   int family = ss.ss_family;
   if (type != SOCK_STREAM || (family != AF_INET && family != AF_INET6 && family != AF_UNIX))
     return gl_sock_fail(L, UV_ENOTSUP);
-  int own = (int)fd;
-  if (dup && (own = fcntl((int)fd, F_DUPFD_CLOEXEC, 3)) < 0)
-    return gl_sock_fail(L, uv_translate_sys_error(errno));
-  lua_settop(L, 2);
+  lua_settop(L, 1);
   gl_sock *s = gl_sock_new(L, family == AF_UNIX ? GL_PIPE : GL_TCP, AF_UNSPEC);
-  int err = family == AF_UNIX ? uv_pipe_open(&s->io->h.pipe, own)
-                              : uv_tcp_open(&s->io->h.tcp, own);
+  int own = fcntl((int)fd, F_DUPFD_CLOEXEC, 3);
+  int err = own < 0 ? uv_translate_sys_error(errno)
+          : family == AF_UNIX ? uv_pipe_open(&s->io->h.pipe, own)
+          : uv_tcp_open(&s->io->h.tcp, own);
   if (err) {
-    if (dup) close(own);
+    if (own >= 0) close(own);
     gl_sock_release(s);
     return gl_sock_fail(L, err);
   }

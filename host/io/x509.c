@@ -239,8 +239,9 @@ static int m_validat(lua_State *L) {
   lua_Number n = luaL_checknumber(L, 2);
   if (!(n >= -1e15 && n <= 1e15)) return luaL_argerror(L, 2, "time out of range");
   time_t when = (time_t)n;
-  int ok = X509_cmp_time(X509_get0_notBefore(c->x), &when) < 0
-        && X509_cmp_time(X509_get0_notAfter(c->x), &when) > 0;
+  int ok = X509_cmp_time(X509_get0_notBefore(c->x), &when) < 0;
+  when -= 1;  /* LuaSec's: the last second counts */
+  ok = ok && X509_cmp_time(X509_get0_notAfter(c->x), &when) > 0;
   lua_pushboolean(L, ok);
   return 1;
 }
@@ -331,27 +332,27 @@ static int m_pubkey(lua_State *L) {
   return 3;
 }
 
-/* issued(ca [, chain...]) -> true, or false, reason: does ca (with the
-** rest as untrusted intermediates) issue and sign this certificate? */
+/* issuer:issued(subject [, chain...]) -> true, or nil, reason: does the
+** issuer (trusted) with the rest as intermediates vouch for subject? */
 static int m_issued(lua_State *L) {
-  cert *c = check_cert(L, 1, "issued");
-  cert *ca = check_cert(L, 2, "issued");
+  cert *issuer = check_cert(L, 1, "issued");
+  cert *subject = check_cert(L, 2, "issued");
   int top = lua_gettop(L);
   for (int i = 3; i <= top; i++) check_cert(L, i, "issued");
   X509_STORE *store = X509_STORE_new();
   STACK_OF(X509) *chain = sk_X509_new_null();
   X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-  int ok = store && chain && ctx && X509_STORE_add_cert(store, ca->x) == 1;
+  int ok = store && chain && ctx && X509_STORE_add_cert(store, issuer->x) == 1;
   for (int i = 3; ok && i <= top; i++) ok = sk_X509_push(chain, ((cert *)lua_touserdata(L, i))->x) > 0;
-  ok = ok && X509_STORE_CTX_init(ctx, store, c->x, chain) == 1;
+  ok = ok && X509_STORE_CTX_init(ctx, store, subject->x, chain) == 1;
   if (!ok) {
     lua_pushnil(L);
     lua_pushliteral(L, "not enough memory");
+  } else if (X509_verify_cert(ctx) == 1) {
+    lua_pushboolean(L, 1);
   } else {
-    X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
-    int verified = X509_verify_cert(ctx) == 1;
-    lua_pushboolean(L, verified);
-    if (!verified) lua_pushstring(L, X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+    lua_pushnil(L);
+    lua_pushstring(L, X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
   }
   X509_STORE_CTX_free(ctx);
   sk_X509_free(chain);
@@ -496,6 +497,8 @@ void gl_open_x509(lua_State *L) {
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, m_tostring);
   lua_setfield(L, -2, "__tostring");
+  lua_pushcfunction(L, m_gc);
+  lua_setfield(L, -2, "__close");
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);

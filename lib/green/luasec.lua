@@ -3,10 +3,10 @@
 -- (host/io/tls.c, x509.c). Installed as package.preload["ssl"] by
 -- green.patch, so code written for LuaSec runs green, unmodified.
 --
--- ssl.wrap(sock, params|ctx) takes the fd of any object with LuaSocket's
--- getfd/setfd (sock:setfd(-1) afterwards, as LuaSec does; where setfd is
--- not supported a duplicate is adopted and sock closed) and makes it a
--- green socket; a green socket itself is used as it is. The handshake runs
+-- ssl.wrap(sock, params|ctx) takes the connection of any object with
+-- LuaSocket's getfd (a duplicate of its fd becomes a green socket; then
+-- sock:close() and sock:setfd(-1), so sock holds nothing, as LuaSec leaves
+-- it); a green socket itself is used as it is. The handshake runs
 -- in conn:dohandshake() (after conn:sni()), as in LuaSec.
 --
 -- Where this differs from LuaSec (decisions, see the report/README):
@@ -117,7 +117,7 @@ function M.newcontext(cfg)
   if type(protocol) ~= "string" then bad(1, "newcontext", "params.protocol: string expected") end
   local proto = PROTOCOLS[protocol]
   if not proto then
-    if protocol:match("^sslv") or protocol == "tlsv1" or protocol == "tlsv1_1" then
+    if protocol == "tlsv1" or protocol == "tlsv1_1" then
       return nil, "invalid protocol (" .. protocol .. "): TLS 1.2 or later is required"
     end
     return nil, "invalid protocol (" .. protocol .. ")"
@@ -303,17 +303,12 @@ function M.wrap(sock, cfg)
     if not getfd then bad(1, "wrap", "socket with getfd expected, got " .. type(sock)) end
     local fd = math.tointeger(getfd(sock))
     if fd and fd >= 0 then
-      if pcall(sock.setfd, sock, -1) then
-        gsock, err = core.tcp_adopt(fd)
-        if not gsock then
-          pcall(sock.setfd, sock, fd)  -- still the caller's
-          return nil, err
-        end
-      else
-        gsock, err = core.tcp_adopt(fd, true)
-        if not gsock then return nil, err end
-        pcall(sock.close, sock)
-      end
+      -- a duplicate becomes the green socket; the owner closes its own fd
+      -- (which also lets a green socket.core forget its waits on it)
+      gsock, err = core.tcp_adopt(fd)
+      if not gsock then return nil, err end
+      pcall(sock.close, sock)
+      pcall(sock.setfd, sock, -1)  -- as LuaSec leaves it (a no-op once closed)
     end
   end
   local c = setmetatable({
