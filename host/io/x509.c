@@ -34,6 +34,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include "io/net.h"
 #include "io/socket.h"
 #include "io/tls.h"
 
@@ -47,11 +48,8 @@ typedef struct cert {
 /* The certificate at idx, raising with the method's name. */
 static cert *check_cert(lua_State *L, int idx, const char *what) {
   cert *c = luaL_testudata(L, idx, X509_MT);
-  if (c == NULL || c->x == NULL) {
-    const char *got = luaL_typename(L, idx);
-    return (cert *)(intptr_t)luaL_error(L, "bad argument #%d to '%s' (certificate expected, got %s)",
-                                        idx, what, got);
-  }
+  if (c == NULL) gl_net_typeerror(L, idx, what, "certificate");
+  if (c->x == NULL) gl_net_argerror(L, idx, what, "certificate expected, got a freed one");
   return c;
 }
 
@@ -79,9 +77,10 @@ static int push_bio(lua_State *L, BIO *b) {
 /* x509_load(data [, format]) -> certificate, or nil */
 static int l_load(lua_State *L) {
   size_t len;
-  const char *data = luaL_checklstring(L, 1, &len);
-  static const char *const formats[] = {"pem", "der", NULL};
-  int der = luaL_checkoption(L, 2, "pem", formats);
+  const char *data = gl_net_checkstring(L, 1, "x509_load", &len);
+  const char *format = lua_isnoneornil(L, 2) ? "pem" : gl_net_checkstring(L, 2, "x509_load", NULL);
+  int der = strcmp(format, "der") == 0;
+  if (!der && strcmp(format, "pem") != 0) gl_net_argerror(L, 2, "x509_load", "\"pem\" or \"der\" expected");
   if (len > INT_MAX) return 0;
   BIO *b = BIO_new_mem_buf(data, (int)len);
   if (b == NULL) return luaL_error(L, "not enough memory");
@@ -175,7 +174,7 @@ static int m_issuer(lua_State *L) {
 
 static int m_digest(lua_State *L) {
   cert *c = check_cert(L, 1, "digest");
-  const char *alg = luaL_optstring(L, 2, "sha1");
+  const char *alg = lua_isnoneornil(L, 2) ? "sha1" : gl_net_checkstring(L, 2, "digest", NULL);
   const EVP_MD *md = strcmp(alg, "sha1") == 0 ? EVP_sha1()
                    : strcmp(alg, "sha256") == 0 ? EVP_sha256()
                    : strcmp(alg, "sha512") == 0 ? EVP_sha512() : NULL;
@@ -236,8 +235,9 @@ static int m_notafter(lua_State *L) {
 /* validat(time) -> is the certificate valid at that moment (seconds) */
 static int m_validat(lua_State *L) {
   cert *c = check_cert(L, 1, "validat");
-  lua_Number n = luaL_checknumber(L, 2);
-  if (!(n >= -1e15 && n <= 1e15)) return luaL_argerror(L, 2, "time out of range");
+  if (lua_type(L, 2) != LUA_TNUMBER) gl_net_typeerror(L, 2, "validat", "number");
+  lua_Number n = lua_tonumber(L, 2);
+  if (!(n >= -1e15 && n <= 1e15)) return gl_net_argerror(L, 2, "validat", "time out of range");
   time_t when = (time_t)n;
   int ok = X509_cmp_time(X509_get0_notBefore(c->x), &when) < 0;
   when -= 1;  /* LuaSec's: the last second counts */
@@ -369,7 +369,7 @@ static int m_signame(lua_State *L) {
 
 static int m_setencode(lua_State *L) {
   cert *c = check_cert(L, 1, "setencode");
-  const char *e = luaL_checkstring(L, 2);
+  const char *e = gl_net_checkstring(L, 2, "setencode", NULL);
   int ok = strcmp(e, "utf8") == 0 || strcmp(e, "ai5") == 0;
   if (ok) c->utf8 = e[0] == 'u';
   lua_pushboolean(L, ok);
@@ -462,7 +462,7 @@ static int s_sniname(lua_State *L) {
 /* sock_fileno(sock) -> the OS descriptor of a stream socket, or -1 */
 static int l_fileno(lua_State *L) {
   gl_sock *s = gl_sock_test(L, 1);
-  if (s == NULL) return luaL_typeerror(L, 1, "socket");
+  if (s == NULL) return gl_net_typeerror(L, 1, "sock_fileno", "socket");
   uv_os_fd_t fd;
   lua_pushinteger(L, s->io && uv_fileno(&s->io->h.handle, &fd) == 0 ? fd : -1);
   return 1;
@@ -471,7 +471,7 @@ static int l_fileno(lua_State *L) {
 /* sock_buffered(sock) -> bytes received and not yet read (LuaSec's dirty) */
 static int l_buffered(lua_State *L) {
   gl_sock *s = gl_sock_test(L, 1);
-  if (s == NULL) return luaL_typeerror(L, 1, "socket");
+  if (s == NULL) return gl_net_typeerror(L, 1, "sock_buffered", "socket");
   lua_pushinteger(L, s->io ? (lua_Integer)s->st.len : 0);
   return 1;
 }
