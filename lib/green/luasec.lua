@@ -361,21 +361,19 @@ local function attach(c)
   return true
 end
 
+-- dohandshake() -> true, or false, err (LuaSec's false, not nil)
 function methods.dohandshake(c)
   check_conn(c, "dohandshake")
-  if c.closed or not c.sock then return nil, "closed" end
+  if c.closed or not c.sock then return false, "closed" end
   if c.handshaken then return true end
   local ok, err = attach(c)
-  if not ok then
-    c.failed = err
-    return nil, err
-  end
+  if not ok then return false, err end
   apply_timeout(c)
   ok, err = c.sock:handshake()
   if not ok then
     err = luasec_err(err, "wantread")
     c.wants = err == "wantread" and "read" or "nothing"
-    return nil, err
+    return false, err
   end
   c.wants = "nothing"
   c.handshaken = true
@@ -599,7 +597,7 @@ end
 function methods.info(c, field)
   check_conn(c, "info")
   if field ~= nil and type(field) ~= "string" then bad(2, "info", "string expected, got " .. type(field)) end
-  if not ready(c) then return nil end
+  if not ready(c) then return nil, "closed" end
   if field == "compression" then return nil end
   local desc, bits, algbits, protocol = c.sock:tls_info()
   if not desc then return nil end
