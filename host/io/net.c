@@ -1,6 +1,8 @@
 /*
 ** net.c: making sockets: name resolution through libuv's resolver (never
-** blocking the process; see net.h), TCP and Unix listen and connect. The
+** blocking the process; see net.h), TCP and Unix listen and connect, and
+** tcp_adopt (a duplicate of a connected fd made elsewhere, e.g. by
+** LuaSocket, as a green socket: for LuaSec's ssl.wrap). The
 ** Lua half (lib/green/net.lua) composes these into green.listen,
 ** green.connect, ...: it checks the user's arguments and names the user's
 ** function in its errors; the checks here keep direct calls safe.

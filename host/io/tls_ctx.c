@@ -8,7 +8,9 @@
 ** (device, inode, size, modification time): a rotated certificate or CA
 ** file is loaded again by the next wrap, while connections already open
 ** keep the context they started with. At most CACHE_MAX option sets are
-** kept, least recently used first out.
+** kept, least recently used first out. An encrypted key is opened with
+** opts.password or fails: OpenSSL's default would prompt on the terminal
+** with every green thread stopped.
 */
 #include <stdlib.h>
 #include <string.h>

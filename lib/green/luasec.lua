@@ -487,14 +487,11 @@ function methods.close(c)
   c.closed = true
 end
 
+-- getfd() -> the descriptor (a float, as LuaSec's), -1 once closed
 function methods.getfd(c)
   check_conn(c, "getfd")
-  if c.closed or not c.sock then return -1 end
-  return core.sock_fileno(c.sock)
-end
-
-function methods.setfd()
-  error("setfd: not supported on a green SSL connection", 2)
+  if c.closed or not c.sock then return -1.0 end
+  return core.sock_fileno(c.sock) + 0.0
 end
 
 function methods.dirty(c)
