@@ -385,6 +385,35 @@ describe("green.luasec (LuaSec 1.2's ssl)", function()
     assert.is_false(r.ok)
   end)
 
+  it("wrap_ssl with an encrypted key and no password fails at once, never prompts on the terminal", function()
+    -- (before: OpenSSL's default callback asked "Enter PEM pass phrase:" on
+    -- the terminal, with every green thread stopped)
+    assert(T.have("script"), "util-linux's script is needed for a terminal")
+    local key = C.dir .. "/enc_tty.key"
+    assert(os.execute(("openssl ec -in %s -aes128 -passout pass:sesame -out %s 2>/dev/null")
+      :format(C.server_key, key)))
+    local dir, cleanup = helpers.tmpdir()
+    T.defer(cleanup)
+    helpers.write(dir .. "/pw.lua", ([[
+      local green = require "green"
+      local t = green.spawn(function() for i = 1, 3 do green.sleep(0.1) print("tick", i) end end)
+      local l = assert(green.listen("127.0.0.1", 0))
+      print("wrap", green.wrap_ssl(l, { server_side = true, certfile = %q, keyfile = %q }))
+      t:wait()
+      print("with password", green.wrap_ssl(assert(green.listen("127.0.0.1", 0)),
+        { server_side = true, certfile = %q, keyfile = %q, password = "sesame" }) ~= nil)
+    ]]):format(C.server, key, C.server, key))
+    local h = T.bg(("timeout 20 script -qec %s /dev/null"):format(
+      T.q(helpers.greenlua() .. " " .. dir .. "/pw.lua")))
+    T.defer(function() h:stop() end)
+    assert(h:wait(25), "did not end: " .. h:describe())
+    local out = h:out()
+    assert.not_matches("pass phrase", out)
+    assert.matches("wrap%s+nil%s+tls:", out)
+    assert.matches("tick%s+3", out)
+    assert.matches("with password%s+true", out)
+  end)
+
   it("ALPN: the client's list, the server's choice, getalpn", function()
     local l, port = T.listener()
     T.defer(function() l:close() end)
