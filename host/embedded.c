@@ -48,6 +48,7 @@ static int open_core(lua_State *L) {
   gl_open_tls(L);
   gl_open_fdwait(L);
   gl_open_fs(L);
+  gl_open_x509(L);
   gl_open_http_parser(L);
   gl_open_http_respond(L);
   lua_pushliteral(L, GREENLUA_VERSION);

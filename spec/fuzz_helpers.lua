@@ -23,7 +23,7 @@ local F = {}
 
 -- console_tty: the console area again, on a pseudo-terminal (libedit's
 -- line editing is another path through console.c).
-F.AREAS = { "threads", "sync", "sockets", "tls", "udp", "http", "lsock", "fs", "console", "console_tty", "other" }
+F.AREAS = { "threads", "sync", "sockets", "tls", "udp", "http", "lsock", "fs", "luasec", "console", "console_tty", "other" }
 
 ------------------------------------------------------------------ utils
 
@@ -434,6 +434,20 @@ kind("tls_closed", "tls", "socket", function(env)
   return s
 end, nil, true)
 
+-- luasec area (host/io/x509.c, core.tcp_adopt, green.luasec): certificate
+-- objects, and the adopt/fileno/buffered functions LuaSec's API needs
+local function cert_pem()
+  local f = assert(io.open(certs().certfile))
+  local pem = f:read("a")
+  f:close()
+  return pem
+end
+
+kind("x509", "luasec", "x509", function(env)
+  env.cert_pem = env.cert_pem or cert_pem()
+  return assert(core.x509_load(env.cert_pem))
+end, function(c) return not pcall(c.pem, c) end)  -- __gc and __close free it
+
 -- udp area
 kind("udp_bound", "udp", "udp", function(env)
   return env:track(assert(green.udp({ host = "127.0.0.1", port = 0 })))
@@ -697,6 +711,16 @@ local FUNC_TEMPLATES = {
     local c = env:track(assert(green.connect("127.0.0.1", tls_server_port(env), { timeout = 5 })))
     return A(c, { verify = "none" })
   end,
+  -- luasec area: a real fd (a connected plain socket's) takes the valid path
+  tcp_adopt = function(env)
+    local c = env:track(assert(green.connect("127.0.0.1", tls_server_port(env), { timeout = 5 })))
+    return A(core.sock_fileno(c))
+  end,
+  x509_load = function(env) env.cert_pem = env.cert_pem or cert_pem(); return A(env.cert_pem, "pem") end,
+  sock_fileno = function(env) return A(tls_client(env)) end,
+  sock_buffered = function(env) return A(tls_client(env)) end,
+  newcontext = function() return A({ mode = "client", protocol = "any", verify = "none" }) end,
+  loadcertificate = function(env) env.cert_pem = env.cert_pem or cert_pem(); return A(env.cert_pem) end,
   udp = function() return A({ host = "127.0.0.1", port = 0 }) end,
   udp_open = function() return A("127.0.0.1", 0) end,
   http_parser = function() return A("request", { max_headers = 10 }) end,
@@ -768,6 +792,11 @@ local METHOD_TEMPLATES = {
   ["socket.setoption"] = function() return A("tcp-nodelay", true) end,
   ["socket.shutdown"] = function() return A("send") end,
   ["socket.alpn"] = function() return A() end,
+  ["socket.tls_sni"] = function() return A({ "a.example" }, { server_opts() }, true) end,
+  ["x509.digest"] = function() return A("sha256") end,
+  ["x509.validat"] = function() return A(0) end,
+  ["x509.issued"] = function(env) return A(env:get("x509"), env:get("x509")) end,
+  ["x509.setencode"] = function() return A("utf8") end,
   ["udp.sendto"] = function(env)
     local _, port = env:get("udp_bound"):getsockname()
     return A("x", "127.0.0.1", port)
@@ -851,6 +880,7 @@ end
 local MODULES = {
   "green", "green.queue", "green.backdoor", "green.net", "green.event", "green.pool",
   "green.semaphore", "green.repl", "green.core", "green.hub", "socket.core", "socket.unix",
+  "green.luasec",
 }
 -- Plain tables of C functions inside a module, fuzzed as modules of their own.
 local SUBMODULES = { ["socket.core"] = { "dns" } }
@@ -870,6 +900,8 @@ for area, names in pairs({
     "tcp_connect", "tcp_listen", "unix_listen", "unix_connect", "peer_uid", "chmod",
     "is_closed" },
   tls = { "wrap_ssl", "tls_wrap" },
+  luasec = { "tcp_adopt", "x509_load", "sock_fileno", "sock_buffered", "newcontext",
+    "loadcertificate" },
   udp = { "udp", "udp_open" },
   http = { "http_parser", "http_respond", "http_chunk", "http_date", "http_reason" },
   lsock = { "tcp", "tcp4", "tcp6", "udp4", "udp6", "select", "gettime", "skip", "newtry",

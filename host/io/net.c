@@ -1,6 +1,8 @@
 /*
 ** net.c: making sockets: name resolution through libuv's resolver (never
-** blocking the process; see net.h), TCP and Unix listen and connect. The
+** blocking the process; see net.h), TCP and Unix listen and connect, and
+** tcp_adopt (a duplicate of a connected fd made elsewhere, e.g. by
+** LuaSocket, as a green socket: for LuaSec's ssl.wrap). The
 ** Lua half (lib/green/net.lua) composes these into green.listen,
 ** green.connect, ...: it checks the user's arguments and names the user's
 ** function in its errors; the checks here keep direct calls safe.
@@ -10,6 +12,7 @@
 #define _GNU_SOURCE  /* struct ucred */
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,6 +385,47 @@ static int l_unix_connect(lua_State *L) {
   return await_connect(L, s, timeout);
 }
 
+/* ------------------------------------------------------------ adopting */
+
+/* tcp_adopt(fd) -> sock | nil, err: a connected stream socket made
+** elsewhere (LuaSocket's, for LuaSec's ssl.wrap) becomes a green socket.
+** What is adopted is a duplicate: fd stays its owner's, who closes it
+** (then the connection lives on in the green socket). A duplicate, never
+** the fd itself, because nothing public tells whether libuv already owns
+** an fd, and two handles on one fd would corrupt the loop. Refused (nil,
+** err): the standard streams, and an fd that is not a stream socket of a
+** family this module speaks. */
+static int l_tcp_adopt(lua_State *L) {
+  lua_Integer fd = gl_net_checkinteger(L, 1, "tcp_adopt");
+  if (fd < 3 || fd > INT_MAX) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "bad file descriptor");
+    return 2;
+  }
+  int type = 0;
+  struct sockaddr_storage ss;
+  socklen_t tlen = sizeof type, slen = sizeof ss;
+  if (getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0
+      || getsockname((int)fd, (struct sockaddr *)&ss, &slen) < 0)
+    return gl_sock_fail(L, uv_translate_sys_error(errno));
+  int family = ss.ss_family;
+  if (type != SOCK_STREAM || (family != AF_INET && family != AF_INET6 && family != AF_UNIX))
+    return gl_sock_fail(L, UV_ENOTSUP);
+  lua_settop(L, 1);
+  gl_sock *s = gl_sock_new(L, family == AF_UNIX ? GL_PIPE : GL_TCP, AF_UNSPEC);
+  int own = fcntl((int)fd, F_DUPFD_CLOEXEC, 3);
+  int err = own < 0 ? uv_translate_sys_error(errno)
+          : family == AF_UNIX ? uv_pipe_open(&s->io->h.pipe, own)
+          : uv_tcp_open(&s->io->h.tcp, own);
+  if (err) {
+    if (own >= 0) close(own);
+    gl_sock_release(s);
+    return gl_sock_fail(L, err);
+  }
+  if (family != AF_UNIX) uv_tcp_nodelay(&s->io->h.tcp, 1);
+  return 1;
+}
+
 /* ----------------------------------------------------------- listening */
 
 /* SO_REUSEPORT must be set before bind, so the socket is made here rather
@@ -484,7 +528,7 @@ void gl_open_net(lua_State *L) {
     {"getaddrinfo", l_getaddrinfo}, {"tcp_connect", l_tcp_connect},
     {"unix_connect", l_unix_connect}, {"tcp_listen", l_tcp_listen},
     {"unix_listen", l_unix_listen}, {"peer_uid", l_peer_uid}, {"getuid", l_getuid}, {"getpid", l_getpid},
-    {"chmod", l_chmod}, {NULL, NULL}
+    {"chmod", l_chmod}, {"tcp_adopt", l_tcp_adopt}, {NULL, NULL}
   };
   luaL_setfuncs(L, functions, 0);
   luaL_newmetatable(L, DNS_GUARD_MT);

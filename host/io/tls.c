@@ -13,6 +13,8 @@
 #include "io/socket.h"
 #include "io/tls.h"
 
+#define MAX_VERR 16
+
 typedef struct gl_tls {
   SSL_CTX *ctx;       /* a listener's, for its clients; NULL on a connection */
   SSL *ssl;           /* NULL on a listener */
@@ -20,6 +22,11 @@ typedef struct gl_tls {
   int done;           /* handshake completed */
   int failed;         /* a fatal error: errmsg says what */
   int peer_closed;    /* close_notify received */
+  int nverr;          /* verification errors recorded (at most MAX_VERR) */
+  int verr_depth[MAX_VERR], verr_code[MAX_VERR];
+  int nsni, sni_strict;  /* a server's contexts by SNI name (tls_sni) */
+  char **sni_names;
+  SSL_CTX **sni_ctx;
   char errmsg[200];
 } gl_tls;
 
@@ -163,18 +170,70 @@ static void tls_shutdown(gl_stream *st) {
   ERR_clear_error();
 }
 
+static void free_sni(gl_tls *t) {
+  for (int i = 0; i < t->nsni; i++) {
+    free(t->sni_names[i]);
+    SSL_CTX_free(t->sni_ctx[i]);
+  }
+  free(t->sni_names);
+  free(t->sni_ctx);
+  t->nsni = 0;
+  t->sni_names = NULL;
+  t->sni_ctx = NULL;
+}
+
 static void tls_free(gl_stream *st) {
   gl_tls *t = st->fctx;
   if (!st->shut_send) tls_shutdown(st);  /* best-effort close_notify */
   ERR_clear_error();
   if (t->ssl) SSL_free(t->ssl);  /* frees the BIOs */
   if (t->ctx) SSL_CTX_free(t->ctx);
+  free_sni(t);
   free(t);
 }
 
 static const gl_filter tls_conn = {
   "tls", tls_feed, tls_pump, tls_ready, tls_write, tls_shutdown, tls_error, tls_free, NULL
 };
+
+/* OpenSSL's verdict on each certificate: kept for getpeerverification,
+** never changed (so "none" still records, and "peer" still fails). */
+static int verify_cb(int ok, X509_STORE_CTX *store) {
+  SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+  gl_tls *t = ssl ? SSL_get_app_data(ssl) : NULL;
+  if (!ok && t && t->nverr < MAX_VERR) {
+    t->verr_depth[t->nverr] = X509_STORE_CTX_get_error_depth(store);
+    t->verr_code[t->nverr++] = X509_STORE_CTX_get_error(store);
+  }
+  return ok;
+}
+
+int gl_tls_verify_errors(SSL *ssl, int *depths, int *codes, int max) {
+  gl_tls *t = SSL_get_app_data(ssl);
+  int n = t == NULL ? 0 : t->nverr < max ? t->nverr : max;
+  for (int i = 0; i < n; i++) {
+    depths[i] = t->verr_depth[i];
+    codes[i] = t->verr_code[i];
+  }
+  return n;
+}
+
+/* Server side: the context for the name the client asked for (tls_sni). */
+int gl_tls_servername(SSL *ssl, int *alert, void *arg) {
+  (void)arg;
+  gl_tls *t = SSL_get_app_data(ssl);
+  const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (t == NULL || t->nsni == 0) return SSL_TLSEXT_ERR_OK;
+  for (int i = 0; name && i < t->nsni; i++) {
+    if (strcasecmp(name, t->sni_names[i]) == 0) {
+      SSL_set_SSL_CTX(ssl, t->sni_ctx[i]);
+      return SSL_TLSEXT_ERR_OK;
+    }
+  }
+  if (!t->sni_strict) return SSL_TLSEXT_ERR_OK;
+  *alert = SSL_AD_UNRECOGNIZED_NAME;
+  return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
 
 /* Put TLS on stream 'st' with 'ctx' (which the SSL references). A client
 ** checks 'name' (NULL: none) if the context verifies. 0, UV_ENOMEM, or
@@ -196,6 +255,8 @@ static int attach(gl_stream *st, SSL_CTX *ctx, int server, const char *name, siz
   }
   BIO_set_mem_eof_return(t->rbio, -1);
   SSL_set_bio(t->ssl, t->rbio, t->wbio);
+  SSL_set_app_data(t->ssl, t);
+  SSL_set_verify(t->ssl, SSL_get_verify_mode(t->ssl), verify_cb);
   if (server) {
     SSL_set_accept_state(t->ssl);
   } else {
@@ -269,6 +330,13 @@ static gl_sock *check_tls(lua_State *L, const char *what) {
   return s;
 }
 
+SSL *gl_tls_check(lua_State *L, int idx, const char *what) {
+  gl_sock *s = gl_sock_check(L, idx, what);
+  if (s->st.filter != &tls_conn)
+    luaL_error(L, "%s: not a TLS connection (wrap it with wrap_ssl)", what);
+  return ((gl_tls *)s->st.fctx)->ssl;
+}
+
 /* sock:handshake() -> true, or nil, err */
 static int l_handshake(lua_State *L) {
   return gl_stream_handshake(L, &check_tls(L, "handshake")->st);
@@ -296,10 +364,11 @@ static int misuse(lua_State *L, const char *fmt, const char *detail) {
   return lua_error(L);
 }
 
-/* opts[key]: a string without NUL (a path or a name), or NULL if absent. */
-static const char *opt_string(lua_State *L, const char *key, size_t *len) {
+/* opts[key] (the table at 'idx'): a string without NUL (a path or a
+** name), or NULL if absent. */
+static const char *opt_string(lua_State *L, int idx, const char *key, size_t *len) {
   size_t n = 0;
-  lua_getfield(L, 2, key);
+  lua_getfield(L, idx, key);
   const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
   if (v == NULL && !lua_isnil(L, -1)) misuse(L, "wrap_ssl: opts.%s must be a string", key);
   lua_pop(L, 1);  /* opts keeps the string alive */
@@ -309,8 +378,8 @@ static const char *opt_string(lua_State *L, const char *key, size_t *len) {
 }
 
 /* opts.alpn (an array of strings) in wire format, pushed as a string. */
-static int push_alpn_wire(lua_State *L) {
-  if (lua_getfield(L, 2, "alpn") == LUA_TNIL) {
+static int push_alpn_wire(lua_State *L, int idx) {
+  if (lua_getfield(L, idx, "alpn") == LUA_TNIL) {
     lua_pop(L, 1);
     return 0;
   }
@@ -333,6 +402,51 @@ static int push_alpn_wire(lua_State *L) {
   return 1;
 }
 
+static int opt_bool(lua_State *L, int idx, const char *key, int dflt) {
+  int t = lua_getfield(L, idx, key), v = t == LUA_TNIL ? dflt : lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+static int opt_proto(lua_State *L, int idx, const char *key) {
+  const char *v = opt_string(L, idx, key, NULL);
+  if (v == NULL) return 0;
+  if (strcmp(v, "tlsv1_2") == 0) return TLS1_2_VERSION;
+  if (strcmp(v, "tlsv1_3") == 0) return TLS1_3_VERSION;
+  return misuse(L, "wrap_ssl: opts.%s must be \"tlsv1_2\" or \"tlsv1_3\"", key);
+}
+
+/* The context options of the table at 'idx' (misuse raises; pushes the
+** ALPN wire string if there is one, which o->alpn points into). */
+static void read_opts(lua_State *L, int idx, gl_tls_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->server = opt_bool(L, idx, "server_side", 0);
+  o->peer_optional = opt_bool(L, idx, "peer_optional", 0);
+  o->certfile = opt_string(L, idx, "certfile", NULL);
+  o->keyfile = opt_string(L, idx, "keyfile", NULL);
+  o->cafile = opt_string(L, idx, "cafile", NULL);
+  o->capath = opt_string(L, idx, "capath", NULL);
+  o->password = opt_string(L, idx, "password", NULL);
+  o->ciphers = opt_string(L, idx, "ciphers", NULL);
+  o->ciphersuites = opt_string(L, idx, "ciphersuites", NULL);
+  o->min_proto = opt_proto(L, idx, "min_protocol");
+  o->max_proto = opt_proto(L, idx, "max_protocol");
+  o->depth = -1;
+  if (lua_getfield(L, idx, "depth") != LUA_TNIL) {
+    int isnum;
+    lua_Integer d = lua_tointegerx(L, -1, &isnum);
+    if (!isnum || d < 0 || d > 100) misuse(L, "wrap_ssl: opts.%s must be an integer from 0 to 100", "depth");
+    o->depth = (int)d;
+  }
+  lua_pop(L, 1);
+  const char *verify = opt_string(L, idx, "verify", NULL);
+  o->verify = verify ? strcmp(verify, "peer") == 0 : !o->server;
+  if (verify && !o->verify && strcmp(verify, "none") != 0)
+    misuse(L, "wrap_ssl: opts.verify must be \"none\" or \"peer\"%s", "");
+  if (o->server && o->certfile == NULL) misuse(L, "wrap_ssl: a server needs opts.certfile%s", "");
+  if (push_alpn_wire(L, idx)) o->alpn = lua_tolstring(L, -1, &o->alpn_len);
+}
+
 /* tls_wrap(sock, opts [, host]) -> true, or nil, err */
 static int l_tls_wrap(lua_State *L) {
   gl_sock *s = gl_sock_check(L, 1, "wrap_ssl");
@@ -344,31 +458,19 @@ static int l_tls_wrap(lua_State *L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 3);
   if (st->filter) return misuse(L, "wrap_ssl: the %s is wrapped already", "socket");
-  gl_tls_opts o = { 0 };
-  lua_getfield(L, 2, "server_side");
-  o.server = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  o.certfile = opt_string(L, "certfile", NULL);
-  o.keyfile = opt_string(L, "keyfile", NULL);
-  o.cafile = opt_string(L, "cafile", NULL);
-  o.capath = opt_string(L, "capath", NULL);
   size_t namelen = 0;
-  const char *name = opt_string(L, "server_hostname", &namelen);
+  const char *name = opt_string(L, 2, "server_hostname", &namelen);
   if (name == NULL && lua_type(L, 3) == LUA_TSTRING) name = lua_tolstring(L, 3, &namelen);
-  const char *verify = opt_string(L, "verify", NULL);
-  o.verify = verify ? strcmp(verify, "peer") == 0 : !o.server;
-  if (verify && !o.verify && strcmp(verify, "none") != 0)
-    return misuse(L, "wrap_ssl: opts.verify must be \"none\" or \"peer\"%s", "");
-  if (o.server && o.certfile == NULL) return misuse(L, "wrap_ssl: a server needs opts.certfile%s", "");
+  int check_hostname = opt_bool(L, 2, "check_hostname", 1);
+  gl_tls_opts o;
+  read_opts(L, 2, &o);  /* may raise: before anything is allocated */
   if (s->listening && !o.server)
     return misuse(L, "wrap_ssl: a listening socket needs opts.server_side%s", "");
-  if (!o.server && o.verify && name == NULL)
+  if (!o.server && o.verify && name == NULL && check_hostname)
     return misuse(L, "wrap_ssl: a verifying client needs the server's name: give "
                   "opts.server_hostname (or connect with green.connect, or verify = \"none\")%s", "");
   if (st->readers.n > 0 || st->writers.n > 0)
     return misuse(L, "wrap_ssl: another green thread is using the %s", "socket");
-  int alpn = push_alpn_wire(L);  /* may raise: before anything is allocated */
-  if (alpn) o.alpn = lua_tolstring(L, -1, &o.alpn_len);
   if (st->len > 0) {
     /* STARTTLS: bytes received in clear must never pass as if they came
     ** over TLS (the socket stays as it is: plain) */
@@ -407,6 +509,64 @@ static int l_tls_wrap(lua_State *L) {
   return 1;
 }
 
+/* sock:tls_sni(names, optss [, strict]) -> true, or nil, err: a server
+** connection not yet handshaking serves names[i] with the context of
+** optss[i] (server options as for tls_wrap); strict refuses other names. */
+static int l_tls_sni(lua_State *L) {
+  gl_sock *s = check_tls(L, "tls_sni");
+  gl_tls *t = s->st.fctx;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  int strict = lua_toboolean(L, 4);
+  lua_settop(L, 3);
+  if (!SSL_is_server(t->ssl) || t->done || SSL_get_state(t->ssl) != TLS_ST_BEFORE)
+    return luaL_error(L, "tls_sni: only a server connection that has not started its handshake");
+  lua_Integer n = luaL_len(L, 2);
+  if (n < 0 || n > 1000 || luaL_len(L, 3) != n)
+    return luaL_error(L, "tls_sni: names and optss must be arrays of the same length (at most 1000)");
+  for (lua_Integer i = 1; i <= n; i++) {  /* check everything before allocating */
+    if (lua_rawgeti(L, 2, i) != LUA_TSTRING) return luaL_error(L, "tls_sni: names[%d] must be a string", (int)i);
+    if (lua_rawgeti(L, 3, i) != LUA_TTABLE) return luaL_error(L, "tls_sni: optss[%d] must be a table", (int)i);
+    lua_pop(L, 2);
+  }
+  free_sni(t);
+  t->sni_names = calloc((size_t)n + 1, sizeof *t->sni_names);
+  t->sni_ctx = calloc((size_t)n + 1, sizeof *t->sni_ctx);
+  if (t->sni_names == NULL || t->sni_ctx == NULL) {
+    free_sni(t);
+    return gl_sock_fail(L, UV_ENOMEM);
+  }
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, 3, i);
+    gl_tls_opts o;
+    read_opts(L, lua_gettop(L), &o);
+    o.server = 1;
+    if (o.certfile == NULL) {
+      free_sni(t);
+      return misuse(L, "wrap_ssl: a server needs opts.certfile%s", "");
+    }
+    SSL_CTX *ctx = gl_tls_ctx(L, &o);
+    if (ctx == NULL) {
+      free_sni(t);
+      lua_pushnil(L);
+      lua_insert(L, -2);
+      return 2;
+    }
+    lua_rawgeti(L, 2, i);
+    t->sni_names[i - 1] = strdup(lua_tostring(L, -1));
+    t->sni_ctx[i - 1] = ctx;
+    t->nsni = (int)i;
+    if (t->sni_names[i - 1] == NULL) {
+      free_sni(t);
+      return gl_sock_fail(L, UV_ENOMEM);
+    }
+    lua_settop(L, 3);
+  }
+  t->sni_strict = strict;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 void gl_open_tls(lua_State *L) {
   lua_pushcfunction(L, l_tls_wrap);
   lua_setfield(L, -2, "tls_wrap");
@@ -415,5 +575,7 @@ void gl_open_tls(lua_State *L) {
   lua_setfield(L, -2, "handshake");
   lua_pushcfunction(L, l_alpn);
   lua_setfield(L, -2, "alpn");
+  lua_pushcfunction(L, l_tls_sni);
+  lua_setfield(L, -2, "tls_sni");
   lua_pop(L, 1);
 }

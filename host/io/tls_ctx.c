@@ -8,7 +8,9 @@
 ** (device, inode, size, modification time): a rotated certificate or CA
 ** file is loaded again by the next wrap, while connections already open
 ** keep the context they started with. At most CACHE_MAX option sets are
-** kept, least recently used first out.
+** kept, least recently used first out. An encrypted key is opened with
+** opts.password or fails: OpenSSL's default would prompt on the terminal
+** with every green thread stopped.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -68,11 +70,33 @@ static SSL_CTX *ctx_fail(lua_State *L, SSL_CTX *ctx, const char *what, const cha
   return NULL;
 }
 
+/* An encrypted key's password: the one given, else none. OpenSSL's own
+** default would prompt on the terminal, stopping every green thread. */
+static int password_cb(char *buf, int size, int rwflag, void *u) {
+  (void)rwflag;
+  const char *pw = u;
+  int n = pw ? (int)strlen(pw) : 0;
+  if (n >= size) return 0;
+  if (n) memcpy(buf, pw, (size_t)n);
+  return n;
+}
+
 static SSL_CTX *make(lua_State *L, const gl_tls_opts *o) {
   ERR_clear_error();
   SSL_CTX *ctx = SSL_CTX_new(o->server ? TLS_server_method() : TLS_client_method());
   if (ctx == NULL) return ctx_fail(L, NULL, "cannot create a context", NULL);
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  if (SSL_CTX_set_min_proto_version(ctx, o->min_proto ? o->min_proto : TLS1_2_VERSION) != 1
+      || (o->max_proto && SSL_CTX_set_max_proto_version(ctx, o->max_proto) != 1))
+    return ctx_fail(L, ctx, "cannot set the protocol versions", NULL);
+  if (o->ciphers && SSL_CTX_set_cipher_list(ctx, o->ciphers) != 1)
+    return ctx_fail(L, ctx, "cannot set the cipher list", NULL);
+  if (o->ciphersuites && SSL_CTX_set_ciphersuites(ctx, o->ciphersuites) != 1)
+    return ctx_fail(L, ctx, "cannot set the cipher suites", NULL);
+  if (o->depth >= 0) SSL_CTX_set_verify_depth(ctx, o->depth);
+  if (o->server) SSL_CTX_set_tlsext_servername_callback(ctx, gl_tls_servername);
+  /* the password is only needed while the key loads: not kept */
+  SSL_CTX_set_default_passwd_cb(ctx, password_cb);
+  SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)o->password);
   /* a send that waits for the peer may retry from a moved string */
   SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   if (o->certfile) {
@@ -84,8 +108,13 @@ static SSL_CTX *make(lua_State *L, const gl_tls_opts *o) {
     if (SSL_CTX_check_private_key(ctx) != 1)
       return ctx_fail(L, ctx, "the key does not match the certificate", key);
   }
+  SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
   if (o->verify) {
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (o->server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
+    int fail = o->server && !o->peer_optional ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0;
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | fail, NULL);
+  }
+  /* CA files load even without verify: getpeerverification reports on them */
+  if (o->verify || o->cafile || o->capath) {
     if (o->cafile || o->capath
             ? SSL_CTX_load_verify_locations(ctx, o->cafile, o->capath) != 1
             : SSL_CTX_set_default_verify_paths(ctx) != 1)
@@ -133,6 +162,15 @@ static void push_key(lua_State *L, const gl_tls_opts *o) {
   luaL_buffinit(L, &b);
   luaL_addchar(&b, o->server ? 'S' : 'C');
   luaL_addchar(&b, o->verify ? 'V' : 'N');
+  luaL_addchar(&b, o->peer_optional ? 'O' : 'R');
+  lua_pushfstring(L, "%d,%d,%d|", o->min_proto, o->max_proto, o->depth);
+  luaL_addvalue(&b);
+  const char *strs[] = { o->password, o->ciphers, o->ciphersuites };
+  for (int i = 0; i < 3; i++) {
+    if (strs[i]) lua_pushfstring(L, "%d:%s|", (int)strlen(strs[i]), strs[i]);
+    else lua_pushliteral(L, "-|");
+    luaL_addvalue(&b);
+  }
   add_file(&b, o->certfile);
   add_file(&b, o->keyfile);
   add_file(&b, o->cafile);
