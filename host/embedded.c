@@ -16,6 +16,7 @@
 #include "sync/semaphore.h"
 #include "io/socket.h"
 #include "io/tls.h"
+#include "io/process.h"
 #include "http/http.h"
 #include "version.h"
 
@@ -43,6 +44,8 @@ static int open_core(lua_State *L) {
   gl_open_net(L);
   gl_open_udp(L);
   gl_open_tls(L);
+  gl_open_process_lib(L);
+  gl_open_signal(L);
   gl_open_http_parser(L);
   gl_open_http_respond(L);
   lua_pushliteral(L, GREENLUA_VERSION);

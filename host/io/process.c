@@ -1,0 +1,392 @@
+/*
+** process.c: child processes, the C half of green.process.
+**
+** The contract:
+**  - core.process_spawn(argv, stdio, cwd, env, detached) starts argv[1]
+**    (PATH searched) with arguments argv through uv_spawn. argv: a non-empty
+**    array of strings; stdio: an array of three of "inherit", "null",
+**    "pipe" for fds 0, 1, 2; cwd: a string or nil; env: an array of
+**    "NAME=value" strings that replaces the environment, or nil (inherit);
+**    detached: a new session (setsid). Returns proc, stdin, stdout, stderr
+**    (each a green socket over the parent's end of a pipe, or false), or
+**    nil, "argv1: no such file or directory" (libuv's reasons, lowercase)
+**    when the command cannot start. Misuse raises naming 'spawn'.
+**  - A "pipe" is a real pipe(2), as popen's: the parent's end becomes a
+**    uv_pipe_t inside socket.c's object (kind GL_PIPE), so it has every
+**    socket method (send, receive, recv, lines, settimeout, close) and
+**    getfd, which this file adds to the socket methods for every socket.
+**  - The child starts with every signal's default disposition and an empty
+**    signal mask: libuv's child set-up resets both before exec.
+**  - proc:wait([timeout]) -> code, nil (it exited) | nil, "TERM" (a
+**    signal ended it) | nil, "timeout". Any number of threads may wait. The
+**    exit is seen in libuv's exit callback (SIGCHLD), never polled.
+**  - proc:kill([sig]): a name or number, default TERM -> true, or nil, err;
+**    once the child has exited, nil, "no such process" (its pid may be
+**    someone else's by then). proc:pid() -> the pid.
+**  - The uv_process_t lives in a malloc'd box that outlives the Lua
+**    object: a Process collected before its child exits leaves the box to
+**    libuv, whose exit callback reaps the child and frees it, so there is
+**    no zombie and no callback touches freed memory. The handle counts for
+**    the loop (uv_ref) only while a thread waits in proc:wait, so a child
+**    nobody waits for neither keeps the program alive nor hides a deadlock.
+*/
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <lauxlib.h>
+#include "core/hub.h"
+#include "io/socket.h"
+#include "io/process.h"
+
+#define PROC_MT "green.ProcessHandle"
+
+typedef struct gl_proc gl_proc;
+
+/* What libuv holds; the handle first, so its close callback frees the box. */
+typedef struct proc_box {
+  uv_process_t h;
+  gl_proc *owner;          /* NULL once the Lua object is collected */
+} proc_box;
+
+struct gl_proc {
+  proc_box *box;           /* NULL once the child exited (or spawn failed) */
+  int pid;
+  int exited;
+  int64_t status;
+  int termsig;
+  gl_waitq waiters;
+};
+
+static const void *proc_mt;
+
+/* -------------------------------------------------------------- signals */
+
+static const struct { const char *name; int sig; } signals[] = {
+  {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"ILL", SIGILL},
+  {"TRAP", SIGTRAP}, {"ABRT", SIGABRT}, {"BUS", SIGBUS}, {"FPE", SIGFPE},
+  {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"SEGV", SIGSEGV}, {"USR2", SIGUSR2},
+  {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM}, {"CHLD", SIGCHLD},
+  {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},
+  {"TTOU", SIGTTOU}, {"URG", SIGURG}, {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},
+  {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},
+  {"SYS", SIGSYS},
+#ifdef SIGPWR
+  {"PWR", SIGPWR},
+#endif
+};
+#define NSIGNALS (sizeof signals / sizeof signals[0])
+
+const char *gl_signal_name(int sig) {
+  for (size_t i = 0; i < NSIGNALS; i++)
+    if (signals[i].sig == sig) return signals[i].name;
+  return NULL;
+}
+
+void gl_push_signal_name(lua_State *L, int sig) {
+  const char *name = gl_signal_name(sig);
+  if (name) lua_pushstring(L, name);
+  else lua_pushfstring(L, "%d", sig);
+}
+
+int gl_check_signal(lua_State *L, int idx, const char *fname) {
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    int isint;
+    lua_Integer n = lua_tointegerx(L, idx, &isint);
+    if (!isint || n <= 0 || n >= 65)
+      gl_argerror(L, idx, fname, "signal number out of range");
+    return (int)n;
+  }
+  if (lua_type(L, idx) != LUA_TSTRING) gl_typeerror(L, idx, fname, "signal name");
+  const char *s = lua_tostring(L, idx);
+  if (strncmp(s, "SIG", 3) == 0) s += 3;
+  for (size_t i = 0; i < NSIGNALS; i++)
+    if (strcmp(signals[i].name, s) == 0) return signals[i].sig;
+  return gl_argerror(L, idx, fname, lua_pushfstring(L, "unknown signal '%s'", lua_tostring(L, idx)));
+}
+
+/* ---------------------------------------------------------------- exit */
+
+static void free_box(uv_handle_t *h) {
+  free((proc_box *)h);
+}
+
+static void on_child_exit(uv_process_t *h, int64_t status, int termsig) {
+  proc_box *box = (proc_box *)h;
+  gl_proc *p = box->owner;
+  if (p) {
+    p->box = NULL;
+    p->exited = 1;
+    p->status = status;
+    p->termsig = termsig;
+    while (p->waiters.head) {
+      lua_pushnil(gl_H.L);
+      gl_wake_one(gl_H.L, &p->waiters);
+    }
+  }
+  uv_close((uv_handle_t *)h, free_box);
+}
+
+static gl_proc *check_proc(lua_State *L, const char *fname) {
+  if (gl_udata_meta(L, 1) != proc_mt) gl_typeerror(L, 1, fname, "ProcessHandle");
+  return lua_touserdata(L, 1);
+}
+
+/* Push how the child ended: code, nil or nil, signal name. */
+static int push_result(lua_State *L, gl_proc *p) {
+  if (p->termsig) {
+    lua_pushnil(L);
+    gl_push_signal_name(L, p->termsig);
+  } else {
+    lua_pushinteger(L, (lua_Integer)p->status);
+    lua_pushnil(L);
+  }
+  return 2;
+}
+
+/* The handle holds the loop only while somebody waits for it. */
+static void unref_if_idle(gl_proc *p) {
+  if (p->box && p->waiters.head == NULL) uv_unref((uv_handle_t *)&p->box->h);
+}
+
+static void wait_cancel(lua_State *L) {
+  unref_if_idle(lua_touserdata(L, 1));
+}
+
+static int wait_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  gl_proc *p = lua_touserdata(L, 1);
+  unref_if_idle(p);
+  if (p->exited) return push_result(L, p);
+  lua_pushnil(L);
+  lua_pushliteral(L, "timeout");
+  return 2;
+}
+
+/* proc:wait([timeout]) -> code, nil | nil, signal | nil, "timeout" */
+static int l_wait(lua_State *L) {
+  gl_proc *p = check_proc(L, "wait");
+  double timeout = lua_isnoneornil(L, 2) ? -1 : gl_check_seconds(L, 2, "wait");
+  if (p->exited) return push_result(L, p);
+  if (p->box == NULL) return luaL_error(L, "wait: the process never started");
+  if (timeout == 0) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "timeout");
+    return 2;
+  }
+  gl_check_block(L, "wait");
+  lua_settop(L, 1);
+  uv_ref((uv_handle_t *)&p->box->h);
+  return gl_block_cancel(L, "wait", &p->waiters, timeout, wait_k, wait_cancel);
+}
+
+/* proc:kill([sig]) -> true | nil, err */
+static int l_kill(lua_State *L) {
+  gl_proc *p = check_proc(L, "kill");
+  int sig = lua_isnoneornil(L, 2) ? SIGTERM : gl_check_signal(L, 2, "kill");
+  int err = p->box ? uv_process_kill(&p->box->h, sig) : UV_ESRCH;
+  if (err) {
+    lua_pushnil(L);
+    lua_pushstring(L, err == UV_ESRCH ? "no such process" : gl_strerror(err));
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_pid(lua_State *L) {
+  lua_pushinteger(L, check_proc(L, "pid")->pid);
+  return 1;
+}
+
+/* proc:exited() -> true once the exit was seen (no wait) */
+static int l_exited(lua_State *L) {
+  lua_pushboolean(L, check_proc(L, "exited")->exited);
+  return 1;
+}
+
+/* proc:status() -> code, termsig (integers) once exited, else nothing:
+** os.execute's results need the signal's number. */
+static int l_status(lua_State *L) {
+  gl_proc *p = check_proc(L, "status");
+  if (!p->exited) return 0;
+  lua_pushinteger(L, (lua_Integer)p->status);
+  lua_pushinteger(L, p->termsig);
+  return 2;
+}
+
+/* __gc: a running child keeps its box; libuv's exit callback frees it. */
+static int l_gc(lua_State *L) {
+  gl_proc *p = check_proc(L, "__gc");
+  if (p->box) {
+    p->box->owner = NULL;
+    uv_unref((uv_handle_t *)&p->box->h);
+    p->box = NULL;
+  }
+  return 0;
+}
+
+static int l_tostring(lua_State *L) {
+  gl_proc *p = check_proc(L, "__tostring");
+  lua_pushfstring(L, "process %d (%s)", p->pid, p->exited ? "exited" : "running");
+  return 1;
+}
+
+/* --------------------------------------------------------------- spawn */
+
+enum { IO_INHERIT, IO_NULL, IO_PIPE };
+
+/* A NULL-terminated array of the strings of the array at 'idx' (rawgeti:
+** no metamethod runs, so the table keeps the strings alive), in a
+** userdata pushed on the stack. 'what' names it in errors. */
+static char **string_array(lua_State *L, int idx, const char *what, int nonempty) {
+  if (lua_type(L, idx) != LUA_TTABLE)
+    gl_argerror(L, idx, "spawn", lua_pushfstring(L, "%s must be a table", what));
+  lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+  if (nonempty && n == 0) gl_argerror(L, idx, "spawn", lua_pushfstring(L, "%s is empty", what));
+  if (n > 1000000) gl_argerror(L, idx, "spawn", lua_pushfstring(L, "%s is too long", what));
+  char **a = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
+  for (lua_Integer i = 1; i <= n; i++) {
+    size_t len;
+    if (lua_rawgeti(L, idx, i) != LUA_TSTRING)
+      gl_argerror(L, idx, "spawn", lua_pushfstring(L, "%s[%I] must be a string", what, i));
+    a[i - 1] = (char *)lua_tolstring(L, -1, &len);
+    if (strlen(a[i - 1]) != len)
+      gl_argerror(L, idx, "spawn", lua_pushfstring(L, "%s[%I] contains a zero byte", what, i));
+    lua_pop(L, 1);
+  }
+  a[n] = NULL;
+  return a;
+}
+
+static int check_stdio(lua_State *L, int i) {
+  static const char *const modes[] = {"inherit", "null", "pipe", NULL};
+  if (lua_type(L, 2) != LUA_TTABLE) gl_typeerror(L, 2, "spawn", "table");
+  lua_rawgeti(L, 2, i + 1);
+  const char *s = lua_tostring(L, -1);
+  int m = -1;
+  for (int j = 0; s && modes[j]; j++)
+    if (lua_type(L, -1) == LUA_TSTRING && strcmp(s, modes[j]) == 0) m = j;
+  lua_pop(L, 1);
+  if (m < 0) gl_argerror(L, 2, "spawn", "stdio modes must be \"inherit\", \"null\" or \"pipe\"");
+  return m;
+}
+
+/* core.process_spawn(argv, stdio, cwd, env, detached) */
+static int l_spawn(lua_State *L) {
+  lua_settop(L, 5);
+  char **argv = string_array(L, 1, "argv", 1);
+  int mode[3];
+  for (int i = 0; i < 3; i++) mode[i] = check_stdio(L, i);
+  const char *cwd = NULL;
+  if (!lua_isnil(L, 3)) {
+    size_t len;
+    if (lua_type(L, 3) != LUA_TSTRING) gl_typeerror(L, 3, "spawn", "string");
+    cwd = lua_tolstring(L, 3, &len);
+    if (strlen(cwd) != len) gl_argerror(L, 3, "spawn", "cwd contains a zero byte");
+  }
+  char **env = lua_isnil(L, 4) ? NULL : string_array(L, 4, "env", 0);
+  int detached = lua_toboolean(L, 5);
+
+  /* Everything that may raise comes first: the Lua objects. */
+  gl_proc *p = lua_newuserdatauv(L, sizeof *p, 0);
+  memset(p, 0, sizeof *p);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, proc_mt);
+  lua_setmetatable(L, -2);
+  int proc = lua_gettop(L);
+  gl_sock *pipes[3] = {NULL, NULL, NULL};
+  for (int i = 0; i < 3; i++) {
+    if (mode[i] == IO_PIPE) pipes[i] = gl_sock_new(L, GL_PIPE, AF_UNSPEC);
+    else lua_pushboolean(L, 0);
+  }
+  proc_box *box = calloc(1, sizeof *box);
+  if (box == NULL) return luaL_error(L, "spawn: not enough memory");
+
+  /* Then the descriptors: fds[i][0] the child's end, [1] the parent's. */
+  int fds[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}}, err = 0;
+  uv_stdio_container_t stdio[3];
+  for (int i = 0; i < 3 && err == 0; i++) {
+    stdio[i].flags = UV_INHERIT_FD;
+    stdio[i].data.fd = i;
+    if (mode[i] == IO_NULL) stdio[i].flags = UV_IGNORE;
+    if (mode[i] != IO_PIPE) continue;
+    uv_file pair[2];
+    err = uv_pipe(pair, 0, 0);  /* blocking: the child's end stays so */
+    if (err) break;
+    fds[i][0] = i == 0 ? pair[0] : pair[1];
+    fds[i][1] = i == 0 ? pair[1] : pair[0];
+    stdio[i].data.fd = fds[i][0];
+  }
+  for (int i = 0; i < 3 && err == 0; i++)
+    if (pipes[i]) {
+      err = uv_pipe_open(&pipes[i]->io->h.pipe, fds[i][1]);
+      if (err == 0) fds[i][1] = -1;  /* the socket owns it now */
+    }
+  if (err == 0) {
+    uv_process_options_t o;
+    memset(&o, 0, sizeof o);
+    o.exit_cb = on_child_exit;
+    o.file = argv[0];
+    o.args = argv;
+    o.env = env;
+    o.cwd = cwd;
+    o.flags = detached ? UV_PROCESS_DETACHED : 0;
+    o.stdio_count = 3;
+    o.stdio = stdio;
+    err = uv_spawn(gl_H.loop, &box->h, &o);
+    if (err) uv_close((uv_handle_t *)&box->h, free_box);  /* libuv's rule, even then */
+  } else {
+    free(box);
+  }
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 2; j++)
+      if (fds[i][j] >= 0) close(fds[i][j]);
+  if (err) {
+    for (int i = 0; i < 3; i++)
+      if (pipes[i]) gl_sock_release(pipes[i]);
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", argv[0], gl_strerror(err));
+    return 2;
+  }
+  box->owner = p;
+  p->box = box;
+  p->pid = box->h.pid;
+  uv_unref((uv_handle_t *)&box->h);
+  (void)proc;
+  return 4;  /* proc, stdin, stdout, stderr */
+}
+
+/* sock:getfd() -> the descriptor, or -1 once closed */
+static int l_getfd(lua_State *L) {
+  gl_sock *s = gl_sock_test(L, 1);
+  if (s == NULL) gl_typeerror(L, 1, "getfd", "socket");
+  uv_os_fd_t fd = -1;
+  if (s->io == NULL || uv_fileno(&s->io->h.handle, &fd) != 0) fd = -1;
+  lua_pushinteger(L, fd);
+  return 1;
+}
+
+/* Adds core.process_spawn to the table on top, getfd to the socket methods. */
+void gl_open_process_lib(lua_State *L) {
+  static const luaL_Reg methods[] = {
+    {"wait", l_wait}, {"kill", l_kill}, {"pid", l_pid}, {"exited", l_exited},
+    {"status", l_status},
+    {NULL, NULL}
+  };
+  luaL_newmetatable(L, PROC_MT);
+  luaL_newlib(L, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, l_tostring);
+  lua_setfield(L, -2, "__tostring");
+  proc_mt = lua_topointer(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, proc_mt);
+  lua_pushcfunction(L, l_spawn);
+  lua_setfield(L, -2, "process_spawn");
+  lua_getfield(L, -1, "SocketMethods");
+  lua_pushcfunction(L, l_getfd);
+  lua_setfield(L, -2, "getfd");
+  lua_pop(L, 1);
+}
