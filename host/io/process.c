@@ -3,37 +3,51 @@
 **
 ** The contract:
 **  - core.process_spawn(argv, stdio, cwd, env, detached) starts argv[1]
-**    (PATH searched) with arguments argv through uv_spawn. argv: a non-empty
-**    array of strings; stdio: an array of three of "inherit", "null",
-**    "pipe" for fds 0, 1, 2; cwd: a string or nil; env: an array of
-**    "NAME=value" strings that replaces the environment, or nil (inherit);
-**    detached: a new session (setsid). Returns proc, stdin, stdout, stderr
-**    (each a green socket over the parent's end of a pipe, or false), or
-**    nil, "argv1: no such file or directory" (libuv's reasons, lowercase)
-**    when the command cannot start. Misuse raises naming 'spawn'.
+**    (PATH searched) with arguments argv. argv: a non-empty array of
+**    strings; stdio: an array of three of "inherit", "null", "pipe" for
+**    fds 0, 1, 2; cwd: a string or nil; env: an array of "NAME=value"
+**    strings that replaces the environment, or nil (inherit); detached: a
+**    new session (setsid). Returns proc, stdin, stdout, stderr (each a
+**    green socket over the parent's end of a pipe, or false), or nil,
+**    "argv1: no such file or directory" (the reason, lowercase) when the
+**    command cannot start. Misuse raises naming 'spawn'.
 **  - A "pipe" is a real pipe(2), as popen's: the parent's end becomes a
 **    uv_pipe_t inside socket.c's object (kind GL_PIPE), so it has every
 **    socket method (send, receive, recv, lines, settimeout, close) and
 **    getfd, which this file adds to the socket methods for every socket.
 **  - The child starts with every signal's default disposition and an empty
-**    signal mask: libuv's child set-up resets both before exec.
+**    signal mask (POSIX_SPAWN_SETSIGDEF with every signal, SETSIGMASK).
+**  - Why posix_spawn and not uv_spawn: libuv 1.44's uv_spawn forks, and
+**    fork copies the page tables, then every page the parent writes
+**    faults once more; glibc's posix_spawn is a vfork-style clone. That
+**    was the difference between 0.5x and the 0.7x of C that
+**    green.process.run{"true"} must reach (scripts/bench/process/).
+**  - The exit is seen through libuv, never polled: one uv_signal_t on
+**    SIGCHLD, whose callback reaps our children (waitpid(pid, WNOHANG) for
+**    each one we started, never anyone else's, as libuv does for its own)
+**    and wakes their waiters.
 **  - proc:wait([timeout]) -> code, nil (it exited) | nil, "TERM" (a
-**    signal ended it) | nil, "timeout". Any number of threads may wait. The
-**    exit is seen in libuv's exit callback (SIGCHLD), never polled.
+**    signal ended it) | nil, "timeout". Any number of threads may wait.
 **  - proc:kill([sig]): a name or number, default TERM -> true, or nil, err;
-**    once the child has exited, nil, "no such process" (its pid may be
-**    someone else's by then). proc:pid() -> the pid.
-**  - The uv_process_t lives in a malloc'd box that outlives the Lua
-**    object: a Process collected before its child exits leaves the box to
-**    libuv, whose exit callback reaps the child and frees it, so there is
-**    no zombie and no callback touches freed memory. The handle counts for
-**    the loop (uv_ref) only while a thread waits in proc:wait, so a child
+**    once the child was reaped, nil, "no such process" (its pid may be
+**    someone else's by then). proc:pid() -> the pid; proc:status() ->
+**    code, termsig once exited; proc:exited().
+**  - core.process_can_block(): may the caller block (else os.execute and
+**    io.popen use the real ones).
+**  - A child lives in a malloc'd node of the list of children until it is
+**    reaped, whether or not its Lua object was collected: no zombie, and
+**    no callback touches freed memory. The SIGCHLD handle counts for the
+**    loop (uv_ref) only while a thread waits in proc:wait, so a child
 **    nobody waits for neither keeps the program alive nor hides a deadlock.
 */
+#define _GNU_SOURCE  /* posix_spawn_file_actions_addchdir_np, POSIX_SPAWN_SETSID */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <lauxlib.h>
 #include "core/hub.h"
@@ -44,14 +58,15 @@
 
 typedef struct gl_proc gl_proc;
 
-/* What libuv holds; the handle first, so its close callback frees the box. */
-typedef struct proc_box {
-  uv_process_t h;
+/* A child not reaped yet, in the list 'children'. */
+typedef struct child {
+  struct child *prev, *next;
+  pid_t pid;
   gl_proc *owner;          /* NULL once the Lua object is collected */
-} proc_box;
+} child;
 
 struct gl_proc {
-  proc_box *box;           /* NULL once the child exited (or spawn failed) */
+  child *node;             /* NULL once reaped (or never started) */
   int pid;
   int exited;
   int64_t status;
@@ -60,6 +75,12 @@ struct gl_proc {
 };
 
 static const void *proc_mt;
+static child *children;
+static uv_signal_t sigchld;
+static int sigchld_on;
+static int waiting;        /* threads in proc:wait: the loop stays alive */
+
+extern char **environ;
 
 /* -------------------------------------------------------------- signals */
 
@@ -108,24 +129,42 @@ int gl_check_signal(lua_State *L, int idx, const char *fname) {
 
 /* ---------------------------------------------------------------- exit */
 
-static void free_box(uv_handle_t *h) {
-  free((proc_box *)h);
+/* SIGCHLD came: reap whichever of our children ended (a signal may stand
+** for several exits), and wake their waiters. Allocates nothing. */
+static void on_sigchld(uv_signal_t *h, int signum) {
+  (void)h, (void)signum;
+  child *c = children;
+  while (c) {
+    child *next = c->next;
+    int status;
+    pid_t r = waitpid(c->pid, &status, WNOHANG);
+    if (r == c->pid || (r < 0 && errno == ECHILD)) {
+      gl_proc *p = c->owner;
+      if (p) {
+        p->node = NULL;
+        p->exited = 1;
+        if (r < 0) p->status = 127;  /* reaped by someone else: unknown */
+        else if (WIFSIGNALED(status)) p->termsig = WTERMSIG(status);
+        else p->status = WEXITSTATUS(status);
+        while (p->waiters.head) {
+          lua_pushnil(gl_H.L);
+          gl_wake_one(gl_H.L, &p->waiters);
+        }
+      }
+      if (c->prev) c->prev->next = c->next;
+      else children = c->next;
+      if (c->next) c->next->prev = c->prev;
+      free(c);
+    }
+    c = next;
+  }
 }
 
-static void on_child_exit(uv_process_t *h, int64_t status, int termsig) {
-  proc_box *box = (proc_box *)h;
-  gl_proc *p = box->owner;
-  if (p) {
-    p->box = NULL;
-    p->exited = 1;
-    p->status = status;
-    p->termsig = termsig;
-    while (p->waiters.head) {
-      lua_pushnil(gl_H.L);
-      gl_wake_one(gl_H.L, &p->waiters);
-    }
-  }
-  uv_close((uv_handle_t *)h, free_box);
+/* The SIGCHLD handle holds the loop only while somebody waits. */
+static void waiting_add(int n) {
+  waiting += n;
+  if (waiting > 0) uv_ref((uv_handle_t *)&sigchld);
+  else uv_unref((uv_handle_t *)&sigchld);
 }
 
 static gl_proc *check_proc(lua_State *L, const char *fname) {
@@ -145,19 +184,15 @@ static int push_result(lua_State *L, gl_proc *p) {
   return 2;
 }
 
-/* The handle holds the loop only while somebody waits for it. */
-static void unref_if_idle(gl_proc *p) {
-  if (p->box && p->waiters.head == NULL) uv_unref((uv_handle_t *)&p->box->h);
-}
-
 static void wait_cancel(lua_State *L) {
-  unref_if_idle(lua_touserdata(L, 1));
+  (void)L;
+  waiting_add(-1);
 }
 
 static int wait_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
   gl_proc *p = lua_touserdata(L, 1);
-  unref_if_idle(p);
+  waiting_add(-1);
   if (p->exited) return push_result(L, p);
   lua_pushnil(L);
   lua_pushliteral(L, "timeout");
@@ -169,7 +204,7 @@ static int l_wait(lua_State *L) {
   gl_proc *p = check_proc(L, "wait");
   double timeout = lua_isnoneornil(L, 2) ? -1 : gl_check_seconds(L, 2, "wait");
   if (p->exited) return push_result(L, p);
-  if (p->box == NULL) return luaL_error(L, "wait: the process never started");
+  if (p->node == NULL) return luaL_error(L, "wait: the process is gone");
   if (timeout == 0) {
     lua_pushnil(L);
     lua_pushliteral(L, "timeout");
@@ -177,7 +212,7 @@ static int l_wait(lua_State *L) {
   }
   gl_check_block(L, "wait");
   lua_settop(L, 1);
-  uv_ref((uv_handle_t *)&p->box->h);
+  waiting_add(1);
   return gl_block_cancel(L, "wait", &p->waiters, timeout, wait_k, wait_cancel);
 }
 
@@ -185,7 +220,8 @@ static int l_wait(lua_State *L) {
 static int l_kill(lua_State *L) {
   gl_proc *p = check_proc(L, "kill");
   int sig = lua_isnoneornil(L, 2) ? SIGTERM : gl_check_signal(L, 2, "kill");
-  int err = p->box ? uv_process_kill(&p->box->h, sig) : UV_ESRCH;
+  int err = UV_ESRCH;
+  if (p->node) err = kill(p->pid, sig) == 0 ? 0 : uv_translate_sys_error(errno);
   if (err) {
     lua_pushnil(L);
     lua_pushstring(L, err == UV_ESRCH ? "no such process" : gl_strerror(err));
@@ -216,13 +252,12 @@ static int l_status(lua_State *L) {
   return 2;
 }
 
-/* __gc: a running child keeps its box; libuv's exit callback frees it. */
+/* __gc: a running child stays in the list until on_sigchld reaps it. */
 static int l_gc(lua_State *L) {
   gl_proc *p = check_proc(L, "__gc");
-  if (p->box) {
-    p->box->owner = NULL;
-    uv_unref((uv_handle_t *)&p->box->h);
-    p->box = NULL;
+  if (p->node) {
+    p->node->owner = NULL;
+    p->node = NULL;
   }
   return 0;
 }
@@ -273,6 +308,21 @@ static int check_stdio(lua_State *L, int i) {
   return m;
 }
 
+/* glibc's sigfillset and sigaddset leave out its two internal signals
+** (32 and 33, SIGCANCEL and SIGSETXID), and its posix_spawn then sets them
+** to SIG_IGN in the child, which exec keeps: a child would start with two
+** signals ignored (as system()'s and popen()'s children do). Set their
+** bits by hand, so they get SIG_DFL like every other. */
+static void internal_signals_too(sigset_t *set) {
+#if defined(__GLIBC__) && defined(__linux__)
+  unsigned long *bits = (unsigned long *)set;
+  for (int sig = 32; sig <= 33 && sig < SIGRTMIN; sig++)
+    bits[(sig - 1) / (8 * sizeof *bits)] |= 1UL << ((sig - 1) % (8 * sizeof *bits));
+#else
+  (void)set;
+#endif
+}
+
 /* core.process_spawn(argv, stdio, cwd, env, detached) */
 static int l_spawn(lua_State *L) {
   lua_settop(L, 5);
@@ -294,66 +344,79 @@ static int l_spawn(lua_State *L) {
   memset(p, 0, sizeof *p);
   lua_rawgetp(L, LUA_REGISTRYINDEX, proc_mt);
   lua_setmetatable(L, -2);
-  int proc = lua_gettop(L);
   gl_sock *pipes[3] = {NULL, NULL, NULL};
   for (int i = 0; i < 3; i++) {
     if (mode[i] == IO_PIPE) pipes[i] = gl_sock_new(L, GL_PIPE, AF_UNSPEC);
     else lua_pushboolean(L, 0);
   }
-  proc_box *box = calloc(1, sizeof *box);
-  if (box == NULL) return luaL_error(L, "spawn: not enough memory");
+  child *node = calloc(1, sizeof *node);
+  if (node == NULL) return luaL_error(L, "spawn: not enough memory");
+  if (!sigchld_on) {  /* before the first child, so no exit is missed */
+    uv_signal_init(gl_H.loop, &sigchld);
+    uv_signal_start(&sigchld, on_sigchld, SIGCHLD);
+    uv_unref((uv_handle_t *)&sigchld);
+    sigchld_on = 1;
+  }
 
   /* Then the descriptors: fds[i][0] the child's end, [1] the parent's. */
   int fds[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}}, err = 0;
-  uv_stdio_container_t stdio[3];
   for (int i = 0; i < 3 && err == 0; i++) {
-    stdio[i].flags = UV_INHERIT_FD;
-    stdio[i].data.fd = i;
-    if (mode[i] == IO_NULL) stdio[i].flags = UV_IGNORE;
     if (mode[i] != IO_PIPE) continue;
     uv_file pair[2];
-    err = uv_pipe(pair, 0, 0);  /* blocking: the child's end stays so */
+    err = uv_pipe(pair, 0, 0);  /* close-on-exec; blocking, as the child wants */
     if (err) break;
     fds[i][0] = i == 0 ? pair[0] : pair[1];
     fds[i][1] = i == 0 ? pair[1] : pair[0];
-    stdio[i].data.fd = fds[i][0];
   }
   for (int i = 0; i < 3 && err == 0; i++)
     if (pipes[i]) {
       err = uv_pipe_open(&pipes[i]->io->h.pipe, fds[i][1]);
       if (err == 0) fds[i][1] = -1;  /* the socket owns it now */
     }
+  pid_t pid = -1;
   if (err == 0) {
-    uv_process_options_t o;
-    memset(&o, 0, sizeof o);
-    o.exit_cb = on_child_exit;
-    o.file = argv[0];
-    o.args = argv;
-    o.env = env;
-    o.cwd = cwd;
-    o.flags = detached ? UV_PROCESS_DETACHED : 0;
-    o.stdio_count = 3;
-    o.stdio = stdio;
-    err = uv_spawn(gl_H.loop, &box->h, &o);
-    if (err) uv_close((uv_handle_t *)&box->h, free_box);  /* libuv's rule, even then */
-  } else {
-    free(box);
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t all, none;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    /* the pipes' child ends become 0, 1, 2 (dup2 clears close-on-exec) */
+    for (int i = 0; i < 3; i++) {
+      if (mode[i] == IO_PIPE) posix_spawn_file_actions_adddup2(&fa, fds[i][0], i);
+      if (mode[i] == IO_NULL)
+        posix_spawn_file_actions_addopen(&fa, i, "/dev/null", i == 0 ? O_RDONLY : O_RDWR, 0);
+    }
+    if (cwd) posix_spawn_file_actions_addchdir_np(&fa, cwd);
+    sigfillset(&all);
+    internal_signals_too(&all);
+    sigemptyset(&none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
+                                    (detached ? POSIX_SPAWN_SETSID : 0));
+    int r = posix_spawnp(&pid, argv[0], &fa, &attr, argv, env ? env : environ);
+    if (r) err = uv_translate_sys_error(r);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
   }
   for (int i = 0; i < 3; i++)
     for (int j = 0; j < 2; j++)
       if (fds[i][j] >= 0) close(fds[i][j]);
   if (err) {
+    free(node);
     for (int i = 0; i < 3; i++)
       if (pipes[i]) gl_sock_release(pipes[i]);
     lua_pushnil(L);
     lua_pushfstring(L, "%s: %s", argv[0], gl_strerror(err));
     return 2;
   }
-  box->owner = p;
-  p->box = box;
-  p->pid = box->h.pid;
-  uv_unref((uv_handle_t *)&box->h);
-  (void)proc;
+  node->pid = pid;
+  node->owner = p;
+  node->next = children;
+  if (children) children->prev = node;
+  children = node;
+  p->node = node;
+  p->pid = (int)pid;
   return 4;  /* proc, stdin, stdout, stderr */
 }
 
@@ -364,6 +427,14 @@ static int l_getfd(lua_State *L) {
   uv_os_fd_t fd = -1;
   if (s->io == NULL || uv_fileno(&s->io->h.handle, &fd) != 0) fd = -1;
   lua_pushinteger(L, fd);
+  return 1;
+}
+
+/* core.process_can_block() -> may the caller block here? (os.execute and
+** io.popen fall back to the real, blocking ones where it may not: outside
+** a green thread, or in a C call Lua cannot yield across). */
+static int l_can_block(lua_State *L) {
+  lua_pushboolean(L, gl_H.current != NULL && lua_isyieldable(L));
   return 1;
 }
 
@@ -385,6 +456,8 @@ void gl_open_process_lib(lua_State *L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, proc_mt);
   lua_pushcfunction(L, l_spawn);
   lua_setfield(L, -2, "process_spawn");
+  lua_pushcfunction(L, l_can_block);
+  lua_setfield(L, -2, "process_can_block");
   lua_getfield(L, -1, "SocketMethods");
   lua_pushcfunction(L, l_getfd);
   lua_setfield(L, -2, "getfd");

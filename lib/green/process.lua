@@ -40,9 +40,7 @@ local function real(lib, name)
 end
 local real_execute, real_popen = real("os", "execute"), real("io", "popen")
 
-local function can_block()
-  return core.getcurrent() ~= nil and coroutine.isyieldable()
-end
+local can_block = core.process_can_block
 
 local function typename(v)
   local mt = getmetatable(v)
