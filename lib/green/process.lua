@@ -1,5 +1,5 @@
--- green.process: child processes as green objects, over libuv's uv_spawn
--- (host/io/process.c), and os.execute / io.popen with Lua 5.4's exact
+-- green.process: child processes as green objects, over posix_spawn and a
+-- libuv SIGCHLD handle (host/io/process.c), and os.execute / io.popen with Lua 5.4's exact
 -- results, green (part C installs them as os.execute and io.popen).
 --
 --   spawn(cmd, opts) -> Process | nil, err. cmd: an array (no shell) or a
@@ -239,11 +239,12 @@ local function start_failure(err, prefix)
 end
 
 -- A string argument as luaL_checkstring / luaL_optstring take it.
-local function lua_string(v, n, fname, opt)
+local function lua_string(n, fname, opt, ...)
+  local v = select(n, ...)
   if type(v) == "string" then return v end
   if type(v) == "number" then return tostring(v) end
   if opt and v == nil then return nil end
-  argerror(n, fname, "string expected, got " .. (v == nil and "no value" or typename(v)), 3)
+  argerror(n, fname, "string expected, got " .. (select("#", ...) < n and "no value" or typename(v)), 3)
 end
 
 local SHELL = { "/bin/sh", "-c" }
@@ -256,7 +257,7 @@ end
 
 -- os.execute([command]), green: true/nil, "exit"/"signal", code.
 function M.execute(...)
-  local cmd = lua_string((...), 1, "execute", true)
+  local cmd = lua_string(1, "execute", true, ...)
   if not can_block() then return real_execute(...) end
   if cmd == nil then  -- is a shell available? (system(NULL) runs "exit 0")
     local h = shell("exit 0", { "null", "null", "null" })
@@ -274,8 +275,8 @@ end
 -- io.popen(prog [, mode]), green: a file object (green.fileobj) whose
 -- close() waits for the child and returns os.execute's results.
 function M.popen(...)
-  local prog = lua_string((...), 1, "popen")
-  local mode = lua_string(select(2, ...), 2, "popen", true) or "r"
+  local prog = lua_string(1, "popen", false, ...)
+  local mode = lua_string(2, "popen", true, ...) or "r"
   if mode ~= "r" and mode ~= "w" then argerror(2, "popen", "invalid mode") end
   if not can_block() then return real_popen(...) end
   local reading = mode == "r"
