@@ -33,7 +33,12 @@
 **    someone else's by then). proc:pid() -> the pid; proc:status() ->
 **    code, termsig once exited; proc:exited().
 **  - core.process_can_block(): may the caller block (else os.execute and
-**    io.popen use the real ones).
+**    io.popen use the real ones). core.process_exact(impl, "execute" |
+**    "popen"): impl behind os.execute's / io.popen's own argument checks
+**    in C, so misuse reads exactly as Lua 5.4's (a Lua function's error
+**    levels cannot see through its caller's tail call).
+**  - process_spawn's optional 6th argument is the file to run when it is
+**    not argv[1] ("/bin/sh" with argv[1] "sh", as system() does).
 **  - A child lives in a malloc'd node of the list of children until it is
 **    reaped, whether or not its Lua object was collected: no zombie, and
 **    no callback touches freed memory. The SIGCHLD handle counts for the
@@ -323,9 +328,9 @@ static void internal_signals_too(sigset_t *set) {
 #endif
 }
 
-/* core.process_spawn(argv, stdio, cwd, env, detached) */
+/* core.process_spawn(argv, stdio, cwd, env, detached [, file]) */
 static int l_spawn(lua_State *L) {
-  lua_settop(L, 5);
+  lua_settop(L, 6);
   char **argv = string_array(L, 1, "argv", 1);
   int mode[3];
   for (int i = 0; i < 3; i++) mode[i] = check_stdio(L, i);
@@ -338,6 +343,13 @@ static int l_spawn(lua_State *L) {
   }
   char **env = lua_isnil(L, 4) ? NULL : string_array(L, 4, "env", 0);
   int detached = lua_toboolean(L, 5);
+  const char *file = argv[0];
+  if (!lua_isnil(L, 6)) {
+    size_t len;
+    if (lua_type(L, 6) != LUA_TSTRING) gl_typeerror(L, 6, "spawn", "string");
+    file = lua_tolstring(L, 6, &len);
+    if (strlen(file) != len) gl_argerror(L, 6, "spawn", "file contains a zero byte");
+  }
 
   /* Everything that may raise comes first: the Lua objects. */
   gl_proc *p = lua_newuserdatauv(L, sizeof *p, 0);
@@ -394,7 +406,7 @@ static int l_spawn(lua_State *L) {
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
                                     (detached ? POSIX_SPAWN_SETSID : 0));
-    int r = posix_spawnp(&pid, argv[0], &fa, &attr, argv, env ? env : environ);
+    int r = posix_spawnp(&pid, file, &fa, &attr, argv, env ? env : environ);
     if (r) err = uv_translate_sys_error(r);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
@@ -407,7 +419,7 @@ static int l_spawn(lua_State *L) {
     for (int i = 0; i < 3; i++)
       if (pipes[i]) gl_sock_release(pipes[i]);
     lua_pushnil(L);
-    lua_pushfstring(L, "%s: %s", argv[0], gl_strerror(err));
+    lua_pushfstring(L, "%s: %s", file, gl_strerror(err));
     return 2;
   }
   node->pid = pid;
@@ -438,6 +450,52 @@ static int l_can_block(lua_State *L) {
   return 1;
 }
 
+/* os.execute's and io.popen's argument checks, in C so that their
+** messages are Lua 5.4's to the letter (luaL_optstring's conversions, the
+** function's name as the caller's call site gives it, the caller's line
+** even through a tail call), then the Lua implementation (upvalue 1),
+** called so that it may block (lua_callk). */
+static int pass_results(lua_State *L, int status, lua_KContext base) {
+  (void)status;
+  return lua_gettop(L) - (int)base;
+}
+
+static int call_impl(lua_State *L, int nargs) {
+  int base = lua_gettop(L) - nargs;
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, base + 1);
+  lua_callk(L, nargs, LUA_MULTRET, base, pass_results);
+  return pass_results(L, LUA_OK, base);
+}
+
+/* execute([command]) */
+static int l_execute(lua_State *L) {
+  luaL_optstring(L, 1, NULL);  /* a number becomes its string, in place */
+  lua_settop(L, 1);
+  return call_impl(L, 1);
+}
+
+/* popen(prog [, mode]) */
+static int l_popen(lua_State *L) {
+  luaL_checkstring(L, 1);
+  const char *mode = luaL_optstring(L, 2, "r");
+  luaL_argcheck(L, (mode[0] == 'r' || mode[0] == 'w') && mode[1] == '\0', 2, "invalid mode");
+  lua_settop(L, 2);
+  lua_pushstring(L, mode);
+  lua_replace(L, 2);
+  return call_impl(L, 2);
+}
+
+/* core.process_exact(impl, "execute" | "popen") -> the checked function */
+static int l_exact(lua_State *L) {
+  static const char *const kinds[] = {"execute", "popen", NULL};
+  if (lua_type(L, 1) != LUA_TFUNCTION) gl_typeerror(L, 1, "process_exact", "function");
+  int kind = luaL_checkoption(L, 2, NULL, kinds);
+  lua_settop(L, 1);
+  lua_pushcclosure(L, kind == 0 ? l_execute : l_popen, 1);
+  return 1;
+}
+
 /* Adds core.process_spawn to the table on top, getfd to the socket methods. */
 void gl_open_process_lib(lua_State *L) {
   static const luaL_Reg methods[] = {
@@ -456,6 +514,8 @@ void gl_open_process_lib(lua_State *L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, proc_mt);
   lua_pushcfunction(L, l_spawn);
   lua_setfield(L, -2, "process_spawn");
+  lua_pushcfunction(L, l_exact);
+  lua_setfield(L, -2, "process_exact");
   lua_pushcfunction(L, l_can_block);
   lua_setfield(L, -2, "process_can_block");
   lua_getfield(L, -1, "SocketMethods");

@@ -238,27 +238,17 @@ local function start_failure(err, prefix)
   return nil, msg, ERRNO[reason] or 0
 end
 
--- A string argument as luaL_checkstring / luaL_optstring take it.
-local function lua_string(n, fname, opt, ...)
-  local v = select(n, ...)
-  if type(v) == "string" then return v end
-  if type(v) == "number" then return tostring(v) end
-  if opt and v == nil then return nil end
-  argerror(n, fname, "string expected, got " .. (select("#", ...) < n and "no value" or typename(v)), 3)
-end
-
-local SHELL = { "/bin/sh", "-c" }
-
 local function shell(cmd, stdio)
-  -- system() and popen() hand the C string to the shell: it ends at a zero byte
+  -- system() and popen() run "sh -c" and hand the C string over: it ends
+  -- at a zero byte
   cmd = cmd:match("^[^%z]*")
-  return core.process_spawn({ SHELL[1], SHELL[2], cmd }, stdio, nil, nil, false)
+  return core.process_spawn({ "sh", "-c", cmd }, stdio, nil, nil, false, "/bin/sh")
 end
 
--- os.execute([command]), green: true/nil, "exit"/"signal", code.
-function M.execute(...)
-  local cmd = lua_string(1, "execute", true, ...)
-  if not can_block() then return real_execute(...) end
+-- os.execute([command]), green: true/nil, "exit"/"signal", code. The
+-- argument was checked (and a number made a string) by process_exact.
+local function execute(cmd)
+  if not can_block() then return real_execute(cmd) end
   if cmd == nil then  -- is a shell available? (system(NULL) runs "exit 0")
     local h = shell("exit 0", { "null", "null", "null" })
     if not h then return false end
@@ -271,14 +261,12 @@ function M.execute(...)
   h:wait()
   return exec_result(h)
 end
+M.execute = core.process_exact(execute, "execute")
 
 -- io.popen(prog [, mode]), green: a file object (green.fileobj) whose
 -- close() waits for the child and returns os.execute's results.
-function M.popen(...)
-  local prog = lua_string(1, "popen", false, ...)
-  local mode = lua_string(2, "popen", true, ...) or "r"
-  if mode ~= "r" and mode ~= "w" then argerror(2, "popen", "invalid mode") end
-  if not can_block() then return real_popen(...) end
+local function popen(prog, mode)
+  if not can_block() then return real_popen(prog, mode) end
   local reading = mode == "r"
   local h, stdin, stdout = shell(prog, { reading and "inherit" or "pipe",
     reading and "pipe" or "inherit", "inherit" })
@@ -302,12 +290,13 @@ function M.popen(...)
   end
   src.close = function()
     pipe:close()
-    if not can_block() then return true end  -- the hub reaps it
+    if not can_block() then return true end  -- the SIGCHLD handler reaps it
     h:wait()
     return exec_result(h)
   end
-  src.gc = function() pipe:close() end  -- the exit callback reaps the child
+  src.gc = function() pipe:close() end  -- the SIGCHLD handler reaps the child
   return require("green.fileobj").new(src)
 end
+M.popen = core.process_exact(popen, "popen")
 
 return M
