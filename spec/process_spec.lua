@@ -199,6 +199,13 @@ describe("green.process.run", function()
     assert.equal(0, r.code)
   end)
 
+  it("a timeout's TERM that the child ignores is followed by KILL", function()
+    local r = assert(process.run({ "sh", "-c", "trap '' TERM; sleep 4; exit 0" }, { timeout = 0.2 }))
+    assert.is_nil(r.code)
+    assert.equal("KILL", r.signal)
+    assert.is_true(r.timeout)
+  end)
+
   it("a run interrupted by a Timeout kills its child", function()
     local file = os.tmpname()
     local ok, err = pcall(green.with_timeout, 0.5, function()

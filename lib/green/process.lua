@@ -11,7 +11,8 @@
 --     nil, "timeout"; kill(sig = "TERM") -> true | nil, err.
 --   run(cmd, opts) -> {code=, signal=, stdout=, stderr=[, timeout=true]} |
 --     nil, err. opts as spawn's, plus input (a string for stdin) and
---     timeout (then TERM, and the result says timeout = true).
+--     timeout (then TERM, and the result says timeout = true; KILL 2 s
+--     later if TERM did not end it).
 --   execute(cmd), popen(prog, mode): os.execute and io.popen.
 -- Children start with default signal dispositions and an empty mask.
 local core = require "green.core"
@@ -172,6 +173,10 @@ local function close_pipes(p)
   if p.stderr then p.stderr:close() end
 end
 
+-- A child that outlives its TERM by this much (it ignores or handles it
+-- and goes on) gets KILL; the result then says signal = "KILL".
+local KILL_AFTER = 2
+
 function M.run(cmd, opts)
   opts = check_opts(opts, "run", 2)
   local input, timeout = opts.input, opts.timeout
@@ -206,7 +211,11 @@ function M.run(cmd, opts)
   if code == nil and sig == "timeout" then
     timed_out = true
     p:kill("TERM")
-    code, sig = p:wait()
+    code, sig = p:wait(KILL_AFTER)
+    if code == nil and sig == "timeout" then  -- it ignores TERM
+      p:kill("KILL")
+      code, sig = p:wait()
+    end
     close_pipes(p)  -- what a grandchild still holds open is not waited for
   end
   for _, t in ipairs(helpers) do t:wait() end
