@@ -290,6 +290,32 @@ describe("concurrency", function()
   end)
 end)
 
+describe("the loop", function()
+  local function greenlua(code)
+    return process.run({ helpers.greenlua(), "-e", code }, { timeout = 20 })
+  end
+
+  it("a thread waiting for a child keeps the program alive (no false deadlock)", function()
+    local r = greenlua([[print(require("green.process").spawn({ "sleep", "0.3" }):wait())]])
+    assert.equal("0\tnil\n", r.stdout)
+    assert.equal(0, r.code)
+  end)
+
+  it("a child nobody waits for does not hide a deadlock", function()
+    local r = greenlua([[
+      local p = require("green.process").spawn({ "sleep", "30" })
+      print(p.pid)
+      io.stdout:flush()
+      require("green").Event():wait()
+    ]])
+    local pid = r.stdout:match("^(%d+)")
+    if pid then process.run({ "kill", pid }) end
+    assert.is_nil(r.timeout)  -- it did not sit out the child's 30 s
+    assert.equal(1, r.code)
+    assert.truthy(r.stderr:match("deadlock"), r.stderr)
+  end)
+end)
+
 describe("leaks", function()
   it("no fd leaks after 1,000 processes", function()
     collectgarbage()
