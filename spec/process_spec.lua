@@ -92,6 +92,15 @@ describe("green.process.spawn", function()
     assert.equal("", process.run({ "/usr/bin/env" }, { env = {} }).stdout)
   end)
 
+  it("with env, a command is looked for in env's PATH", function()
+    assert.equal("PATH=/usr/bin\n", process.run({ "env" }, { env = { PATH = "/usr/bin" } }).stdout)
+    assert.same({ nil, "env: no such file or directory" },
+      { process.run({ "env" }, { env = { PATH = "/nonexistent" } }) })
+    assert.same({ nil, "passwd: permission denied" }, { process.spawn({ "passwd" }, { env = { PATH = "/etc" } }) })
+    -- no PATH in env: greenlua's own
+    assert.equal("", process.run({ "env" }, { env = {} }).stdout)
+  end)
+
   it("detached puts the child in a new session", function()
     local function session(opts)
       local r = process.run({ "sh", "-c", "echo $$; cat /proc/$$/stat" }, opts)

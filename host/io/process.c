@@ -6,7 +6,8 @@
 **    (PATH searched) with arguments argv. argv: a non-empty array of
 **    strings; stdio: an array of three of "inherit", "null", "pipe" for
 **    fds 0, 1, 2; cwd: a string or nil; env: an array of "NAME=value"
-**    strings that replaces the environment, or nil (inherit); detached: a
+**    strings that replaces the environment (a command without '/' is then
+**    looked for in its PATH, if it has one), or nil (inherit); detached: a
 **    new session (setsid). Returns proc, stdin, stdout, stderr (each a
 **    green socket over the parent's end of a pipe, or false), or nil,
 **    "argv1: no such file or directory" (the reason, lowercase) when the
@@ -328,6 +329,38 @@ static void internal_signals_too(sigset_t *set) {
 #endif
 }
 
+/* With a replaced environment, a command without a '/' is looked for in
+** that environment's PATH (as Python's subprocess and libuv >= 1.45 do);
+** posix_spawnp would search ours. Returns the path to run (in a userdata
+** pushed on the stack), or 'file' itself when there is nothing to search
+** (no '/' rule, no PATH in env: posix_spawnp's own search then). */
+static const char *search_env_path(lua_State *L, const char *file, char **env, int *searched) {
+  *searched = 0;
+  if (env == NULL || strchr(file, '/') != NULL || file[0] == '\0') return file;
+  const char *path = NULL;
+  for (char **e = env; *e; e++)
+    if (strncmp(*e, "PATH=", 5) == 0) path = *e + 5;
+  if (path == NULL) return file;
+  *searched = 1;
+  size_t flen = strlen(file), plen = strlen(path);
+  char *buf = lua_newuserdatauv(L, plen + flen + 3, 0);
+  const char *found_noexec = NULL;
+  for (const char *dir = path;; ) {
+    const char *end = strchr(dir, ':');
+    size_t dlen = end ? (size_t)(end - dir) : strlen(dir);
+    if (dlen == 0) buf[0] = '.', dlen = 1;  /* an empty entry is the current directory */
+    else memcpy(buf, dir, dlen);
+    buf[dlen] = '/';
+    memcpy(buf + dlen + 1, file, flen + 1);
+    if (access(buf, X_OK) == 0) return buf;
+    if (found_noexec == NULL && access(buf, F_OK) == 0) found_noexec = "";
+    if (end == NULL) break;
+    dir = end + 1;
+  }
+  *searched = found_noexec ? 2 : 1;  /* 2: there, not executable */
+  return NULL;
+}
+
 /* core.process_spawn(argv, stdio, cwd, env, detached [, file]) */
 static int l_spawn(lua_State *L) {
   lua_settop(L, 6);
@@ -349,6 +382,14 @@ static int l_spawn(lua_State *L) {
     if (lua_type(L, 6) != LUA_TSTRING) gl_typeerror(L, 6, "spawn", "string");
     file = lua_tolstring(L, 6, &len);
     if (strlen(file) != len) gl_argerror(L, 6, "spawn", "file contains a zero byte");
+  }
+
+  int searched;
+  const char *run = search_env_path(L, file, env, &searched);
+  if (run == NULL) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", file, gl_strerror(searched == 2 ? UV_EACCES : UV_ENOENT));
+    return 2;
   }
 
   /* Everything that may raise comes first: the Lua objects. */
@@ -406,7 +447,8 @@ static int l_spawn(lua_State *L) {
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
                                     (detached ? POSIX_SPAWN_SETSID : 0));
-    int r = posix_spawnp(&pid, file, &fa, &attr, argv, env ? env : environ);
+    int r = searched ? posix_spawn(&pid, run, &fa, &attr, argv, env)
+                     : posix_spawnp(&pid, run, &fa, &attr, argv, env ? env : environ);
     if (r) err = uv_translate_sys_error(r);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
