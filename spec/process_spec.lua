@@ -191,6 +191,11 @@ describe("green.process.run", function()
     assert.same({ code = 2, stdout = "HELLO\n", stderr = "oops\n" }, r)
   end)
 
+  it("stdin = 'pipe' without input gives the child an immediate end of input", function()
+    local r = assert(process.run({ "cat" }, { stdin = "pipe", timeout = 10 }))
+    assert.same({ code = 0, stdout = "", stderr = "" }, r)
+  end)
+
   it("input larger than a pipe holds goes through while output is read", function()
     local big = string.rep("0123456789abcdef", 64 * 1024)  -- 1 MiB
     local r = assert(process.run({ "cat" }, { input = big }))

@@ -200,6 +200,7 @@ function M.run(cmd, opts)
   end })
   if p.stdout then helpers[#helpers + 1] = spawn_thread(drain, p.stdout, out) end
   if p.stderr then helpers[#helpers + 1] = spawn_thread(drain, p.stderr, errs) end
+  if p.stdin and not input then p.stdin:close() end  -- a "pipe" with nothing to say: the end
   if input then
     helpers[#helpers + 1] = spawn_thread(function()
       p.stdin:send(input)  -- a child that does not read it: "closed", fine
