@@ -330,6 +330,27 @@ describe("the loop", function()
   end)
 end)
 
+describe("interrupted waits", function()
+  it("a waiter killed or timed out lets go of the loop", function()
+    local r = process.run({ helpers.greenlua(), "-e", [[
+      local green = require "green"
+      local p = require("green.process").spawn({ "sleep", "30" })
+      print(p.pid)
+      io.stdout:flush()
+      local gt = green.spawn(function() p:wait() end)
+      green.sleep(0.05)
+      gt:kill()
+      print(pcall(green.with_timeout, 0.05, p.wait, p))
+      green.Event():wait()
+    ]] }, { timeout = 20 })
+    local pid = r.stdout:match("^(%d+)")
+    if pid then process.run({ "kill", pid }) end
+    assert.is_nil(r.timeout)  -- a deadlock, reported at once: nothing waits for the child any more
+    assert.truthy(r.stdout:match("\nfalse\t"), r.stdout)
+    assert.truthy(r.stderr:match("deadlock"), r.stderr)
+  end)
+end)
+
 describe("leaks", function()
   it("no fd leaks after 1,000 processes", function()
     collectgarbage()
