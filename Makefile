@@ -124,6 +124,9 @@ install: build/greenlua
 	if [ -f /usr/share/doc/liblua5.4-dev/copyright ]; then \
 	  install -m 644 /usr/share/doc/liblua5.4-dev/copyright $(DESTDIR)$(PREFIX)/share/doc/greenlua/LUA-COPYRIGHT; fi
 
+# make bench-process: green.process.run against posix_spawn in C.
+include scripts/bench/process/process.mk
+
 clean:
 	rm -rf build
 

@@ -19,6 +19,7 @@
 #include "io/fdwait.h"
 #include "luasocket/lsock.h"
 #include "io/fs.h"
+#include "io/process.h"
 #include "http/http.h"
 #include "version.h"
 
@@ -49,6 +50,8 @@ static int open_core(lua_State *L) {
   gl_open_fdwait(L);
   gl_open_fs(L);
   gl_open_x509(L);
+  gl_open_process_lib(L);
+  gl_open_signal(L);
   gl_open_http_parser(L);
   gl_open_http_respond(L);
   lua_pushliteral(L, GREENLUA_VERSION);

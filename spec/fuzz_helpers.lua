@@ -916,6 +916,63 @@ for area, names in pairs({
   for _, n in ipairs(names) do FUNC_AREA[n] = area end
 end
 
+-- process area: green.process and green.signal (host/io/process.c,
+-- host/io/signal.c). Kept in one block so the other areas' edits do not
+-- meet it. Children are short-lived ("sleep 20") and killed when their
+-- object is let go, so none outlives the run.
+table.insert(F.AREAS, #F.AREAS, "process")  -- before "other"
+MODULES[#MODULES + 1] = "green.process"
+MODULES[#MODULES + 1] = "green.signal"
+for _, n in ipairs({ "process_spawn", "process_can_block", "process_exact", "signal_handle",
+  "signal_wait", "execute", "popen", "signal", "wait_signal" }) do
+  FUNC_AREA[n] = "process"
+end
+local function child(env, opts)
+  local p = assert(require("green.process").spawn({ "sleep", "20" }, opts))
+  env:track({ close = function() p:kill("KILL") end })
+  return p
+end
+kind("process", "process", "process", function(env) return child(env) end)
+kind("process_exited", "process", "process", function()
+  local p = assert(require("green.process").spawn({ "true" }))
+  p:wait()
+  return p
+end, nil, true)
+kind("process_handle", "process", "prochandle", function(env) return child(env)._h end)
+kind("process_handle_exited", "process", "prochandle", function()
+  local p = assert(require("green.process").spawn({ "true" }))
+  p:wait()
+  return p._h
+end, nil, true)
+kind("pipe_out", "process", "socket", function(env)
+  return env:track(child(env, { stdout = "pipe" }).stdout)
+end, sock_spent)
+kind("pipe_in", "process", "socket", function(env)
+  return env:track(child(env, { stdin = "pipe" }).stdin)
+end, sock_spent)
+kind("signal_handle", "process", "sighandle", function(env)
+  local h = green.signal("USR2", NOOP)
+  env:track({ close = function() h:cancel() end })
+  return h
+end)
+kind("signal_handle_cancelled", "process", "sighandle", function()
+  local h = green.signal("USR2", NOOP)
+  h:cancel()
+  return h
+end, nil, true)
+FUNC_TEMPLATES.process_spawn = function() return A({ "true" }, { "null", "null", "null" }, nil, nil, false) end
+FUNC_TEMPLATES.process_exact = function() return A(NOOP, "execute") end
+FUNC_TEMPLATES.signal_handle = function() return A("USR2", NOOP) end
+FUNC_TEMPLATES.signal_wait = function() return A("USR2", 0.05) end
+FUNC_TEMPLATES.signal = function() return A("USR2", NOOP) end
+FUNC_TEMPLATES.wait_signal = function() return A("USR2", 0.05) end
+FUNC_TEMPLATES.execute = function() return A("true") end
+FUNC_TEMPLATES.popen = function() return A("true", "r") end
+METHOD_TEMPLATES["process.wait"] = function() return A(0.05) end
+METHOD_TEMPLATES["process.kill"] = function() return A("CONT") end
+METHOD_TEMPLATES["prochandle.wait"] = function() return A(0.05) end
+METHOD_TEMPLATES["prochandle.kill"] = function() return A("CONT") end
+
 local function is_c(f)
   return type(f) == "function" and debug.getinfo(f, "S").what == "C"
 end
