@@ -69,6 +69,9 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   lk->status = status;
   lk->res = res;
   lk->done = 1;
+  /* interrupted (a kill, a Timeout) but not run yet: its cancel hook,
+  ** which runs as it resumes, finds the lookup done and frees it */
+  if (lk->waiter->queue != &lk->q) return;
   lua_pushlightuserdata(gl_H.L, lk);
   gl_wake(gl_H.L, lk->waiter);
 }
