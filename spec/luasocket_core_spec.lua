@@ -220,7 +220,7 @@ describe("green socket.core", function()
       servers[i] = assert(srv:accept())
     end
     local last = servers[600]
-    assert.is_true(last:getfd() >= socket._SETSIZE)
+    assert.is_true(last:getfd() >= 1024)  -- FD_SETSIZE
     local ticks = 0
     local ticker = green.spawn(function() while true do ticks = ticks + 1; green.sleep(0.01) end end)
     green.spawn(function() green.sleep(0.1); clients[600]:send("z\n") end)
@@ -233,6 +233,40 @@ describe("green socket.core", function()
     assert.is_true(ticks >= 2, "other threads ran: " .. ticks)
     for i = 1, 600 do clients[i]:close(); servers[i]:close() end
     srv:close()
+  end)
+
+  it("a killed or timed-out select leaves no waiter behind", function()
+    local c, a = pair()
+    local t = green.spawn(function() return socket.select({ a }, { }, nil) end)
+    green.sleep(0)
+    t:kill()
+    local ok, err = pcall(function()
+      local to <close> = green.Timeout(0.05)
+      return socket.select({ a, c }, nil, nil)
+    end)
+    assert.is_false(ok)
+    assert.is_true(green.is_timeout(err))
+    a:settimeout(1)
+    c:send("ok\n")
+    assert.equal("ok", a:receive())  -- not "another green thread is waiting"
+    local r = socket.select({ a }, nil, 0.05)
+    assert.same({}, r)
+    c:close(); a:close()
+  end)
+
+  it("a Timeout around a green name lookup in connect leaves nothing broken", function()
+    -- timeouts of 0 to 0.6 ms: some fire while the lookup runs, some as it
+    -- answers (the answer then meets a thread interrupted, not yet run)
+    for i = 1, 300 do
+      pcall(function()
+        local to <close> = green.Timeout(0.0001 * (i % 7))
+        local s = socket.tcp()
+        s:connect("localhost", 1)
+        s:close()
+      end)
+    end
+    green.sleep(0.1)
+    assert.same({ nil, "connection refused" }, { socket.connect("localhost", 1) })
   end)
 
   it("sleep is green", function()
@@ -273,8 +307,15 @@ describe("green socket.core", function()
     c:close()
     local c2 = socket.tcp()
     assert.has_error(function() c2:setfd(fd) end,
-      "setfd: not supported (a green socket only gives its fd away: setfd(-1))")
+      "setfd: not supported (fd " .. math.tointeger(fd) .. " is not a green socket's)")
+    assert.has_error(function() c2:setfd(1) end, "setfd: not supported (fd 1 is not a green socket's)")
     c2:close()
+    -- adopting another green socket's fd works (LuaSocket's testclnt does it)
+    local d, e = socket.tcp4(), socket.tcp4()
+    d:setfd(e:getfd())
+    assert.equal(e:getfd(), d:getfd())
+    d:close()
+    e:close()  -- closed already through d: not closed again
     os.execute("true")  -- the fd given away is the taker's to close: here, nobody's
     a:settimeout(0.05)
     assert.same({ nil, "timeout", "" }, { a:receive() })

@@ -83,6 +83,54 @@ describe("green socket.unix", function()
     rm()
   end)
 
+  it("waits green in sendto and send while the receiver's queue is full", function()
+    local dir, rm = diff.tmpdir()
+    local path = dir .. "/r.sock"
+    local r = assert(unix.dgram())
+    assert(r:bind(path))
+    local s = assert(unix.dgram())
+    s:settimeout(0)
+    local n = 0
+    for _ = 1, 100000 do
+      if not s:sendto(string.rep("x", 1000), path) then break end
+      n = n + 1
+    end
+    assert.is_true(n > 0 and n < 100000, "queue never filled: " .. n)
+    assert.same({nil, "timeout"}, {s:sendto("x", path)})
+    s:settimeout(5)
+    local order = {}
+    local sender = green.spawn(function()
+      local sent = s:sendto("last", path)
+      order[#order + 1] = "sent " .. tostring(sent)
+    end)
+    -- poll() cannot see the receiver's queue: the sender backs off on a
+    -- timer instead of spinning on a writable fd (hundreds of switches)
+    local switches = green.stats().switches
+    green.sleep(0.2)
+    local spent = green.stats().switches - switches
+    assert.is_true(spent < 40, "the waiting sender spun: " .. spent .. " switches")
+    order[#order + 1] = "draining"
+    r:settimeout(1)
+    for _ = 1, n do assert(r:receive()) end
+    sender:wait()
+    assert.same({"draining", "sent 4.0"}, order)
+    assert.equal("last", r:receive())
+    -- a connected sender waiting when the receiver goes away
+    local c = assert(unix.dgram())
+    assert(c:connect(path))
+    c:settimeout(0)
+    for _ = 1, 100000 do
+      if not c:send(string.rep("y", 1000)) then break end
+    end
+    c:settimeout(5)
+    local t = green.spawn(function() return c:send("w") end)
+    green.sleep(0.05)
+    r:close()
+    assert.same({nil, "connection refused"}, {t:wait()})
+    c:close() s:close()
+    rm()
+  end)
+
   it("keeps the old call form socket.unix() and the tcp/udp names", function()
     local s = unix()
     assert.matches("^unixstream{master}: 0x", tostring(s))

@@ -19,8 +19,11 @@
 **    "closed"), a connect that times out too; numbers are floats.
 **  - Green: accept, connect, send and receive wait with gl_ls_wait within
 **    LuaSocket's timeouts; a call that waited runs again from its start,
-**    its start time kept in the object. setfd as tcp's: setfd(-1) gives
-**    the fd away, any other fd raises "not supported".
+**    its start time kept in the object. An unconnected sendto that finds
+**    the receiver's queue full after its fd polled writable backs off on a
+**    timer (poll cannot see another socket's queue; 3.1.0 spins there).
+**    setfd as tcp's (gl_ls_setfd): setfd(-1) gives the fd away, another
+**    number only if a green socket made it.
 */
 #define _GNU_SOURCE  /* accept4 */
 #include <errno.h>
@@ -33,6 +36,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "core/hub.h"
 #include "luasocket/lsock.h"
 
 #define S_MASTER "unixstream{master}"
@@ -82,15 +86,7 @@ static int meth_getfd_any(lua_State *L, const char *group) {
 }
 
 static int setfd_any(lua_State *L, const char *group) {
-  gl_lsock *s = gl_ls_checkgroup(L, group, 1);
-  lua_Number n = luaL_checknumber(L, 2);
-  if (n >= 0 && !(s->fd >= 0 && n == s->fd))
-    return luaL_error(L, "setfd: not supported (a green socket only gives its fd away: setfd(-1))");
-  if (n < 0 && s->fd >= 0) {
-    gl_fd_forget(L, s->fd);
-    s->fd = GL_LS_INVALID;
-  }
-  return 0;
+  return gl_ls_setfd(L, gl_ls_checkgroup(L, group, 1));
 }
 
 static int getsockname_any(lua_State *L, const char *group) {
@@ -288,6 +284,7 @@ static int d_send(lua_State *L) {
 }
 
 static int d_sendto_k(lua_State *L, int status, lua_KContext ctx);
+static int d_sendto_slept(lua_State *L, int status, lua_KContext ctx);
 
 /* Frame: 1 object, 2 data, 3 path. */
 static int d_sendto_run(lua_State *L, gl_lsock *s) {
@@ -308,8 +305,28 @@ static int d_sendto_run(lua_State *L, gl_lsock *s) {
     if (err == EPIPE) return push_error(L, "refused");
     if (err != EAGAIN && err != EWOULDBLOCK) return push_error(L, gl_ls_strerror(err));
     if (s->tm.block == 0) return push_error(L, gl_ls_strerror(LS_TIMEOUT));
-    return gl_ls_wait(L, s, GL_LS_W, gl_ls_retry(&s->tm, s->wstart), "sendto", d_sendto_k);
+    double t = gl_ls_retry(&s->tm, s->wstart);
+    if (t == 0) return push_error(L, gl_ls_strerror(LS_TIMEOUT));
+    if (s->phase == 0) {
+      s->phase = 1;
+      return gl_ls_wait(L, s, GL_LS_W, t, "sendto", d_sendto_k);
+    }
+    /* The fd polled writable, yet the receiver's queue is still full: for
+    ** an unconnected unix dgram socket poll() only sees our own buffer, so
+    ** waiting on the fd again would spin (3.1.0 spins in poll). Back off on
+    ** a timer instead: 2, 4, ... 64 ms, within the timeout. */
+    double nap = 0.001 * (double)(1 << (s->phase < 6 ? s->phase : 6));
+    if (s->phase < 100) s->phase++;
+    if (t > 0 && nap > t) nap = t;
+    return gl_block(L, "sendto", NULL, nap, d_sendto_slept);
   }
+}
+
+/* After the back-off: drop the resume tag and value, try again. */
+static int d_sendto_slept(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  lua_settop(L, 3);
+  return d_sendto_run(L, lua_touserdata(L, 1));
 }
 
 static int d_sendto_k(lua_State *L, int status, lua_KContext ctx) {
@@ -327,6 +344,7 @@ static int d_sendto(lua_State *L) {
   luaL_checkstring(L, 3);
   lua_settop(L, 3);
   s->wstart = gl_ls_gettime();
+  s->phase = 0;  /* 0: not waited yet; then the back-off step */
   return d_sendto_run(L, s);
 }
 
