@@ -3,7 +3,8 @@
 smpd module is deprecated; this is socketserver, one thread per session).
 Listens on 127.0.0.1 on an ephemeral port; prints "PORT <n>" when ready.
 
-usage: fake_smtpd.py DIR [--auth USER:PASS]
+usage: fake_smtpd.py DIR [--auth USER:PASS] [--delay SECONDS]
+(--delay: wait that long before each session's greeting)
 Speaks enough of RFC 5321 for LuaSocket's socket.smtp: greeting, EHLO/HELO
 (advertising AUTH PLAIN LOGIN when --auth is given), AUTH PLAIN and LOGIN,
 MAIL FROM, RCPT TO, DATA (with dot-unstuffing), RSET, NOOP, QUIT. Every
@@ -19,16 +20,21 @@ Refusals on purpose: a recipient whose address starts with "reject" gets
 line "X-Refuse: yes" gets 554 after the final dot.
 Bounded: it exits after LIMIT seconds (default 170).
 """
+import argparse
 import base64
 import os
 import socketserver
 import sys
 import threading
+import time
 
-DIR = sys.argv[1]
-AUTH = None
-if len(sys.argv) > 3 and sys.argv[2] == "--auth":
-    AUTH = tuple(sys.argv[3].split(":", 1))
+ap = argparse.ArgumentParser()
+ap.add_argument("dir")
+ap.add_argument("--auth")
+ap.add_argument("--delay", type=float, default=0.0)
+ARGS = ap.parse_args()
+DIR = ARGS.dir
+AUTH = tuple(ARGS.auth.split(":", 1)) if ARGS.auth else None
 lock = threading.Lock()
 counters = {"session": 0, "message": 0}
 
@@ -54,6 +60,8 @@ class Session(socketserver.StreamRequestHandler):
         with lock:
             counters["session"] += 1
             sid = counters["session"]
+        if ARGS.delay:
+            time.sleep(ARGS.delay)
         self.send("220 fake.smtpd.local ESMTP ready")
         mail_from, rcpts, user = None, [], None
         while True:
