@@ -15,6 +15,9 @@ Routes:
   /sleep?s=S             sleeps S seconds, answers "slept"; counts requests
                          in flight (the highest count is kept)
   /stats                 "max_in_flight N total M" for /sleep, then resets them
+  /barrier?n=N&limit=S   holds every request until N of them are waiting (or
+                         S seconds, default 10, pass), then answers "together
+                         N" (or "alone K" on the time limit); one batch at a time
   /status?code=N         that status with a short body
   /big?n=N               N bytes of a repeating pattern, Content-Length
 """
@@ -27,6 +30,8 @@ from urllib.parse import parse_qs, urlsplit
 
 lock = threading.Lock()
 state = {"in_flight": 0, "max": 0, "total": 0}
+barrier = threading.Condition()
+waiting = {"n": 0, "released": 0}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -94,6 +99,24 @@ class Handler(BaseHTTPRequestHandler):
                 with lock:
                     state["in_flight"] -= 1
             self.reply(200, "slept")
+        elif p == "/barrier":
+            n = int(q.get("n", "2"))
+            limit = float(q.get("limit", "10"))
+            with barrier:
+                waiting["n"] += 1
+                if waiting["n"] >= n:
+                    waiting["released"] = waiting["n"]
+                    barrier.notify_all()
+                else:
+                    barrier.wait_for(lambda: waiting["released"] > 0, timeout=limit)
+                if waiting["released"]:
+                    body = "together %d" % waiting["released"]
+                else:
+                    body = "alone %d" % waiting["n"]
+                waiting["n"] -= 1
+                if waiting["n"] == 0:
+                    waiting["released"] = 0
+            self.reply(200, body)
         elif p == "/stats":
             with lock:
                 body = "max_in_flight %d total %d" % (state["max"], state["total"])
