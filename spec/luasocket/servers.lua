@@ -38,6 +38,24 @@ function S.smtp(dir, args)
   return h, tonumber(h:out():match("PORT (%d+)"))
 end
 
+-- spec/servers/fake_ftpd.py over a fresh ROOT holding hello.txt,
+-- dir/data.bin (76,800 bytes) and dir/a.txt, with the account alice:pw.
+-- Returns handle, port, root, cleanup.
+function S.ftp()
+  local dir, cleanup = helpers.tmpdir()
+  local root = dir .. "/root"
+  os.execute("mkdir -p " .. helpers.quote(root .. "/dir"))
+  helpers.write(root .. "/hello.txt", "hello over ftp\n")
+  local bytes = {}
+  for i = 0, 255 do bytes[#bytes + 1] = string.char(i) end
+  helpers.write(root .. "/dir/data.bin", table.concat(bytes):rep(300))
+  helpers.write(root .. "/dir/a.txt", "")
+  local h = T.bg(("exec timeout -k 2 170 python3 -u spec/servers/fake_ftpd.py %s --user alice:pw")
+    :format(helpers.quote(root)))
+  assert(h:wait_output("PORT ", 15), h:describe())
+  return h, tonumber(h:out():match("PORT (%d+)")), root, cleanup
+end
+
 -- Run `script` (a file) with `args` under `interp` (a command: lua5.4 or
 -- greenlua), bounded; returns stdout, stderr, exit status.
 function S.run(interp, script, args, limit)
