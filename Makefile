@@ -36,7 +36,7 @@ SRC := $(wildcard host/*.c host/*/*.c)
 LIB := $(wildcard lib/green/*.lua)
 HDR := $(wildcard host/*.h host/*/*.h)
 
-.PHONY: all deps test-deps bench-deps run demo demo-tcp test sanitize soak bench install clean
+.PHONY: all deps test-deps bench-deps run demo demo-tcp test sanitize soak bench install clean examples
 
 all: build/greenlua
 
@@ -85,6 +85,14 @@ build/greenlua-asan: $(SRC) $(HDR) build/lualib_data.c $(LLHTTP_OBJ) vendor/lua.
 	$(CC) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow \
 	  $(WARN) -iquote host -I$(LLHTTP_INC) $(DEPCFLAGS) -o $@ $(SRC) build/lualib_data.c $(LLHTTP_OBJ) $(DEPLIBS)
 
+# C modules of scripts/examples/ that use include/greenlua.h (the green fd
+# wait for C code): `make examples`; the specs need them.
+EXAMPLES := build/examples/pipewait.so
+examples: $(EXAMPLES)
+build/examples/pipewait.so: scripts/examples/pipewait/pipewait.c include/greenlua.h | $(STAMPS)/.deps
+	@mkdir -p build/examples
+	$(CC) -O2 -g $(WARN) -fPIC -shared -Iinclude $(shell pkg-config --cflags lua5.4 2>/dev/null) -o $@ $<
+
 # The demo needs the binary and nothing else: the web app (HTTP server,
 # client, streaming, a backdoor session); demo-tcp is the first, TCP one.
 run demo: build/greenlua
@@ -93,10 +101,10 @@ run demo: build/greenlua
 demo-tcp: build/greenlua
 	build/greenlua scripts/demo.lua
 
-test: build/greenlua | $(STAMPS)/.deps-test
+test: build/greenlua $(EXAMPLES) | $(STAMPS)/.deps-test
 	@GREENLUA=build/greenlua sh spec/run.sh
 
-sanitize: build/greenlua-asan | $(STAMPS)/.deps-test
+sanitize: build/greenlua-asan $(EXAMPLES) | $(STAMPS)/.deps-test
 	@GREENLUA=build/greenlua-asan ASAN_OPTIONS=detect_leaks=1 sh spec/run.sh
 
 # Long runs kept out of `make test` (spec/soak/*_spec.lua; CI may run them).
@@ -109,6 +117,8 @@ bench: build/greenlua | $(STAMPS)/.deps-bench
 install: build/greenlua
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 build/greenlua $(DESTDIR)$(PREFIX)/bin/greenlua
+	install -d $(DESTDIR)$(PREFIX)/include
+	install -m 644 include/greenlua.h $(DESTDIR)$(PREFIX)/include/greenlua.h
 	install -d $(DESTDIR)$(PREFIX)/share/doc/greenlua
 	install -m 644 LICENSE NOTICE $(DESTDIR)$(PREFIX)/share/doc/greenlua/
 	if [ -f /usr/share/doc/liblua5.4-dev/copyright ]; then \

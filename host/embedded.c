@@ -16,6 +16,8 @@
 #include "sync/semaphore.h"
 #include "io/socket.h"
 #include "io/tls.h"
+#include "io/fdwait.h"
+#include "luasocket/lsock.h"
 #include "http/http.h"
 #include "version.h"
 
@@ -43,6 +45,7 @@ static int open_core(lua_State *L) {
   gl_open_net(L);
   gl_open_udp(L);
   gl_open_tls(L);
+  gl_open_fdwait(L);
   gl_open_http_parser(L);
   gl_open_http_respond(L);
   lua_pushliteral(L, GREENLUA_VERSION);
@@ -65,6 +68,11 @@ static int load_embedded(lua_State *L) {
 
 void gl_open_lualib(lua_State *L) {
   lua_newtable(L);
+  /* the green socket.core and socket.unix, for green.patch's preload */
+  lua_pushcfunction(L, luaopen_greenlua_socket_core);
+  lua_setfield(L, -2, "luaopen_socket_core");
+  lua_pushcfunction(L, luaopen_greenlua_socket_unix);
+  lua_setfield(L, -2, "luaopen_socket_unix");
   internal_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   /* green.core is opened now: the hub's metatables must exist before any

@@ -24,7 +24,7 @@ static const char *progname = "greenlua";
 
 /* ------------------------------------------------------------ options */
 
-enum { SETS_RAN = 1, SETS_INTERACTIVE = 2, SETS_VERSION = 4, SETS_NOENV = 8 };
+enum { SETS_RAN = 1, SETS_INTERACTIVE = 2, SETS_VERSION = 4, SETS_NOENV = 8, SETS_NOPATCH = 16 };
 
 /* One row per option. An option that takes a value has it attached
 ** (-eCODE, one-letter options only) or as the next argument, which must not
@@ -44,6 +44,7 @@ static const struct option {
   {"-i", 0, 0, SETS_INTERACTIVE | SETS_VERSION},
   {"-v", 0, 0, SETS_VERSION},
   {"-E", 0, 0, SETS_NOENV},
+  {"--no-patch", 0, 0, SETS_NOPATCH},
 };
 
 /* What the command line asks for. */
@@ -131,6 +132,7 @@ static void print_usage(const cmdline *cl) {
     "  -E        ignore environment variables\n"
     "  -W        turn warnings on\n"
     "  -c, --connect HOST:PORT  attach to a running process's backdoor\n"
+    "  --no-patch  leave LuaSocket, LuaSec, os.execute, io.popen, stdin real\n"
     "  --        stop handling options\n"
     "  -         stop handling options and execute stdin\n", progname);
 }
@@ -169,6 +171,8 @@ static void push_plan(lua_State *L, char **argv, int argc, const cmdline *cl) {
   lua_setfield(L, -2, "stdin_tty");
   lua_pushboolean(L, (cl->sets & (SETS_RAN | SETS_VERSION)) != 0);
   lua_setfield(L, -2, "did_something");
+  lua_pushboolean(L, (cl->sets & SETS_NOPATCH) != 0);
+  lua_setfield(L, -2, "no_patch");
   if (!(cl->sets & SETS_NOENV)) {
     const char *name = "=LUA_INIT_5_4", *init = getenv("LUA_INIT_5_4");
     if (init == NULL) {

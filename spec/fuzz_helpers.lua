@@ -23,7 +23,7 @@ local F = {}
 
 -- console_tty: the console area again, on a pseudo-terminal (libedit's
 -- line editing is another path through console.c).
-F.AREAS = { "threads", "sync", "sockets", "tls", "udp", "http", "console", "console_tty", "other" }
+F.AREAS = { "threads", "sync", "sockets", "tls", "udp", "http", "lsock", "console", "console_tty", "other" }
 
 ------------------------------------------------------------------ utils
 
@@ -104,6 +104,8 @@ local KIND_ORDER = {}
 -- Metatables with no kind, and why no valid object of theirs can be made.
 local KINDLESS = {
   ["green.dns_request"] = "a lookup's guard lives only in the waiting C frame (host/io/net.c)",
+  ["greenlua.addrinfo"] = "a resolved list lives only on a waiting connect's stack (host/luasocket/inet.c)",
+  ["greenlua.socket.dns_request"] = "a socket.dns lookup's guard lives only in the waiting C frame (host/luasocket/dns.c)",
 }
 
 local function kind(name, area, group, make, spent, fixed)
@@ -443,6 +445,96 @@ kind("udp_closed", "udp", "udp", function(env)
   return u
 end, nil, true)
 
+-- lsock area: the green socket.core and socket.unix (host/luasocket), their
+-- module functions and every class of object
+local function ls() return require "socket.core" end
+local function ls_spent(s) return not pcall(s.getfd, s) or s:getfd() < 0 end
+local function ls_pair(env)
+  local srv = env:track(assert(ls().tcp()))
+  assert(srv:bind("127.0.0.1", 0))
+  assert(srv:listen())
+  local _, port = srv:getsockname()
+  local c = env:track(assert(ls().tcp()))
+  assert(c:connect("127.0.0.1", port))
+  local a = env:track(assert(srv:accept()))
+  srv:close()
+  return c, a
+end
+kind("ls_master", "lsock", "lsock", function(env) return env:track(assert(ls().tcp())) end, ls_spent)
+kind("ls_master6", "lsock", "lsock", function(env) return env:track(assert(ls().tcp6())) end, ls_spent)
+kind("ls_server", "lsock", "lsock", function(env)
+  local s = env:track(assert(ls().tcp()))
+  assert(s:bind("127.0.0.1", 0))
+  assert(s:listen())
+  return s
+end, ls_spent)
+kind("ls_client", "lsock", "lsock", function(env) return (ls_pair(env)) end, ls_spent)
+kind("ls_accepted", "lsock", "lsock", function(env) return select(2, ls_pair(env)) end, ls_spent)
+kind("ls_closed", "lsock", "lsock", function(env)
+  local c = ls_pair(env)
+  c:close()
+  return c
+end, nil, true)
+kind("ls_udp", "lsock", "lsudp", function(env) return env:track(assert(ls().udp())) end, ls_spent)
+kind("ls_udp_connected", "lsock", "lsudp", function(env)
+  local u = env:track(assert(ls().udp()))
+  assert(u:setpeername("127.0.0.1", 9))
+  return u
+end, ls_spent)
+kind("ls_unix_master", "lsock", "lsock", function(env)
+  return env:track(assert(require("socket.unix").stream()))
+end, ls_spent)
+kind("ls_unix_dgram", "lsock", "lsudp", function(env)
+  return env:track(assert(require("socket.unix").dgram()))
+end, ls_spent)
+
+-- lsock area, H2's block: the udp and socket.unix objects in their other
+-- states (bound, connected, accepted, with data waiting, closed), so every
+-- method of host/luasocket/udp.c and unix.c meets each state
+local function lsu() return require "socket.unix" end
+kind("ls_udp4_bound", "lsock", "lsudp", function(env)
+  local u = env:track(assert(ls().udp4()))
+  assert(u:setsockname("127.0.0.1", 0))
+  local _, port = u:getsockname()
+  local w = env:track(assert(ls().udp4()))
+  w:sendto("waiting datagram", "127.0.0.1", port)  -- one to receive at once
+  return u
+end, ls_spent)
+kind("ls_udp6", "lsock", "lsudp", function(env) return env:track(assert(ls().udp6())) end, ls_spent)
+kind("ls_udp_closed", "lsock", "lsudp", function(env)
+  local u = env:track(assert(ls().udp4()))
+  u:close()
+  return u
+end, nil, true)
+local function ls_unix_pair(env)
+  local path = tmp_path("lsu")
+  local srv = env:track(assert(lsu().stream()))
+  assert(srv:bind(path))
+  assert(srv:listen())
+  local c = env:track(assert(lsu().stream()))
+  assert(c:connect(path))
+  local a = env:track(assert(srv:accept()))
+  os.remove(path)
+  return c, a, srv
+end
+kind("ls_unix_client", "lsock", "lsock", function(env) return (ls_unix_pair(env)) end, ls_spent)
+kind("ls_unix_accepted", "lsock", "lsock", function(env) return select(2, ls_unix_pair(env)) end, ls_spent)
+kind("ls_unix_server", "lsock", "lsock", function(env) return select(3, ls_unix_pair(env)) end, ls_spent)
+kind("ls_unix_dgram_connected", "lsock", "lsudp", function(env)
+  local path = tmp_path("lsd")
+  local b = env:track(assert(lsu().dgram()))
+  assert(b:bind(path))
+  local d = env:track(assert(lsu().dgram()))
+  assert(d:connect(path))
+  os.remove(path)
+  return d
+end, ls_spent)
+kind("ls_unix_closed", "lsock", "lsock", function(env)
+  local c = ls_unix_pair(env)
+  c:close()
+  return c
+end, nil, true)
+
 -- http area: parsers (host/http); their sockets are the sockets area's
 kind("http_request_parser", "http", "http", function() return core.http_parser("request") end)
 kind("http_response_parser", "http", "http", function() return core.http_parser("response", {}) end)
@@ -528,6 +620,20 @@ local function unix_listening_path(env)
 end
 
 local FUNC_TEMPLATES = {
+  select = function(env) return A({ env:get("ls_accepted") }, { env:get("ls_client") }, 0.05) end,
+  wait = function(env) return A(env:get("ls_accepted"), "r", 0.05) end,
+  wait_readable = function(env) return A(env:get("ls_accepted"), 0.05) end,
+  wait_writable = function(env) return A(env:get("ls_client"), 0.05) end,
+  fd_wait = function(env) return A(env:get("ls_accepted"), "r", 0.05) end,
+  fd_wait_readable = function(env) return A(env:get("ls_accepted"), 0.05) end,
+  fd_wait_writable = function(env) return A(env:get("ls_client"), 0.05) end,
+  fd_greenlua_wait = function(env) return A(env:get("ls_accepted"), "r", 0.05) end,
+  toip = function() return A("localhost") end,
+  tohostname = function() return A("127.0.0.1") end,
+  getnameinfo = function() return A("127.0.0.1", 80) end,
+  skip = function() return A(1, 2, 3) end,
+  newtry = function() return A(NOOP) end,
+  protect = function() return A(NOOP) end,
   spawn = function() return A(NOOP, 1, 2) end,
   spawn_n = function() return A(NOOP, 1, 2) end,
   spawn_after = function() return A(0.01, NOOP, 1) end,
@@ -643,6 +749,29 @@ local METHOD_TEMPLATES = {
   ["http.body_done"] = function() return A() end,
   ["http.idle"] = function(env) return A(env:get("tcp_server")) end,
   ["udp.settimeout"] = function() return A(0.05) end,
+  ["lsock.send"] = function() return A("x", 1, -1) end,
+  ["lsock.receive"] = function() return A(1, "") end,
+  ["lsock.settimeout"] = function() return A(0.05, "b") end,
+  ["lsock.setoption"] = function() return A("tcp-nodelay", true) end,
+  ["lsock.getoption"] = function() return A("tcp-nodelay") end,
+  ["lsock.bind"] = function() return A("127.0.0.1", 0) end,
+  ["lsock.setsockname"] = function() return A("127.0.0.1", 0) end,
+  ["lsock.connect"] = function(env) return A("127.0.0.1", select(2, env:get("ls_server"):getsockname())) end,
+  ["lsock.setpeername"] = function(env) return A("127.0.0.1", select(2, env:get("ls_server"):getsockname())) end,
+  ["lsock.listen"] = function() return A(8) end,
+  ["lsock.shutdown"] = function() return A("send") end,
+  ["lsock.setstats"] = function() return A(1, 2, 3) end,
+  ["lsock.setfd"] = function() return A(-1) end,
+  ["lsudp.send"] = function() return A("x") end,
+  ["lsudp.sendto"] = function() return A("x", "127.0.0.1", 9) end,
+  ["lsudp.receive"] = function() return A(16) end,
+  ["lsudp.receivefrom"] = function() return A(16) end,
+  ["lsudp.settimeout"] = function() return A(0.05) end,
+  ["lsudp.setsockname"] = function() return A("127.0.0.1", 0) end,
+  ["lsudp.setpeername"] = function() return A("127.0.0.1", 9) end,
+  ["lsudp.setoption"] = function() return A("broadcast", false) end,
+  ["lsudp.getoption"] = function() return A("broadcast") end,
+  ["lsudp.setfd"] = function() return A(-1) end,
 }
 
 -- Calls whose legitimate effect would end the run; never made (the spec's
@@ -675,8 +804,10 @@ end
 -- function is found under names it).
 local MODULES = {
   "green", "green.queue", "green.backdoor", "green.net", "green.event", "green.pool",
-  "green.semaphore", "green.repl", "green.core",
+  "green.semaphore", "green.repl", "green.core", "green.hub", "socket.core", "socket.unix",
 }
+-- Plain tables of C functions inside a module, fuzzed as modules of their own.
+local SUBMODULES = { ["socket.core"] = { "dns" } }
 
 -- Which area a module function belongs to (by its key); unknown names go
 -- to "other", so a new function is fuzzed even before it is placed.
@@ -695,6 +826,10 @@ for area, names in pairs({
   tls = { "wrap_ssl", "tls_wrap" },
   udp = { "udp", "udp_open" },
   http = { "http_parser", "http_respond", "http_chunk", "http_date", "http_reason" },
+  lsock = { "tcp", "tcp4", "tcp6", "udp4", "udp6", "select", "gettime", "skip", "newtry",
+    "protect", "__unload", "toip", "tohostname", "getnameinfo", "gethostname", "stream",
+    "dgram", "wait", "wait_readable", "wait_writable", "fd_wait", "fd_wait_readable",
+    "fd_wait_writable", "fd_greenlua_wait" },
   console = { "readline", "console_write", "history", "is_terminal", "backdoor",
     "backdoor_server", "run", "console" },
 }) do
@@ -771,8 +906,16 @@ local function surface()
     funcs[#funcs + 1] = { owner = path, name = key, fn = f, area = FUNC_AREA[key] or "other" }
   end
   local metas = {}  -- metatables reached from module values
-  for _, path in ipairs(MODULES) do
-    local m = require(path)
+  local function each_module(fn)
+    for _, path in ipairs(MODULES) do
+      local m = require(path)
+      fn(path, m)
+      for _, sub in ipairs(SUBMODULES[path] or {}) do
+        if type(m[sub]) == "table" then fn(path .. "." .. sub, m[sub]) end
+      end
+    end
+  end
+  each_module(function(path, m)
     for _, key in ipairs(sorted_keys(m)) do
       local v = rawget(m, key)
       if type(v) == "function" then
@@ -785,7 +928,7 @@ local function surface()
         end
       end
     end
-  end
+  end)
   -- the stock library functions greenlua replaces or relies on for green threads
   for _, key in ipairs({ "resume", "wrap", "close", "status", "create", "yield", "isyieldable", "running" }) do
     add_func("coroutine", key, coroutine[key])
@@ -794,7 +937,9 @@ local function surface()
   note_c(os.exit, "os.exit")
   -- every metatable the host registered (luaL_newmetatable: "green.*")
   for k, v in pairs(debug.getregistry()) do
-    if type(k) == "string" and k:find("^green%.") and type(v) == "table" then metas[v] = k end
+    if type(k) == "string" and (k:find("^green%.") or k:find("^greenlua%.")) and type(v) == "table" then
+      metas[v] = k
+    end
   end
   for mt, name in pairs(metas) do
     for _, f in ipairs(object_functions(mt)) do

@@ -30,6 +30,8 @@ local function script_args()
 end
 
 return function(plan)
+  -- existing Lua code runs green (green.patch): before LUA_INIT and -l
+  if not plan.no_patch then require("green.patch").monkey_patch() end
   if plan.init then
     if plan.init:sub(1, 1) == "@" then
       loaded(loadfile(plan.init:sub(2)))()
