@@ -106,6 +106,15 @@ describe("LuaSocket's upstream test suite (Debian's luasocket 3.1.0 source)", fu
     assert.is_truthy(io.open("build/luasocket-src/.fetched"))
   end)
 
+  it("runs under greenlua with the green socket.core, under lua5.4 with the real one", function()
+    local out, err, rc = helpers.run_chunk([[
+      local green = require "green"
+      local core = require "socket.core"
+      print(core ~= green.original("socket.core"), package.searchpath("socket.core", package.cpath) ~= nil)]])
+    assert.equal(0, rc, err)
+    assert.equal("true\ttrue\n", out)
+  end)
+
   for _, c in ipairs(cases) do
     local name, mark = c[1], c[2]
     it(name .. ": the same under greenlua as under lua5.4 with the real LuaSocket", function()
