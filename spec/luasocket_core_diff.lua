@@ -100,6 +100,6 @@ print(srv, a)
 local function keys(t) local r = {} for k in pairs(t) do r[#r + 1] = tostring(k) end table.sort(r) print(table.concat(r, " ")) end
 keys(socket) keys(getmetatable(a).__index) keys(getmetatable(a)) keys(getmetatable(srv))
 print(getmetatable(a).__index.class, getmetatable(srv).__index.class, getmetatable(socket.tcp()).__name)
-print(socket._VERSION, socket._SETSIZE, socket._SOCKETINVALID, math.type(socket._SETSIZE))
+print(socket._VERSION, socket._SETSIZE >= 1024, socket._SOCKETINVALID, math.type(socket._SETSIZE))
 print(pcall(function() return a.receive(srv) end))
 print(pcall(function() return socket.tcp():accept() end))

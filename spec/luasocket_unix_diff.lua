@@ -110,6 +110,22 @@ p("listen backlog", m3:listen(5), class(m3))
 p("listen unbound", unix.stream():listen())
 p("srv close", srv:close(), a:close(), m3:close())
 
+-- a listener whose backlog is full: 3.1.0 says connected once the fd polls
+-- ready, and the send then fails (its quirk, kept)
+local bp = path("backlog.sock")
+local bl = unix.stream()
+assert(bl:bind(bp)) assert(bl:listen(0))
+for i = 1, 3 do
+  local c = unix.stream()
+  c:settimeout(0.2)
+  p("backlog connect " .. i, c:connect(bp), class(c), c:getfd() >= 0)
+  p("backlog send " .. i, c:send("x"))
+end
+local c0 = unix.stream()
+c0:settimeout(0)
+p("backlog connect, zero timeout", c0:connect(bp), c0:getfd())
+bl:close()
+
 -- dgram
 local p1, p2 = path("d1.sock"), path("d2.sock")
 local d1, d2 = unix.dgram(), unix.udp()

@@ -215,6 +215,55 @@ int gl_ls_checkboolean(lua_State *L, int idx) {
 
 /* ------------------------------------------------------------ objects */
 
+/* Descriptors the green socket objects made (socket, accept): only those
+** are ever closed by close() or adopted by setfd(n). A number given by the
+** user could be one of libuv's; closing that would break the loop. */
+static unsigned char *owned;
+static size_t nowned;
+
+static int is_owned(int fd) {
+  return fd >= 0 && (size_t)fd < nowned && owned[fd];
+}
+
+void gl_ls_own(int fd) {
+  if (fd < 0) return;
+  if ((size_t)fd >= nowned) {
+    size_t n = nowned ? nowned : 256;
+    while (n <= (size_t)fd) n *= 2;
+    unsigned char *o = realloc(owned, n);
+    if (o == NULL) return;  /* not recorded: the fd is never closed by us (a leak, not a crash) */
+    memset(o + nowned, 0, n - nowned);
+    owned = o;
+    nowned = n;
+  }
+  owned[fd] = 1;
+}
+
+void gl_ls_closefd(lua_State *L, gl_lsock *s) {
+  if (s->fd < 0) return;
+  gl_fd_forget(L, s->fd);
+  if (is_owned(s->fd)) {
+    owned[s->fd] = 0;
+    close(s->fd);
+  }
+  s->fd = GL_LS_INVALID;
+}
+
+int gl_ls_setfd(lua_State *L, gl_lsock *s) {
+  lua_Number n = luaL_checknumber(L, 2);
+  int fd = n >= 0 && n <= 0x7fffffff ? (int)n : GL_LS_INVALID;
+  if (fd == s->fd) return 0;
+  if (fd >= 0 && !is_owned(fd))
+    return luaL_error(L, "setfd: not supported (fd %d is not a green socket's)", fd);
+  if (s->fd >= 0) {
+    gl_fd_forget(L, s->fd);
+    /* given away (LuaSec's setfd(-1)): the taker closes it now */
+    if (fd < 0 && is_owned(s->fd)) owned[s->fd] = 0;
+  }
+  s->fd = fd;
+  return 0;
+}
+
 gl_lsock *gl_ls_new(lua_State *L, const char *cls, int fd, int family, int kind) {
   gl_lsock *s = lua_newuserdatauv(L, sizeof *s, 0);
   memset(s, 0, sizeof *s);
@@ -228,16 +277,13 @@ gl_lsock *gl_ls_new(lua_State *L, const char *cls, int fd, int family, int kind)
   if (fd >= 0) {
     int flags = fcntl(fd, F_GETFL, 0);
     fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    gl_ls_own(fd);
   }
   return s;
 }
 
 void gl_ls_destroy(lua_State *L, gl_lsock *s) {
-  if (s->fd >= 0) {
-    gl_fd_forget(L, s->fd);
-    close(s->fd);
-    s->fd = GL_LS_INVALID;
-  }
+  gl_ls_closefd(L, s);
   gl_ls_buf_free(&s->buf);
 }
 

@@ -203,16 +203,8 @@ int gl_ls_getsockname(lua_State *L, gl_lsock *s) {
   return name_of(L, s, 0);
 }
 
-static void destroy_fd(gl_lsock *s) {
-  if (s->fd >= 0) {
-    gl_fd_forget(NULL, s->fd);
-    close(s->fd);
-    s->fd = GL_LS_INVALID;
-  }
-}
-
 int gl_ls_create(gl_lsock *s, int family) {
-  destroy_fd(s);
+  gl_ls_closefd(NULL, s);
   int fd = socket(family, s->kind | SOCK_CLOEXEC, 0);
   if (fd < 0) return errno;
   if (family == AF_INET6) {
@@ -220,6 +212,7 @@ int gl_ls_create(gl_lsock *s, int family) {
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &yes, sizeof yes);
   }
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
+  gl_ls_own(fd);
   s->fd = fd;
   return 0;
 }

@@ -22,6 +22,13 @@
 **   - H1 02:20: setfd(n >= 0) raises "setfd: not supported ..." unless n is
 **     the object's own fd (closing an adopted number could close one of
 **     libuv's); setfd(-1) lets the fd go. Please do the same in udp/unix.
+**   - H1 02:35 (replaces the 02:20 note): gl_ls_setfd(L, s) is the whole
+**     setfd method body (arg 2): setfd(-1) gives the fd away; setfd(n)
+**     adopts n only if a green socket made it (3.1.0's testclnt does
+**     d:setfd(c:getfd())), else raises "setfd: not supported (fd N is not a
+**     green socket's)". Please call it from udp/unix. Close fds with
+**     gl_ls_destroy / gl_ls_closefd only (they close only fds we made);
+**     fds you make yourself go through gl_ls_new or gl_ls_own.
 **   - H2 02:05: gl_ls_unixdgram_setopts (3.1.0's unix dgram has its own, shorter
 **     setoption table: only "reuseaddr"), in the H2 block at the end.
 **   - H2 02:20: gl_ls_dgram_send / gl_ls_dgram_receive (udp.c, shared with
@@ -111,6 +118,15 @@ gl_lsock *gl_ls_new(lua_State *L, const char *cls, int fd, int family, int kind)
 /* Close the fd (gl_fd_forget first: waiters get "closed"), free the buffer;
 ** idempotent. */
 void gl_ls_destroy(lua_State *L, gl_lsock *s);
+/* Let go of the fd: forget its waiters, close it if a green socket made it
+** (not when it was adopted twice and closed already, or given away). */
+void gl_ls_closefd(lua_State *L, gl_lsock *s);
+/* Record an fd a green socket made (gl_ls_new and gl_ls_create do). */
+void gl_ls_own(int fd);
+/* The setfd(n) method, n at index 2: -1 gives the fd away; n >= 0 only if
+** a green socket made it ("setfd: not supported (fd N is not a green
+** socket's)" otherwise). */
+int gl_ls_setfd(lua_State *L, gl_lsock *s);
 /* Change the class of the object at 'idx' (master -> client/server). */
 void gl_ls_setclass(lua_State *L, int idx, const char *cls);
 

@@ -10,7 +10,8 @@
 ** getfd() < 0 skips it. A dirty readable one makes the call not wait. The
 ** wait is one green wait on all fds (gl_fd_wait_set); what is ready is then
 ** read with poll(), so any fd number works. A bad fd counts as ready (as
-** poll's POLLNVAL), where 3.1.0 raises "select failed".
+** poll's POLLNVAL), where 3.1.0 raises "select failed". _SETSIZE is the
+** process's descriptor limit (RLIMIT_NOFILE), not FD_SETSIZE.
 **
 ** Stack while it runs: 1 recvt, 2 sendt, 3 timeout, 4 itab (fd -> object),
 ** 5 the pollfd array (userdata), 6 the call's start time, 7 the dirty list.
@@ -19,6 +20,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include "core/hub.h"
 #include "luasocket/lsock.h"
 
@@ -201,8 +203,18 @@ static int global_select(lua_State *L) {
   return wait_more(L, pf);
 }
 
+/* _SETSIZE: how many sockets select handles. 3.1.0's FD_SETSIZE (1024)
+** does not bound ours; the process's descriptor limit does. (LuaSocket's
+** own testclnt.lua expects select to raise past _SETSIZE sockets.) */
+static lua_Integer setsize(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return FD_SETSIZE;
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 0x7fffffff) return 0x7fffffff;
+  return rl.rlim_cur < FD_SETSIZE ? FD_SETSIZE : (lua_Integer)rl.rlim_cur;
+}
+
 void gl_ls_open_select(lua_State *L) {
-  lua_pushinteger(L, FD_SETSIZE);
+  lua_pushinteger(L, setsize());
   lua_setfield(L, -2, "_SETSIZE");
   lua_pushinteger(L, GL_LS_INVALID);
   lua_setfield(L, -2, "_SOCKETINVALID");

@@ -76,20 +76,10 @@ static int meth_getfd(lua_State *L) {
   return 1;
 }
 
-/* setfd(n): LuaSec's way of taking the fd over: setfd(-1) (any negative
-** n) makes the object let go of its fd (neither closed nor watched by us
-** any more). Adopting another fd is not supported: closing the object would
-** close whatever that number is, a descriptor libuv owns included. */
+/* setfd(n): as 3.1.0's, but only with numbers a green socket made (see
+** gl_ls_setfd); setfd(-1) gives the fd away (LuaSec). */
 static int meth_setfd(lua_State *L) {
-  gl_lsock *s = gl_ls_checkgroup(L, ANY, 1);
-  lua_Number n = luaL_checknumber(L, 2);
-  if (n >= 0 && !(s->fd >= 0 && n == s->fd))
-    return luaL_error(L, "setfd: not supported (a green socket only gives its fd away: setfd(-1))");
-  if (n < 0 && s->fd >= 0) {
-    gl_fd_forget(L, s->fd);
-    s->fd = GL_LS_INVALID;
-  }
-  return 0;
+  return gl_ls_setfd(L, gl_ls_checkgroup(L, ANY, 1));
 }
 
 static int meth_close(lua_State *L) {
