@@ -3,8 +3,11 @@
 smpd module is deprecated; this is socketserver, one thread per session).
 Listens on 127.0.0.1 on an ephemeral port; prints "PORT <n>" when ready.
 
-usage: fake_smtpd.py DIR [--auth USER:PASS] [--delay SECONDS]
-(--delay: wait that long before each session's greeting)
+usage: fake_smtpd.py DIR [--auth USER:PASS] [--delay SECONDS] [--hold N]
+(--delay: wait that long before each session's greeting; --hold: greet no
+session until N sessions are open at once, then all of them; a session
+still waiting after 10 s is answered "421 only K sessions arrived" and
+closed)
 Speaks enough of RFC 5321 for LuaSocket's socket.smtp: greeting, EHLO/HELO
 (advertising AUTH PLAIN LOGIN when --auth is given), AUTH PLAIN and LOGIN,
 MAIL FROM, RCPT TO, DATA (with dot-unstuffing), RSET, NOOP, QUIT. Every
@@ -32,11 +35,14 @@ ap = argparse.ArgumentParser()
 ap.add_argument("dir")
 ap.add_argument("--auth")
 ap.add_argument("--delay", type=float, default=0.0)
+ap.add_argument("--hold", type=int, default=0)
 ARGS = ap.parse_args()
 DIR = ARGS.dir
 AUTH = tuple(ARGS.auth.split(":", 1)) if ARGS.auth else None
 lock = threading.Lock()
 counters = {"session": 0, "message": 0}
+hold = threading.Condition()
+arrived = {"n": 0, "released": False}
 
 
 def log(session, line):
@@ -62,6 +68,19 @@ class Session(socketserver.StreamRequestHandler):
             sid = counters["session"]
         if ARGS.delay:
             time.sleep(ARGS.delay)
+        if ARGS.hold:
+            with hold:
+                arrived["n"] += 1
+                if arrived["n"] >= ARGS.hold:
+                    arrived["released"] = True
+                    hold.notify_all()
+                else:
+                    hold.wait_for(lambda: arrived["released"], timeout=10)
+                if not arrived["released"]:
+                    n = arrived["n"]
+                    arrived["n"] -= 1
+                    self.send("421 only %d sessions arrived" % n)
+                    return
         self.send("220 fake.smtpd.local ESMTP ready")
         mail_from, rcpts, user = None, [], None
         while True:
