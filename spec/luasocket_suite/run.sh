@@ -6,14 +6,18 @@
 # green one unless --no-patch is part of INTERP). Writes the combined,
 # normalised output (the client's, then any server's after a "--- server"
 # line) to build/luasocket-suite/TAG/TEST.out, its last line "exit=N".
-# Everything listens on 127.0.0.1 (or a unix path inside the copy, except
-# the unix* pair, whose paths /tmp/foo and /tmp/bar are upstream's own);
-# every process is bounded by timeout(1).
-# The harness's only changes to upstream's files, the same for every
-# interpreter: testclnt.lua's connect_timeout aims at a local black hole
-# (blackhole.py) instead of 10.0.0.1:81; the client tests get debug_shim.lua
-# (socket._DEBUG and send/receive's elapsed-time result); tcp-getoptions
-# gets unpack = table.unpack (a Lua 5.1 name it uses).
+# The harness's servers listen on 127.0.0.1 (unix paths inside the copy);
+# upstream's own choices stay: test_bind, tcp-getoptions and the
+# udp-zero-length tests bind "*" on fixed ports (5088, 8765, 5432),
+# udpconnect uses 127.0.0.1:5061/5062, the unix* pair /tmp/foo and
+# /tmp/bar, and testclnt resolves "host.is.invalid" (a DNS query that must
+# fail). Every process is bounded by timeout(1).
+# The harness's only changes, the same for every interpreter: testclnt.lua's
+# connect_timeout aims at a local black hole (blackhole.py) instead of
+# 10.0.0.1:81; the client tests get debug_shim.lua (socket._DEBUG and
+# send/receive's elapsed-time result); testclnt runs with ulimit -S -n 1000
+# (see below); tcp-getoptions gets unpack = table.unpack (a Lua 5.1 name it
+# uses).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 TOP=$(pwd)
