@@ -109,6 +109,20 @@ describe("green.hub.wait", function()
     c:close(); a:close()
   end)
 
+  it("a waiter woken and then killed before it runs leaves nothing behind", function()
+    local c, a = pair()
+    for _ = 1, 20 do
+      local t = green.spawn(function() return green.hub.wait(a, "r", 5) end)
+      green.sleep(0)
+      c:send("x")
+      green.sleep(0)  -- the hub polls: t may be woken, not yet run
+      t:kill()
+      assert.equal("r", green.hub.wait(a, "r", 1))
+      assert.equal("x", a:receive(1))
+    end
+    c:close(); a:close()
+  end)
+
   it("checks its arguments", function()
     assert.has_error(function() green.hub.wait(0, "x") end,
       "bad argument #2 to 'wait' (mode must be \"r\", \"w\" or \"rw\")")

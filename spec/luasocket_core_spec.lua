@@ -235,6 +235,40 @@ describe("green socket.core", function()
     srv:close()
   end)
 
+  it("a killed or timed-out select leaves no waiter behind", function()
+    local c, a = pair()
+    local t = green.spawn(function() return socket.select({ a }, { }, nil) end)
+    green.sleep(0)
+    t:kill()
+    local ok, err = pcall(function()
+      local to <close> = green.Timeout(0.05)
+      return socket.select({ a, c }, nil, nil)
+    end)
+    assert.is_false(ok)
+    assert.is_true(green.is_timeout(err))
+    a:settimeout(1)
+    c:send("ok\n")
+    assert.equal("ok", a:receive())  -- not "another green thread is waiting"
+    local r = socket.select({ a }, nil, 0.05)
+    assert.same({}, r)
+    c:close(); a:close()
+  end)
+
+  it("a Timeout around a green name lookup in connect leaves nothing broken", function()
+    -- timeouts of 0 to 0.6 ms: some fire while the lookup runs, some as it
+    -- answers (the answer then meets a thread interrupted, not yet run)
+    for i = 1, 300 do
+      pcall(function()
+        local to <close> = green.Timeout(0.0001 * (i % 7))
+        local s = socket.tcp()
+        s:connect("localhost", 1)
+        s:close()
+      end)
+    end
+    green.sleep(0.1)
+    assert.same({ nil, "connection refused" }, { socket.connect("localhost", 1) })
+  end)
+
   it("sleep is green", function()
     local ticks = 0
     local ticker = green.spawn(function() while true do ticks = ticks + 1; green.sleep(0.01) end end)

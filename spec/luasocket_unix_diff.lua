@@ -180,3 +180,13 @@ try("setfd none", d2.setfd, d2)
 try("stream method on dgram", unix.stream().getsockname, d2)
 try("dgram method on stream", d2.getsockname, unix.stream())
 try("dgram bad self", d2.settimeout, {})
+
+-- empty paths: the kernel autobinds an abstract name, which 3.1.0 prints as ""
+local e1 = unix.stream()
+p("bind empty", e1:bind(""), e1:getsockname(), e1:listen())
+p("connect empty", unix.stream():connect(""))
+local e2 = unix.dgram()
+p("dgram bind empty", e2:bind(""), e2:getsockname())
+p("dgram sendto empty", e2:sendto("x", ""))
+p("dgram sendto zero byte", unix.dgram():sendto("x", "\0abc"))
+e1:close() e2:close()

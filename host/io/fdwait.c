@@ -15,6 +15,17 @@
 ** (read as "closed"). The continuation pops the hub's tag and value and the
 ** two values gl_fd_wait kept under them (the fd and the caller's k), drops
 ** the waiter's record (a timeout leaves it there), then calls the caller's k.
+**
+** Sets (socket.select): one thread recorded on many entries at once, each
+** entry pointing at the set (rd_set / wr_set), the thread in the set's own
+** wait list. The first ready entry wakes it and drops the set's records
+** from every entry (rearming them); the caller then asks poll() what is
+** ready. Nothing here allocates in a libuv callback: waking pushes an
+** integer or a boolean, closing a handle is uv_close.
+**
+** The Lua face (green.core.fd_wait & co., green.hub's): fd an integer or
+** an object with getfd(); an fd libuv cannot poll (closed, a regular file)
+** gives nil, "closed" / nil, the reason, without waiting.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -159,10 +170,17 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
   return k(L, status, 0);
 }
 
+/* Where gl_fd_wait's two values are in a cancel hook: under the tag and
+** value, and under the error too when the thread was woken and then
+** interrupted before it ran (hub.c's block_k: err GL_WOKEN value). */
+static int cancel_base(lua_State *L) {
+  return lua_touserdata(L, -2) == GL_WOKEN ? -5 : -4;
+}
+
 /* Interrupted: stop waiting (woken and interrupted before it ran: the
 ** wake already dropped the record). */
 static void wait_cancel(lua_State *L) {
-  int fd = (int)lua_tointeger(L, -4);
+  int fd = (int)lua_tointeger(L, cancel_base(L));
   gl_thread *t = gl_H.current;
   fdw *e = entry(fd);
   if (e && (e->rd == t || e->wr == t)) {
@@ -259,7 +277,7 @@ static int set_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static void set_cancel(lua_State *L) {
-  set_release(lua_touserdata(L, -4), NULL);
+  set_release(lua_touserdata(L, cancel_base(L)), NULL);
 }
 
 gl_fdset *gl_fd_newset(lua_State *L, int n) {

@@ -178,8 +178,12 @@ static int guard_gc(lua_State *L) {
   return 0;
 }
 
+/* Interrupted: the stack is ... guard tag value, or, handed the answer and
+** then interrupted, ... guard err GL_WOKEN value (hub.c's block_k puts the
+** error under the tag). */
 static void job_cancel(lua_State *L) {
-  dns_job *j = take(L, -3);
+  int below = lua_touserdata(L, -2) == GL_WOKEN ? 1 : 0;
+  dns_job *j = take(L, -3 - below);
   if (j) abandon(j);
 }
 

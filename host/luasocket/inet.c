@@ -69,13 +69,19 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   lk->status = status;
   lk->res = res;
   lk->done = 1;
+  /* interrupted (a kill, a Timeout) but not run yet: its cancel hook,
+  ** which runs as it resumes, finds the lookup done and frees it */
+  if (lk->waiter->queue != &lk->q) return;
   lua_pushlightuserdata(gl_H.L, lk);
   gl_wake(gl_H.L, lk->waiter);
 }
 
-/* The stack: ... k(lightuserdata) lk(lightuserdata) tag value. */
+/* The stack: ... k(lightuserdata) lk(lightuserdata) tag value, or, handed
+** the answer and then interrupted: ... k lk err GL_WOKEN value (hub.c's
+** block_k puts the error under the tag). */
 static void resolve_cancel(lua_State *L) {
-  lookup *lk = lua_touserdata(L, -3);
+  int below = lua_touserdata(L, -2) == GL_WOKEN ? 1 : 0;
+  lookup *lk = lua_touserdata(L, -3 - below);
   if (lk->done) {  /* answered, then interrupted before it ran */
     if (lk->res) uv_freeaddrinfo(lk->res);
     free(lk);

@@ -22,8 +22,9 @@
 **    its total timeout counts from the first attempt. Nothing is held
 **    across a wait (the datagram buffer is per attempt): a killed call
 **    leaves nothing behind.
-**  - setfd(-1) gives the fd away (as LuaSec does it); any other fd raises
-**    "not supported" (as tcp's: adopting a number could close libuv's own).
+**  - setfd as tcp's (gl_ls_setfd): -1 gives the fd away (as LuaSec does
+**    it); another number only if a green socket made it, else "not
+**    supported" (adopting any number could close one of libuv's own).
 **  - Sizes become C integers the way 3.1.0's cast does on x86-64 (receive
 **    sizes: 1e300 asks for 0 bytes, -1 and NaN for "out of
 **    memory"), without undefined behaviour; a size over 2^31 bytes answers
@@ -396,21 +397,11 @@ static int meth_getfd(lua_State *L) {
   return 1;
 }
 
-/* setfd(n), as tcp's (tcp.c): setfd(-1) (any negative n) makes the object
-** let go of its fd, neither closed nor watched by us any more (LuaSec's
-** way of taking an fd over); adopting another fd raises "not supported":
-** closing the object would close whatever that number is, libuv's own
-** descriptors included. */
+/* setfd(n), as tcp's (gl_ls_setfd): setfd(-1) gives the fd away (LuaSec's
+** way of taking it over); setfd(n) adopts n only if a green socket made it
+** (closing any other number could close one of libuv's descriptors). */
 static int meth_setfd(lua_State *L) {
-  gl_lsock *s = gl_ls_checkgroup(L, ANY, 1);
-  lua_Number n = luaL_checknumber(L, 2);
-  if (n >= 0 && !(s->fd >= 0 && n == s->fd))
-    return luaL_error(L, "setfd: not supported (a green socket only gives its fd away: setfd(-1))");
-  if (n < 0 && s->fd >= 0) {
-    gl_fd_forget(L, s->fd);
-    s->fd = GL_LS_INVALID;
-  }
-  return 0;
+  return gl_ls_setfd(L, gl_ls_checkgroup(L, ANY, 1));
 }
 
 static int meth_dirty(lua_State *L) {

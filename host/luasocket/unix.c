@@ -22,8 +22,8 @@
 **    its start time kept in the object. An unconnected sendto that finds
 **    the receiver's queue full after its fd polled writable backs off on a
 **    timer (poll cannot see another socket's queue; 3.1.0 spins there).
-**    setfd as tcp's: setfd(-1) gives
-**    the fd away, any other fd raises "not supported".
+**    setfd as tcp's (gl_ls_setfd): setfd(-1) gives the fd away, another
+**    number only if a green socket made it.
 */
 #define _GNU_SOURCE  /* accept4 */
 #include <errno.h>
@@ -86,15 +86,7 @@ static int meth_getfd_any(lua_State *L, const char *group) {
 }
 
 static int setfd_any(lua_State *L, const char *group) {
-  gl_lsock *s = gl_ls_checkgroup(L, group, 1);
-  lua_Number n = luaL_checknumber(L, 2);
-  if (n >= 0 && !(s->fd >= 0 && n == s->fd))
-    return luaL_error(L, "setfd: not supported (a green socket only gives its fd away: setfd(-1))");
-  if (n < 0 && s->fd >= 0) {
-    gl_fd_forget(L, s->fd);
-    s->fd = GL_LS_INVALID;
-  }
-  return 0;
+  return gl_ls_setfd(L, gl_ls_checkgroup(L, group, 1));
 }
 
 static int getsockname_any(lua_State *L, const char *group) {
