@@ -132,3 +132,4 @@ clean:
 
 # green.fs vs io (make bench-fs)
 include scripts/bench/fs/fs.mk
+include spec/luasocket_suite/suite.mk scripts/bench/luasocket/luasocket.mk
