@@ -13,6 +13,7 @@
 */
 #define _GNU_SOURCE  /* accept4 */
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
@@ -218,6 +219,25 @@ static gl_lsock *connect_obj(lua_State *L, int base) {
   return lua_touserdata(L, base == 4 ? 1 : 6);
 }
 
+/* A connect to a local peer has usually finished by the time connect()
+** says EINPROGRESS: one poll() that does not wait finds out, and spares
+** the hub's round trip (a uv_poll made and closed, its epoll_ctl calls, a
+** switch), which was a fifth of a socket.http request's time. */
+static int settled_now(int fd) {
+  struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT };
+  int r;
+  do r = poll(&p, 1, 0); while (r < 0 && errno == EINTR);
+  return r == 1;
+}
+
+/* The outcome of a finished connect: 0 or its errno. */
+static int so_error(int fd) {
+  int soerr = 0;
+  socklen_t len = sizeof soerr;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) soerr = errno;
+  return soerr;
+}
+
 static int connect_wait_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
   int r = gl_ls_waited(L);
@@ -225,10 +245,8 @@ static int connect_wait_k(lua_State *L, int status, lua_KContext ctx) {
   gl_lsock *s = connect_obj(L, base);
   const char *err = NULL;
   if (r == LS_DONE) {
-    int soerr = 0;
-    socklen_t len = sizeof soerr;
     if (s->fd < 0) return connect_end(L, s, base, "closed");
-    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) soerr = errno;
+    int soerr = so_error(s->fd);
     if (soerr == 0) return connect_end(L, s, base, NULL);
     err = gl_ls_strerror(soerr);
   } else if (r == LS_CLOSED) {
@@ -266,6 +284,13 @@ static int connect_next(lua_State *L, gl_lsock *s, int base) {
     int err = errno;
     if (err == EINPROGRESS || err == EAGAIN) {
       if (s->tm.block == 0.0) return connect_end(L, s, base, "timeout");
+      if (settled_now(s->fd)) {  /* as the wait's end, without the wait */
+        err = so_error(s->fd);
+        if (err == 0) return connect_end(L, s, base, NULL);
+        lua_pushstring(L, gl_ls_strerror(err));
+        lua_replace(L, base + 2);
+        continue;
+      }
       double t = gl_ls_retry(&s->tm, s->wstart);
       if (t != 0.0) {
         lua_settop(L, base + 2);
