@@ -345,9 +345,7 @@ static int getaddrinfo_k(lua_State *L, int status, lua_KContext ctx) {
   int err;
   struct addrinfo *res = dns_addrinfo(L, &err);
   if (res == NULL) {
-    lua_pushnil(L);
-    lua_pushstring(L, gl_ls_gaistrerror(err));
-    return 2;
+    return gl_ls_fail(L, gl_ls_gaistrerror(err));
   }
   lua_newtable(L);
   int i = 1;
@@ -356,9 +354,7 @@ static int getaddrinfo_k(lua_State *L, int status, lua_KContext ctx) {
     int r = getnameinfo(a->ai_addr, a->ai_addrlen, hbuf, sizeof hbuf, NULL, 0, NI_NUMERICHOST);
     if (r) {
       freeaddrinfo(res);
-      lua_pushnil(L);
-      lua_pushstring(L, gl_ls_gaistrerror(r));
-      return 2;
+      return gl_ls_fail(L, gl_ls_gaistrerror(r));
     }
     lua_createtable(L, 0, 2);
     switch (a->ai_family) {
@@ -433,9 +429,7 @@ static int l_gethostname(lua_State *L) {
   char name[257];
   name[256] = '\0';
   if (gethostname(name, 256) < 0) {
-    lua_pushnil(L);
-    lua_pushstring(L, gl_ls_strerror(errno));
-    return 2;
+    return gl_ls_fail(L, gl_ls_strerror(errno));
   }
   lua_pushstring(L, name);
   return 1;

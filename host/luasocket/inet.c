@@ -183,16 +183,12 @@ static int name_of(lua_State *L, gl_lsock *s, int peer) {
   int r = peer ? getpeername(s->fd, (struct sockaddr *)&a, &len)
                : getsockname(s->fd, (struct sockaddr *)&a, &len);
   if (r < 0) {
-    lua_pushnil(L);
-    lua_pushstring(L, gl_ls_strerror(errno));
-    return 2;
+    return gl_ls_fail(L, gl_ls_strerror(errno));
   }
   int err = getnameinfo((struct sockaddr *)&a, len, name, sizeof name, port, sizeof port,
                         NI_NUMERICHOST | NI_NUMERICSERV);
   if (err) {
-    lua_pushnil(L);
-    lua_pushstring(L, gai_strerror(err));
-    return 2;
+    return gl_ls_fail(L, gai_strerror(err));
   }
   lua_pushstring(L, name);
   if (peer) lua_pushinteger(L, (int)strtol(port, NULL, 10));

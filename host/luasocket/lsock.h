@@ -3,36 +3,10 @@
 ** (LuaSocket 3.1.0's C API and conventions over raw non-blocking fds, with
 ** LuaSocket's poll() replaced by a green wait, gl_fd_wait).
 **
-** Who owns what (issue 10, part B):
-**   H1: lsock.h, base.c (timeouts, errors, classes, the wait, object
-**       life), buffer.c (receive/send/stats), inet.c (names, resolve,
-**       bind/connect), tcp.c, select.c, core.c (the socket.core table).
-**   H2: udp.c, unix.c, options.c, dns.c.
-**
-** CHANGES: (tell the other helper about every change to this file here)
-**   - 02:10 first version.
-**   - H1 02:12: classes are registered as "greenlua.<class>" in the registry
-**     (never the plain class name: the real socket.core, which
-**     green.original loads beside ours, would overwrite those); always go
-**     through gl_ls_newclass / gl_ls_checkclass / gl_ls_setclass / gl_ls_new,
-**     never luaL_checkudata(L, i, "udp{connected}") directly. Added
-**     gl_fd_newset/gl_fd_wait_set (fdwait.h) for select.
-**   - H1 02:12: gl_ls_addrinfo(L, idx) is inet.c's (the userdata that
-**     gl_ls_resolve pushes); dns.c's own helper needs another name.
-**   - H1 02:20: setfd(n >= 0) raises "setfd: not supported ..." unless n is
-**     the object's own fd (closing an adopted number could close one of
-**     libuv's); setfd(-1) lets the fd go. Please do the same in udp/unix.
-**   - H1 02:35 (replaces the 02:20 note): gl_ls_setfd(L, s) is the whole
-**     setfd method body (arg 2): setfd(-1) gives the fd away; setfd(n)
-**     adopts n only if a green socket made it (3.1.0's testclnt does
-**     d:setfd(c:getfd())), else raises "setfd: not supported (fd N is not a
-**     green socket's)". Please call it from udp/unix. Close fds with
-**     gl_ls_destroy / gl_ls_closefd only (they close only fds we made);
-**     fds you make yourself go through gl_ls_new or gl_ls_own.
-**   - H2 02:05: gl_ls_unixdgram_setopts (3.1.0's unix dgram has its own, shorter
-**     setoption table: only "reuseaddr"), in the H2 block at the end.
-**   - H2 02:20: gl_ls_dgram_send / gl_ls_dgram_receive (udp.c, shared with
-**     unix dgram), in the H2 block.
+** The parts: base.c (timeouts, errors, classes, the wait, an object's
+** life), buffer.c (receive/send/stats), inet.c (names, resolution,
+** bind/connect), tcp.c, udp.c (and unix dgram's send/receive), unix.c,
+** select.c, options.c, dns.c, core.c (the socket.core table).
 **
 ** How a method that waits works: it runs from the start; when the fd
 ** would block it calls gl_ls_wait(..., k) and returns what that returns.
@@ -58,6 +32,18 @@
 #define GL_LS_INVALID (-1)        /* SOCKET_INVALID: getfd() of a closed socket */
 #define GL_LS_VERSION "LuaSocket 3.0.0"  /* what Debian's 3.1.0 build reports */
 #define GL_LS_DATAGRAMSIZE 8192   /* UDP_DATAGRAMSIZE of 3.1.0 */
+
+/* 3.1.0's two common answers: nil, err (an I/O failure) and the number 1
+** (success; a float, as 3.1.0's lua_pushnumber gives). */
+static inline int gl_ls_fail(lua_State *L, const char *err) {
+  lua_pushnil(L);
+  lua_pushstring(L, err);
+  return 2;
+}
+static inline int gl_ls_ok(lua_State *L) {
+  lua_pushnumber(L, 1);
+  return 1;
+}
 #define GL_LS_STEPSIZE 8192       /* send() writes at most this much per syscall */
 #define GL_LS_BUFSIZE 8192        /* recv() asks for this much at a time */
 
@@ -202,7 +188,7 @@ const char *gl_ls_trybind(lua_State *L, gl_lsock *s, int idx);
 ** waiting (for datagram sockets: setpeername): NULL or the error string. */
 const char *gl_ls_tryconnect_now(lua_State *L, gl_lsock *s, int idx);
 
-/* ---------------------------------------------------------- options (H2: options.c)
+/* ---------------------------------------------------------- options (options.c)
 ** One table per class and direction, each {name, fn} ending {NULL, NULL};
 ** gl_ls_setoption / gl_ls_getoption look the name at index 2 up (raising
 ** "unsupported option 'x'" as 3.1.0 does, via luaL_argerror) and call fn
@@ -218,17 +204,17 @@ int gl_ls_getoption(lua_State *L, const gl_ls_opt *opts, gl_lsock *s);
 /* ---------------------------------------------------------- open functions
 ** Each adds its entries to the table on top of the stack (the socket.core
 ** table, or socket.unix's) and registers its classes. */
-void gl_ls_open_tcp(lua_State *L);        /* H1: tcp, tcp4, tcp6 */
-void gl_ls_open_udp(lua_State *L);        /* H2: udp, udp4, udp6 */
-void gl_ls_open_dns(lua_State *L);        /* H2: sets field "dns" = {toip, tohostname, getaddrinfo, getnameinfo, gethostname} */
-void gl_ls_open_select(lua_State *L);     /* H1: select */
-/* H2: socket.unix as 3.1.0: a table with stream, dgram, and __call = stream
+void gl_ls_open_tcp(lua_State *L);        /* tcp, tcp4, tcp6 */
+void gl_ls_open_udp(lua_State *L);        /* udp, udp4, udp6 */
+void gl_ls_open_dns(lua_State *L);        /* sets field "dns" = {toip, tohostname, getaddrinfo, getnameinfo, gethostname} */
+void gl_ls_open_select(lua_State *L);     /* select */
+/* socket.unix as 3.1.0: a table with stream, dgram, and __call = stream
 ** (luaopen_socket_unix's shape), pushed on top. */
 int luaopen_greenlua_socket_unix(lua_State *L);
-/* H1: the socket.core table, pushed on top. */
+/* the socket.core table, pushed on top. */
 int luaopen_greenlua_socket_core(lua_State *L);
 
-/* ---------------------------------------------------------- H2 additions */
+/* ---------------------------------------------------------- datagrams (udp.c, unix.c) */
 extern const gl_ls_opt gl_ls_unixdgram_setopts[];  /* options.c: unix dgram's setoption */
 /* udp.c, for udp and unix dgram objects (class checked by the caller, object
 ** at 1): send(data) on a connected one; receive(size) / receivefrom(size)

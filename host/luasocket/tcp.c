@@ -26,17 +26,6 @@
 #define SERVER "tcp{server}"
 #define ANY "tcp{any}"
 
-static int push_err(lua_State *L, const char *err) {
-  lua_pushnil(L);
-  lua_pushstring(L, err);
-  return 2;
-}
-
-static int push_one(lua_State *L) {
-  lua_pushnumber(L, 1);
-  return 1;
-}
-
 /* ------------------------------------------------------------ stream methods */
 
 static int receive_k(lua_State *L, int status, lua_KContext ctx) {
@@ -85,7 +74,7 @@ static int meth_setfd(lua_State *L) {
 
 static int meth_close(lua_State *L) {
   gl_ls_destroy(L, gl_ls_checkgroup(L, ANY, 1));
-  return push_one(L);
+  return gl_ls_ok(L);
 }
 
 static int meth_getfamily(lua_State *L) {
@@ -98,9 +87,9 @@ static int meth_listen(lua_State *L) {
   gl_lsock *s = gl_ls_checkclass(L, MASTER, 1);
   lua_Number nb = luaL_optnumber(L, 2, 32);
   int backlog = nb != nb ? 0 : nb > 0x7fffffff ? 0x7fffffff : nb < -0x7fffffff ? -0x7fffffff : (int)nb;
-  if (listen(s->fd, backlog) != 0) return push_err(L, gl_ls_strerror(errno));
+  if (listen(s->fd, backlog) != 0) return gl_ls_fail(L, gl_ls_strerror(errno));
   gl_ls_setclass(L, 1, SERVER);
-  return push_one(L);
+  return gl_ls_ok(L);
 }
 
 static int meth_shutdown(lua_State *L) {
@@ -108,7 +97,7 @@ static int meth_shutdown(lua_State *L) {
   gl_lsock *s = gl_ls_checkclass(L, CLIENT, 1);
   int h = luaL_checkoption(L, 2, "both", how);
   shutdown(s->fd, h);
-  return push_one(L);
+  return gl_ls_ok(L);
 }
 
 static int meth_getpeername(lua_State *L) {
@@ -132,13 +121,13 @@ static int accept_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
   gl_lsock *s = lua_touserdata(L, 1);
   int r = gl_ls_waited(L);
-  if (r != LS_DONE) return push_err(L, gl_ls_strerror(r));
+  if (r != LS_DONE) return gl_ls_fail(L, gl_ls_strerror(r));
   return do_accept(L, s);
 }
 
 static int do_accept(lua_State *L, gl_lsock *s) {
   for (;;) {
-    if (s->fd < 0) return push_err(L, "closed");
+    if (s->fd < 0) return gl_ls_fail(L, "closed");
     int fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd >= 0) {
       gl_lsock *c = gl_ls_new(L, CLIENT, fd, s->family, SOCK_STREAM);
@@ -148,10 +137,10 @@ static int do_accept(lua_State *L, gl_lsock *s) {
     int err = errno;
     if (err == EINTR) continue;
     if (err != EAGAIN && err != EWOULDBLOCK && err != ECONNABORTED)
-      return push_err(L, gl_ls_strerror(err));
-    if (s->tm.block == 0.0) return push_err(L, "timeout");
+      return gl_ls_fail(L, gl_ls_strerror(err));
+    if (s->tm.block == 0.0) return gl_ls_fail(L, "timeout");
     double t = gl_ls_retry(&s->tm, s->rstart);
-    if (t == 0.0) return push_err(L, "timeout");
+    if (t == 0.0) return gl_ls_fail(L, "timeout");
     return gl_ls_wait(L, s, GL_LS_R, t, "accept", accept_k);
   }
 }
@@ -169,10 +158,10 @@ static int meth_accept(lua_State *L) {
 static int bind_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
   gl_lsock *s = lua_touserdata(L, 1);
-  if (lua_isnil(L, -2)) return push_err(L, lua_tostring(L, -1));
+  if (lua_isnil(L, -2)) return gl_ls_fail(L, lua_tostring(L, -1));
   const char *err = gl_ls_trybind(L, s, lua_gettop(L));
-  if (err) return push_err(L, err);
-  return push_one(L);
+  if (err) return gl_ls_fail(L, err);
+  return gl_ls_ok(L);
 }
 
 static int meth_bind(lua_State *L) {
@@ -201,13 +190,13 @@ static int connect_next(lua_State *L, gl_lsock *s, int base);
 static int connect_end(lua_State *L, gl_lsock *s, int base, const char *err) {
   if (s->phase == 0) {
     gl_ls_setclass(L, 1, CLIENT);
-    if (err) return push_err(L, err);
-    return push_one(L);
+    if (err) return gl_ls_fail(L, err);
+    return gl_ls_ok(L);
   }
   /* socket.connect: the object is at 'base - 1' */
   if (err) {
     gl_ls_destroy(L, s);
-    return push_err(L, err);
+    return gl_ls_fail(L, err);
   }
   gl_ls_setclass(L, base - 1, CLIENT);
   lua_pushvalue(L, base - 1);
@@ -353,9 +342,9 @@ static int global_connect_go(lua_State *L, gl_lsock *s) {
 static int global_connect_k1(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
   gl_lsock *s = lua_touserdata(L, 6);
-  if (lua_isnil(L, 7)) return push_err(L, lua_tostring(L, 8));
+  if (lua_isnil(L, 7)) return gl_ls_fail(L, lua_tostring(L, 8));
   const char *err = gl_ls_trybind(L, s, 7);
-  if (err) return push_err(L, err);
+  if (err) return gl_ls_fail(L, err);
   return global_connect_go(L, s);
 }
 
@@ -391,7 +380,7 @@ static int create(lua_State *L, int family) {
   gl_lsock *s = gl_ls_new(L, MASTER, GL_LS_INVALID, family, SOCK_STREAM);
   if (family != AF_UNSPEC) {
     int e = gl_ls_create(s, family);
-    if (e) return push_err(L, gl_ls_strerror(e));
+    if (e) return gl_ls_fail(L, gl_ls_strerror(e));
   }
   return 1;
 }

@@ -57,12 +57,6 @@ static const char *udp_strerror(int err) {
   return err == LS_CLOSED ? "refused" : gl_ls_strerror(err);
 }
 
-static int push_error(lua_State *L, const char *msg) {
-  lua_pushnil(L);
-  lua_pushstring(L, msg);
-  return 2;
-}
-
 /* (size_t)d as gcc does it on x86-64 (two cvttsd2si paths). */
 static uint64_t size_from_number(lua_Number d) {
   const double two63 = 9223372036854775808.0;
@@ -83,7 +77,7 @@ static uint64_t wanted_size(lua_State *L) {
 ** block timeout is 0 (3.1.0's timeout_iszero), else a green wait. */
 static int wait_or_timeout(lua_State *L, gl_lsock *s, int events, double start,
                            const char *what, lua_KFunction k) {
-  if (s->tm.block == 0) return push_error(L, gl_ls_strerror(LS_TIMEOUT));
+  if (s->tm.block == 0) return gl_ls_fail(L, gl_ls_strerror(LS_TIMEOUT));
   return gl_ls_wait(L, s, events, gl_ls_retry(&s->tm, start), what, k);
 }
 
@@ -103,7 +97,7 @@ static int send_k(lua_State *L, int status, lua_KContext ctx);
 static int send_run(lua_State *L, gl_lsock *s) {
   size_t count;
   const char *data = lua_tolstring(L, 2, &count);
-  if (s->fd == GL_LS_INVALID) return push_error(L, udp_strerror(LS_CLOSED));
+  if (s->fd == GL_LS_INVALID) return gl_ls_fail(L, udp_strerror(LS_CLOSED));
   for (;;) {
     ssize_t put = send(s->fd, data, count, 0);
     if (put >= 0) {
@@ -111,9 +105,9 @@ static int send_run(lua_State *L, gl_lsock *s) {
       return 1;
     }
     int err = errno;
-    if (err == EPIPE) return push_error(L, udp_strerror(LS_CLOSED));
+    if (err == EPIPE) return gl_ls_fail(L, udp_strerror(LS_CLOSED));
     if (err == EINTR || err == EPROTOTYPE) continue;
-    if (err != EAGAIN && err != EWOULDBLOCK) return push_error(L, udp_strerror(err));
+    if (err != EAGAIN && err != EWOULDBLOCK) return gl_ls_fail(L, udp_strerror(err));
     return wait_or_timeout(L, s, GL_LS_W, s->wstart, "send", send_k);
   }
 }
@@ -122,7 +116,7 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
   gl_lsock *s = lua_touserdata(L, 1);
   int r = resumed(L, s);
-  if (r != LS_DONE) return push_error(L, udp_strerror(r));
+  if (r != LS_DONE) return gl_ls_fail(L, udp_strerror(r));
   return send_run(L, s);
 }
 
@@ -150,7 +144,7 @@ static int sendto_run(lua_State *L, gl_lsock *s) {
   hints.ai_socktype = SOCK_DGRAM;
   hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
   int err = getaddrinfo(lua_tostring(L, 3), lua_tostring(L, 4), &hints, &ai);
-  if (err) return push_error(L, gai_strerror(err));
+  if (err) return gl_ls_fail(L, gai_strerror(err));
   /* udp(): the first sendto picks the family */
   if (s->family == AF_UNSPEC && s->fd == GL_LS_INVALID) {
     int cerr = 0;
@@ -162,12 +156,12 @@ static int sendto_run(lua_State *L, gl_lsock *s) {
     }
     if (cerr) {
       freeaddrinfo(ai);
-      return push_error(L, gl_ls_strerror(cerr));
+      return gl_ls_fail(L, gl_ls_strerror(cerr));
     }
   }
   if (s->fd == GL_LS_INVALID) {
     freeaddrinfo(ai);
-    return push_error(L, udp_strerror(LS_CLOSED));
+    return gl_ls_fail(L, udp_strerror(LS_CLOSED));
   }
   for (;;) {
     ssize_t put = sendto(s->fd, data, count, 0, ai->ai_addr, ai->ai_addrlen);
@@ -179,8 +173,8 @@ static int sendto_run(lua_State *L, gl_lsock *s) {
     err = errno;
     if (err == EINTR || err == EPROTOTYPE) continue;
     freeaddrinfo(ai);  /* nothing is held across the wait */
-    if (err == EPIPE) return push_error(L, udp_strerror(LS_CLOSED));
-    if (err != EAGAIN && err != EWOULDBLOCK) return push_error(L, udp_strerror(err));
+    if (err == EPIPE) return gl_ls_fail(L, udp_strerror(LS_CLOSED));
+    if (err != EAGAIN && err != EWOULDBLOCK) return gl_ls_fail(L, udp_strerror(err));
     return wait_or_timeout(L, s, GL_LS_W, s->wstart, "sendto", sendto_k);
   }
 }
@@ -189,7 +183,7 @@ static int sendto_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
   gl_lsock *s = lua_touserdata(L, 1);
   int r = resumed(L, s);
-  if (r != LS_DONE) return push_error(L, udp_strerror(r));
+  if (r != LS_DONE) return gl_ls_fail(L, udp_strerror(r));
   return sendto_run(L, s);
 }
 
@@ -211,9 +205,9 @@ static int receive_k(lua_State *L, int status, lua_KContext ctx);
 static int receive_run(lua_State *L, gl_lsock *s, int from) {
   char small[GL_LS_DATAGRAMSIZE];
   uint64_t wanted = wanted_size(L);
-  if (wanted > ((uint64_t)1 << 31)) return push_error(L, "out of memory");
+  if (wanted > ((uint64_t)1 << 31)) return gl_ls_fail(L, "out of memory");
   char *dgram = wanted > sizeof small ? malloc((size_t)wanted) : small;
-  if (dgram == NULL) return push_error(L, "out of memory");
+  if (dgram == NULL) return gl_ls_fail(L, "out of memory");
   struct sockaddr_storage addr;
   socklen_t alen = sizeof addr;
   memset(&addr, 0, sizeof addr);
@@ -249,14 +243,14 @@ static int receive_run(lua_State *L, gl_lsock *s, int from) {
                          NI_NUMERICHOST | NI_NUMERICSERV);
     if (gerr == 0) lua_pushlstring(L, dgram, (size_t)got);
     if (dgram != small) free(dgram);
-    if (gerr) return push_error(L, gai_strerror(gerr));
+    if (gerr) return gl_ls_fail(L, gai_strerror(gerr));
     if (!from) return 1;
     lua_pushstring(L, host);
     lua_pushinteger(L, (lua_Integer)strtol(port, NULL, 10));
     return 3;
   }
   if (dgram != small) free(dgram);
-  if (err != EAGAIN && err != EWOULDBLOCK) return push_error(L, udp_strerror(err));
+  if (err != EAGAIN && err != EWOULDBLOCK) return gl_ls_fail(L, udp_strerror(err));
   return wait_or_timeout(L, s, GL_LS_R, s->rstart, from ? "receivefrom" : "receive",
                          receive_k);
 }
@@ -265,7 +259,7 @@ static int receive_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
   gl_lsock *s = lua_touserdata(L, 1);
   int r = resumed(L, s);
-  if (r != LS_DONE) return push_error(L, udp_strerror(r));
+  if (r != LS_DONE) return gl_ls_fail(L, udp_strerror(r));
   return receive_run(L, s, (int)lua_tointeger(L, 3));  /* 3: receivefrom or not */
 }
 
@@ -317,7 +311,7 @@ static int setpeername_k(lua_State *L, int status, lua_KContext ctx) {
   gl_lsock *s = lua_touserdata(L, 1);
   if (resolve_failed(L)) return 2;
   const char *err = gl_ls_tryconnect_now(L, s, lua_gettop(L));
-  if (err) return push_error(L, err);
+  if (err) return gl_ls_fail(L, err);
   gl_ls_setclass(L, 1, CONNECTED);
   lua_pushnumber(L, 1);
   return 1;
@@ -363,7 +357,7 @@ static int setsockname_k(lua_State *L, int status, lua_KContext ctx) {
   gl_lsock *s = lua_touserdata(L, 1);
   if (resolve_failed(L)) return 2;
   const char *err = gl_ls_trybind(L, s, lua_gettop(L));
-  if (err) return push_error(L, err);
+  if (err) return gl_ls_fail(L, err);
   lua_pushnumber(L, 1);
   return 1;
 }
@@ -459,7 +453,7 @@ static int udp_create(lua_State *L, int family) {
   gl_lsock *s = gl_ls_new(L, UNCONNECTED, GL_LS_INVALID, family, SOCK_DGRAM);
   if (family != AF_UNSPEC) {
     int err = gl_ls_create(s, family);
-    if (err) return push_error(L, gl_ls_strerror(err));
+    if (err) return gl_ls_fail(L, gl_ls_strerror(err));
   }
   return 1;
 }

@@ -47,17 +47,6 @@
 #define D_UNCONNECTED "unixdgram{unconnected}"
 #define D_ANY "unixdgram{any}"
 
-static int push_error(lua_State *L, const char *msg) {
-  lua_pushnil(L);
-  lua_pushstring(L, msg);
-  return 2;
-}
-
-static int push_one(lua_State *L) {
-  lua_pushnumber(L, 1);
-  return 1;
-}
-
 /* The path at 'arg' as an address; 0, or -1 when it is too long. C's view
 ** of the string, as 3.1.0 takes it: up to its first zero byte. */
 static int make_addr(lua_State *L, int arg, struct sockaddr_un *a, socklen_t *len) {
@@ -74,7 +63,7 @@ static int make_addr(lua_State *L, int arg, struct sockaddr_un *a, socklen_t *le
 /* 3.1.0 closes the fd of a master whose bind or connect failed. */
 static int fail_and_close(lua_State *L, gl_lsock *s, const char *err) {
   gl_ls_destroy(L, s);
-  return push_error(L, err);
+  return gl_ls_fail(L, err);
 }
 
 /* ------------------------------------------------------ shared methods */
@@ -95,7 +84,7 @@ static int getsockname_any(lua_State *L, const char *group) {
   socklen_t len = sizeof a;
   memset(&a, 0, sizeof a);
   if (getsockname(s->fd, (struct sockaddr *)&a, &len) < 0)
-    return push_error(L, gl_ls_strerror(errno));
+    return gl_ls_fail(L, gl_ls_strerror(errno));
   size_t off = offsetof(struct sockaddr_un, sun_path);
   size_t max = len > off ? len - off : 0;
   if (max > sizeof a.sun_path) max = sizeof a.sun_path;
@@ -107,10 +96,10 @@ static int bind_any(lua_State *L, gl_lsock *s) {
   luaL_checkstring(L, 2);
   struct sockaddr_un a;
   socklen_t len;
-  if (make_addr(L, 2, &a, &len) < 0) return push_error(L, "path too long");
+  if (make_addr(L, 2, &a, &len) < 0) return gl_ls_fail(L, "path too long");
   if (bind(s->fd, (struct sockaddr *)&a, len) < 0)
     return fail_and_close(L, s, gl_ls_strerror(errno));
-  return push_one(L);
+  return gl_ls_ok(L);
 }
 
 /* connect, restartable. Frame: 1 object, 2 path. s->phase: 1 once it has
@@ -130,13 +119,13 @@ static int connect_k(lua_State *L, int status, lua_KContext ctx) {
 static int connected(lua_State *L, gl_lsock *s) {
   gl_ls_setclass(L, 1, s->kind == SOCK_STREAM ? S_CLIENT : D_CONNECTED);
   s->phase = 0;
-  return push_one(L);
+  return gl_ls_ok(L);
 }
 
 static int connect_run(lua_State *L, gl_lsock *s) {
   struct sockaddr_un a;
   socklen_t len;
-  if (make_addr(L, 2, &a, &len) < 0) return push_error(L, "path too long");
+  if (make_addr(L, 2, &a, &len) < 0) return gl_ls_fail(L, "path too long");
   if (s->fd == GL_LS_INVALID) return fail_and_close(L, s, gl_ls_strerror(LS_CLOSED));
   for (;;) {
     if (connect(s->fd, (struct sockaddr *)&a, len) == 0) return connected(L, s);
@@ -196,7 +185,7 @@ static int s_settimeout(lua_State *L) {
 
 static int s_close(lua_State *L) {
   gl_ls_destroy(L, gl_ls_checkgroup(L, S_ANY, 1));
-  return push_one(L);
+  return gl_ls_ok(L);
 }
 
 static int s_bind(lua_State *L) { return bind_any(L, gl_ls_checkclass(L, S_MASTER, 1)); }
@@ -206,9 +195,9 @@ static int s_listen(lua_State *L) {
   gl_lsock *s = gl_ls_checkclass(L, S_MASTER, 1);
   lua_Number nb = luaL_optnumber(L, 2, 32);
   int backlog = nb != nb ? 0 : nb > 0x7fffffff ? 0x7fffffff : nb < -0x7fffffff ? -0x7fffffff : (int)nb;
-  if (listen(s->fd, backlog) != 0) return push_error(L, gl_ls_strerror(errno));
+  if (listen(s->fd, backlog) != 0) return gl_ls_fail(L, gl_ls_strerror(errno));
   gl_ls_setclass(L, 1, S_SERVER);
-  return push_one(L);
+  return gl_ls_ok(L);
 }
 
 static int s_shutdown(lua_State *L) {
@@ -216,7 +205,7 @@ static int s_shutdown(lua_State *L) {
   gl_lsock *s = gl_ls_checkclass(L, S_CLIENT, 1);
   int h = luaL_checkoption(L, 2, "both", how);
   shutdown(s->fd, h);
-  return push_one(L);
+  return gl_ls_ok(L);
 }
 
 static int accept_run(lua_State *L, gl_lsock *s);
@@ -225,13 +214,13 @@ static int accept_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
   gl_lsock *s = lua_touserdata(L, 1);
   int r = gl_ls_waited(L);
-  if (r != LS_DONE) return push_error(L, gl_ls_strerror(r));
+  if (r != LS_DONE) return gl_ls_fail(L, gl_ls_strerror(r));
   return accept_run(L, s);
 }
 
 static int accept_run(lua_State *L, gl_lsock *s) {
   for (;;) {
-    if (s->fd == GL_LS_INVALID) return push_error(L, gl_ls_strerror(LS_CLOSED));
+    if (s->fd == GL_LS_INVALID) return gl_ls_fail(L, gl_ls_strerror(LS_CLOSED));
     int fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd >= 0) {
       gl_ls_new(L, S_CLIENT, fd, AF_UNIX, SOCK_STREAM);
@@ -240,8 +229,8 @@ static int accept_run(lua_State *L, gl_lsock *s) {
     int err = errno;
     if (err == EINTR) continue;
     if (err != EAGAIN && err != EWOULDBLOCK && err != ECONNABORTED)
-      return push_error(L, gl_ls_strerror(err));
-    if (s->tm.block == 0) return push_error(L, gl_ls_strerror(LS_TIMEOUT));
+      return gl_ls_fail(L, gl_ls_strerror(err));
+    if (s->tm.block == 0) return gl_ls_fail(L, gl_ls_strerror(LS_TIMEOUT));
     return gl_ls_wait(L, s, GL_LS_R, gl_ls_retry(&s->tm, s->rstart), "accept", accept_k);
   }
 }
@@ -292,8 +281,8 @@ static int d_sendto_run(lua_State *L, gl_lsock *s) {
   const char *data = lua_tolstring(L, 2, &count);
   struct sockaddr_un a;
   socklen_t len;
-  if (make_addr(L, 3, &a, &len) < 0) return push_error(L, "path too long");
-  if (s->fd == GL_LS_INVALID) return push_error(L, "refused");
+  if (make_addr(L, 3, &a, &len) < 0) return gl_ls_fail(L, "path too long");
+  if (s->fd == GL_LS_INVALID) return gl_ls_fail(L, "refused");
   for (;;) {
     ssize_t put = sendto(s->fd, data, count, 0, (struct sockaddr *)&a, len);
     if (put >= 0) {
@@ -302,11 +291,11 @@ static int d_sendto_run(lua_State *L, gl_lsock *s) {
     }
     int err = errno;
     if (err == EINTR || err == EPROTOTYPE) continue;
-    if (err == EPIPE) return push_error(L, "refused");
-    if (err != EAGAIN && err != EWOULDBLOCK) return push_error(L, gl_ls_strerror(err));
-    if (s->tm.block == 0) return push_error(L, gl_ls_strerror(LS_TIMEOUT));
+    if (err == EPIPE) return gl_ls_fail(L, "refused");
+    if (err != EAGAIN && err != EWOULDBLOCK) return gl_ls_fail(L, gl_ls_strerror(err));
+    if (s->tm.block == 0) return gl_ls_fail(L, gl_ls_strerror(LS_TIMEOUT));
     double t = gl_ls_retry(&s->tm, s->wstart);
-    if (t == 0) return push_error(L, gl_ls_strerror(LS_TIMEOUT));
+    if (t == 0) return gl_ls_fail(L, gl_ls_strerror(LS_TIMEOUT));
     if (s->phase == 0) {
       s->phase = 1;
       return gl_ls_wait(L, s, GL_LS_W, t, "sendto", d_sendto_k);
@@ -334,7 +323,7 @@ static int d_sendto_k(lua_State *L, int status, lua_KContext ctx) {
   gl_lsock *s = lua_touserdata(L, 1);
   int r = gl_ls_waited(L);
   if (r == LS_CLOSED && s->fd == GL_LS_INVALID) r = LS_DONE;  /* closed meanwhile: "refused" */
-  if (r != LS_DONE) return push_error(L, r == LS_CLOSED ? "refused" : gl_ls_strerror(r));
+  if (r != LS_DONE) return gl_ls_fail(L, r == LS_CLOSED ? "refused" : gl_ls_strerror(r));
   return d_sendto_run(L, s);
 }
 
@@ -377,7 +366,7 @@ static int d_connect(lua_State *L) { return connect_start(L, gl_ls_checkgroup(L,
 
 static int d_close(lua_State *L) {
   gl_ls_destroy(L, gl_ls_checkgroup(L, D_ANY, 1));
-  return push_one(L);
+  return gl_ls_ok(L);
 }
 
 static const luaL_Reg dgram_methods[] = {
@@ -406,7 +395,7 @@ static const luaL_Reg dgram_methods[] = {
 
 static int create(lua_State *L, const char *cls, int kind) {
   int fd = socket(AF_UNIX, kind | SOCK_CLOEXEC, 0);
-  if (fd < 0) return push_error(L, gl_ls_strerror(errno));
+  if (fd < 0) return gl_ls_fail(L, gl_ls_strerror(errno));
   gl_ls_new(L, cls, fd, AF_UNIX, kind);
   return 1;
 }
