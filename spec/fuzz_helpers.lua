@@ -714,10 +714,9 @@ local FUNC_TEMPLATES = {
   -- luasec area: a real fd (a connected plain socket's) takes the valid path
   tcp_adopt = function(env)
     local c = env:track(assert(green.connect("127.0.0.1", tls_server_port(env), { timeout = 5 })))
-    return A(core.sock_fileno(c))
+    return A(c:getfd())
   end,
   x509_load = function(env) env.cert_pem = env.cert_pem or cert_pem(); return A(env.cert_pem, "pem") end,
-  sock_fileno = function(env) return A(tls_client(env)) end,
   sock_buffered = function(env) return A(tls_client(env)) end,
   newcontext = function() return A({ mode = "client", protocol = "any", verify = "none" }) end,
   loadcertificate = function(env) env.cert_pem = env.cert_pem or cert_pem(); return A(env.cert_pem) end,
@@ -900,7 +899,7 @@ for area, names in pairs({
     "tcp_connect", "tcp_listen", "unix_listen", "unix_connect", "peer_uid", "chmod",
     "is_closed" },
   tls = { "wrap_ssl", "tls_wrap" },
-  luasec = { "tcp_adopt", "x509_load", "sock_fileno", "sock_buffered", "newcontext",
+  luasec = { "tcp_adopt", "x509_load", "sock_buffered", "newcontext",
     "loadcertificate" },
   udp = { "udp", "udp_open" },
   http = { "http_parser", "http_respond", "http_chunk", "http_date", "http_reason" },

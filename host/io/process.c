@@ -15,7 +15,7 @@
 **  - A "pipe" is a real pipe(2), as popen's: the parent's end becomes a
 **    uv_pipe_t inside socket.c's object (kind GL_PIPE), so it has every
 **    socket method (send, receive, recv, lines, settimeout, close) and
-**    getfd, which this file adds to the socket methods for every socket.
+**    getfd.
 **  - The child starts with every signal's default disposition and an empty
 **    signal mask (POSIX_SPAWN_SETSIGDEF with every signal, SETSIGMASK).
 **  - Why posix_spawn and not uv_spawn: libuv 1.44's uv_spawn forks, and
@@ -474,16 +474,6 @@ static int l_spawn(lua_State *L) {
   return 4;  /* proc, stdin, stdout, stderr */
 }
 
-/* sock:getfd() -> the descriptor, or -1 once closed */
-static int l_getfd(lua_State *L) {
-  gl_sock *s = gl_sock_test(L, 1);
-  if (s == NULL) gl_typeerror(L, 1, "getfd", "socket");
-  uv_os_fd_t fd = -1;
-  if (s->io == NULL || uv_fileno(&s->io->h.handle, &fd) != 0) fd = -1;
-  lua_pushinteger(L, fd);
-  return 1;
-}
-
 /* core.process_can_block() -> may the caller block here? (os.execute and
 ** io.popen fall back to the real, blocking ones where it may not: outside
 ** a green thread, or in a C call Lua cannot yield across). */
@@ -538,7 +528,7 @@ static int l_exact(lua_State *L) {
   return 1;
 }
 
-/* Adds core.process_spawn to the table on top, getfd to the socket methods. */
+/* Adds core.process_spawn (and its helpers) to the table on top. */
 void gl_open_process_lib(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"wait", l_wait}, {"kill", l_kill}, {"pid", l_pid}, {"exited", l_exited},
@@ -560,8 +550,4 @@ void gl_open_process_lib(lua_State *L) {
   lua_setfield(L, -2, "process_exact");
   lua_pushcfunction(L, l_can_block);
   lua_setfield(L, -2, "process_can_block");
-  lua_getfield(L, -1, "SocketMethods");
-  lua_pushcfunction(L, l_getfd);
-  lua_setfield(L, -2, "getfd");
-  lua_pop(L, 1);
 }

@@ -297,6 +297,16 @@ static int l_tostring(lua_State *L) {
   return 1;
 }
 
+/* sock:getfd() -> the OS descriptor, or -1 once closed (LuaSocket's getfd;
+** green.hub.wait and LuaSec's wrap take it) */
+static int l_getfd(lua_State *L) {
+  gl_sock *s = to_sock(L);
+  uv_os_fd_t fd = -1;
+  if (s->io == NULL || uv_fileno(&s->io->h.handle, &fd) != 0) fd = -1;
+  lua_pushinteger(L, fd);
+  return 1;
+}
+
 /* is_closed(sock) -> true once close() was called (for serve) */
 static int l_is_closed(lua_State *L) {
   lua_pushboolean(L, to_sock(L)->io == NULL);
@@ -310,7 +320,7 @@ void gl_open_socket(lua_State *L) {
     {"receive", l_receive}, {"recv", l_recv}, {"send", l_send},
     {"accept", l_accept}, {"close", l_close}, {"shutdown", l_shutdown},
     {"getpeername", l_getpeername}, {"getsockname", l_getsockname},
-    {"settimeout", l_settimeout}, {"setoption", l_setoption},
+    {"settimeout", l_settimeout}, {"setoption", l_setoption}, {"getfd", l_getfd},
     {NULL, NULL}
   };
   luaL_newmetatable(L, SOCKET_MT);

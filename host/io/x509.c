@@ -17,7 +17,6 @@
 **
 ** Opened as part of "green.core":
 **   core.x509_load(data [, "pem"|"der"]) -> certificate, or nil
-**   core.sock_fileno(sock)  -> a stream socket's fd, or -1 (LuaSec's getfd)
 **   core.sock_buffered(sock) -> plaintext bytes buffered (LuaSec's dirty)
 **   sock:tls_peer_chain()   -> array of certificates as OpenSSL holds it
 **                              (a client's includes the peer's own first),
@@ -459,15 +458,6 @@ static int s_sniname(lua_State *L) {
   return 1;
 }
 
-/* sock_fileno(sock) -> the OS descriptor of a stream socket, or -1 */
-static int l_fileno(lua_State *L) {
-  gl_sock *s = gl_sock_test(L, 1);
-  if (s == NULL) return gl_net_typeerror(L, 1, "sock_fileno", "socket");
-  uv_os_fd_t fd;
-  lua_pushinteger(L, s->io && uv_fileno(&s->io->h.handle, &fd) == 0 ? fd : -1);
-  return 1;
-}
-
 /* sock_buffered(sock) -> bytes received and not yet read (LuaSec's dirty) */
 static int l_buffered(lua_State *L) {
   gl_sock *s = gl_sock_test(L, 1);
@@ -479,8 +469,6 @@ static int l_buffered(lua_State *L) {
 void gl_open_x509(lua_State *L) {
   lua_pushcfunction(L, l_load);
   lua_setfield(L, -2, "x509_load");
-  lua_pushcfunction(L, l_fileno);
-  lua_setfield(L, -2, "sock_fileno");
   lua_pushcfunction(L, l_buffered);
   lua_setfield(L, -2, "sock_buffered");
   static const luaL_Reg methods[] = {

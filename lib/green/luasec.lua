@@ -491,7 +491,7 @@ end
 function methods.getfd(c)
   check_conn(c, "getfd")
   if c.closed or not c.sock then return -1.0 end
-  return core.sock_fileno(c.sock) + 0.0
+  return c.sock:getfd() + 0.0
 end
 
 function methods.dirty(c)
