@@ -118,4 +118,20 @@ function helpers.run_deferred()
   end
 end
 
+-- Are none of these pids a zombie (each one gone or reaped)? Waits for it
+-- as wait_until does; for specs of processes dropped without wait().
+function helpers.all_reaped(pids, limit)
+  return helpers.wait_until(function()
+    for _, pid in ipairs(pids) do
+      local f = io.open("/proc/" .. pid .. "/stat")
+      if f then
+        local state = f:read("a"):match("^%d+ %b() (%a)")
+        f:close()
+        if state == "Z" then return false end
+      end
+    end
+    return true
+  end, limit)
+end
+
 return helpers

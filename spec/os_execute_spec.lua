@@ -195,16 +195,6 @@ describe("os.execute and io.popen, green", function()
     end
     collectgarbage()
     collectgarbage()
-    assert.is_true(helpers.wait_until(function()
-      for _, pid in ipairs(pids) do
-        local s = io.open("/proc/" .. pid .. "/stat")
-        if s then
-          local state = s:read("a"):match("^%d+ %b() (%a)")
-          s:close()
-          if state == "Z" then return false end
-        end
-      end
-      return true
-    end))
+    assert.is_true(helpers.all_reaped(pids))
   end)
 end)

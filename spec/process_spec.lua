@@ -369,16 +369,6 @@ describe("leaks", function()
     for i = 1, 20 do pids[i] = assert(process.spawn({ "true" })).pid end
     collectgarbage()
     collectgarbage()
-    assert.is_true(helpers.wait_until(function()
-      for _, pid in ipairs(pids) do
-        local f = io.open("/proc/" .. pid .. "/stat")
-        if f then
-          local state = f:read("a"):match("^%d+ %b() (%a)")
-          f:close()
-          if state == "Z" then return false end
-        end
-      end
-      return true
-    end))
+    assert.is_true(helpers.all_reaped(pids))
   end)
 end)
