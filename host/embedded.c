@@ -8,6 +8,7 @@
 #include "core/greenthread.h"
 #include "core/coro.h"
 #include "core/testhooks.h"
+#include "core/watchdog.h"
 #include "sync/timeout.h"
 #include "sync/waitq.h"
 #include "console/console.h"
@@ -52,6 +53,7 @@ static int open_core(lua_State *L) {
   gl_open_x509(L);
   gl_open_process_lib(L);
   gl_open_signal(L);
+  gl_open_watchdog(L);
   gl_open_http_parser(L);
   gl_open_http_respond(L);
   lua_pushliteral(L, GREENLUA_VERSION);

@@ -14,6 +14,7 @@
 #include <lauxlib.h>
 #include "core/hub.h"
 #include "core/coro.h"
+#include "core/watchdog.h"
 
 #define H gl_H
 
@@ -103,7 +104,12 @@ static int relay(lua_State *L, int narg, lua_KContext ctx) {
       return fail(L, co, LUA_ERRRUN, ctx);
     }
     lua_xmove(L, co, narg);
+    /* the watchdog hooks the innermost running state: note it for as long
+    ** as co runs (lua_resume never unwinds past here, so it is restored) */
+    lua_State *outer = gl_inner_co;
+    __atomic_store_n(&gl_inner_co, co, __ATOMIC_RELAXED);
     status = lua_resume(co, L, narg, &nres);
+    __atomic_store_n(&gl_inner_co, outer, __ATOMIC_RELAXED);
     if (status != LUA_YIELD || nres == 0 || lua_touserdata(co, -nres) != GL_PASS)
       return finish(L, co, status, nres, ctx);
     gl_thread *t = H.current;

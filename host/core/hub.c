@@ -316,10 +316,11 @@ static void run(lua_State *L, gl_thread *t) {
     }
   }
   t->resume_n = 0;
-  H.current = t;
-  H.switches++;
+  /* relaxed atomic stores (plain movs): the watchdog thread reads them */
+  __atomic_store_n(&H.current, t, __ATOMIC_RELAXED);
+  __atomic_store_n(&H.switches, H.switches + 1, __ATOMIC_RELAXED);
   int status = lua_resume(t->co, L, nargs, &nres);
-  H.current = NULL;
+  __atomic_store_n(&H.current, NULL, __ATOMIC_RELAXED);
   if (status == LUA_YIELD) {
     if (nres > 0 && lua_touserdata(t->co, -nres) == GL_PASS) {
       lua_pop(t->co, nres);
