@@ -134,3 +134,7 @@ clean:
 include spec/luasocket_suite/suite.mk
 include scripts/bench/luasocket/luasocket.mk scripts/bench/process/process.mk scripts/bench/fs/fs.mk
 bench: bench-process bench-fs
+
+# Issue 11: the watchdog's cost (make bench-watchdog, part of make bench).
+include scripts/bench/watchdog/watchdog.mk
+bench: bench-watchdog
