@@ -1850,4 +1850,15 @@ function F.name_report(results)
   return table.concat(out, "\n"), total, named
 end
 
+
+-- watchdog (host/core/watchdog.c): core.watchdog, in the threads area. The
+-- valid call turns it on with a threshold nothing reaches, and the call's
+-- cleanup turns it off again; the bad values go into its options table's
+-- place (misuse raises naming 'watchdog').
+FUNC_AREA.watchdog = "threads"
+FUNC_TEMPLATES.watchdog = function(env)
+  env:track({ close = function() require("green.core").watchdog(false) end })
+  return A({ threshold = 1e6, action = "report" })
+end
+
 return F
