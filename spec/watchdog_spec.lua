@@ -224,7 +224,7 @@ wd{threshold = 0.2}
 print("same hook:", debug.gethook() == h)
 ]])
     assert.equal(0, rc, err)
-    assert.matches("green thread 1 has run [%d.]+ s without yielding, where is unknown %(a debug hook is set on it%)", err)
+    assert.matches("green thread 1 %(main%) has run [%d.]+ s without yielding, where is unknown %(a debug hook is set on it%)", err)
     assert.matches("same hook:\ttrue", out)
   end)
 

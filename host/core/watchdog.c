@@ -54,6 +54,7 @@ static struct {
     unsigned long long stall_sw;  /* the switch count of the stall */
     uint64_t stall_start;         /* uv_hrtime when it was first seen */
     long long id;                 /* the culprit's id, noted by the handler */
+    int ismain;                   /* ...and whether it is the main thread */
     lua_State *co;                /* the state the hook was armed on */
   } s;
 } W = { .names_ref = LUA_NOREF };
@@ -219,6 +220,7 @@ static void on_signal(int sig) {
     co = inner ? inner : t->co;
     if (co != NULL) {
       STORE(&W.s.id, (long long)t->id);
+      STORE(&W.s.ismain, t == H.main);
       STORE(&W.s.co, co);
       if (lua_gethook(co) != NULL) {
         next = NOHOOK;  /* someone's hook: leave it; the thread reports */
@@ -277,8 +279,13 @@ static void follow_up(void) {
     why = "where is unknown (its thread did not take the signal)";
   if (why == NULL) return;
   if (st != ARMED) STORE(&W.s.state, DONE);
-  say("greenlua: watchdog: green thread %lld has run %.1f s without yielding, %s\n",
-      st == SIGNALED ? -1LL : LOAD(&W.s.id), seconds_since(LOAD(&W.s.stall_start)), why);
+  /* the name is Lua's: only the hook can read it */
+  if (st == SIGNALED)
+    say("greenlua: watchdog: a green thread has run %.1f s without yielding, %s\n",
+        seconds_since(LOAD(&W.s.stall_start)), why);
+  else
+    say("greenlua: watchdog: green thread %lld%s has run %.1f s without yielding, %s\n",
+        LOAD(&W.s.id), LOAD(&W.s.ismain) ? " (main)" : "", seconds_since(LOAD(&W.s.stall_start)), why);
 }
 
 static void wd_main(void *arg) {
