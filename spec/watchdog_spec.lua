@@ -119,6 +119,23 @@ t:wait()
     assert.equal(2, count(err, "watchdog:"), err)
   end)
 
+  it("reports a spawn_n thread (one with no handle yet) and takes new settings while on", function()
+    local out, err, rc, line = run([[
+wd{threshold = 30}
+assert(wd{threshold = 0.2, action = "error"})
+local res
+green.spawn_n(function()
+  res = table.pack(pcall(function()
+    local t0 = os.clock() while os.clock() - t0 < 20 do end -- LOOP
+  end))
+end)
+green.sleep(0)
+print(res and res[1], res and res[2])
+]])
+    assert.equal(0, rc, err)
+    assert.matches("^false\t[^\n]*s%.lua:" .. line .. ": watchdog: green thread %d+ has run [%d.]+ s without yielding\n", out)
+  end)
+
   it("calls made green (os.execute, io.popen) are not stalls", function()
     local _, err, rc = run([[
 wd{threshold = 0.2}
