@@ -114,9 +114,9 @@ end
 
 ------------------------------------------------------------------ the stop
 
--- Wait on 'changed' until done() or the deadline or a skip.
-local function wait_until(done, deadline)
-  while not done() and not skip do
+-- Wait on 'changed' until done() or the deadline or (unless 'always') a skip.
+local function wait_until(done, deadline, always)
+  while not done() and (always or not skip) do
     local left = deadline - core.now()
     if left <= 0 then return end
     changed:wait(left)
@@ -189,13 +189,15 @@ local function run(timeout)
   phase = "ending"
   for _, gt in ipairs(live_handlers()) do unfinished[#unfinished + 1] = gt end
   finish(unfinished, timeout)
-  -- the servers return once their killed handlers are gone (bounded: a
-  -- handler that catches the kill and blocks again does not hold the exit)
-  local grace = core.now() + 1
-  wait_until(function() return regs[1] == nil end, grace)
-  -- code after a server call in the main chunk runs, within the deadline
+  -- the servers return once their killed handlers are gone, and code
+  -- after a server call in the main chunk runs: until the deadline, or
+  -- for a second at most once it has passed or was skipped (a handler that
+  -- catches the kill and blocks again does not hold the exit)
+  local limit = math.max(deadline, core.now() + 1)
+  if skip or #unfinished > 0 then limit = core.now() + 1 end
+  wait_until(function() return regs[1] == nil end, limit, true)
   if main_returned and main and not main_done then
-    wait_until(function() return main_done or main:dead() end, deadline)
+    wait_until(function() return main_done or main:dead() end, limit, true)
     core.sleep(0)
   end
   local failed = #unfinished > 0 or unfinished.hooks_skipped
