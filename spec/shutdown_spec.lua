@@ -163,7 +163,7 @@ print(r.status, r.read().decode(), r.getheader("Connection"), flush=True)
 select.select([c.sock], [], [], 20)
 print("eof" if c.sock.recv(1) == b"" else "data", flush=True)
 ]]
-    local py = assert(process.spawn({ "python3", "-c", py, tostring(s.port) }, { stdout = "pipe" }))
+    local py = assert(process.spawn({ "/usr/bin/python3", "-c", py, tostring(s.port) }, { stdout = "pipe" }))
     defer(function() py:kill("KILL") py:wait(5) end)
     py.stdout:settimeout(20)
     assert.equal("200 hi None", py.stdout:receive("*l"))   -- the connection is idle now
@@ -379,6 +379,41 @@ print("eof" if c.sock.recv(1) == b"" else "data", flush=True)
     local code, _, out, err = s.finish()
     assert.equal(0, code, err)
     assert.equal("port\t" .. s.port .. "\nbackdoor returned\n", out)
+  end)
+
+  it("a server called once the stop has begun returns at once, its listener closed", function()
+    local s = start([[
+      green.shutdown_timeout = 60
+      local sock = listen()
+      green.on_shutdown(function()
+        local late = assert(green.listen("127.0.0.1", 0))
+        green.spawn(green.serve, late, function() end)
+        green.sleep(0)   -- FIFO: the serve above has started (and registered) now
+      end)
+      green.wsgi.server(sock, function() return 200, {}, "x" end, { log = false })
+      say("server returned")
+    ]])
+    s.kill("TERM")
+    -- exit 0 well within the 60 s: the late server was stopped and returned
+    -- (the stop waits for every server call to return)
+    local code, _, out, err = s.finish(15)
+    assert.equal(0, code, err)
+    assert.equal("", err)
+    assert.truthy(out:find("server returned", 1, true), out)
+  end)
+
+  it("green.wait_signal('TERM') takes the signal instead of the graceful stop", function()
+    local s = start([[
+      green.on_shutdown(function() say("stop") end)
+      say("port\t0")
+      green.spawn(say, "ready")   -- runs once main blocks in wait_signal
+      say("got", green.wait_signal("TERM", 20), green.exiting())
+    ]])
+    assert.truthy(s.line("^ready$"))
+    s.kill("TERM")
+    local code, _, out, err = s.finish()
+    assert.equal(0, code, err)
+    assert.equal("port\t0\nready\ngot\tTERM\tfalse\n", out)
   end)
 
   it("a first SIGINT keeps its meaning: 'interrupted!' raised in main", function()
