@@ -121,11 +121,11 @@ describe("the terminal, however the process ends while a prompt is up", function
     assert_cooked(t)
   end)
 
-  it_tmux("SIGTERM: the terminal is restored and the process still dies of SIGTERM", function()
+  it_tmux("SIGTERM: the graceful stop (exit 0), and the terminal is restored", function()
     local t = terminal("-i")
     assert.is_true(t:wait_prompt(), t:show())
     C.kill(t.pid(), "TERM")
-    assert.are.equal(128 + 15, t.ended(), t:show())
+    assert.are.equal(0, t.ended(), t:show())
     assert_cooked(t)
   end)
 

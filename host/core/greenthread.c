@@ -75,6 +75,16 @@ static const char *state_name(gl_handle *h) {
   return "suspended";
 }
 
+/* status()'s words (API.md, "Operability"): a thread not started yet, a
+** pending spawn_after and a woken one are all "ready". */
+static const char *status_name(gl_handle *h) {
+  gl_thread *t = h->t;
+  if (h->flags & GL_DEAD) return "dead";
+  if (t != NULL && t == H.current) return "running";
+  if (t == NULL || !(h->flags & GL_STARTED) || t->queue == &H.ready) return "ready";
+  return "blocked";
+}
+
 /* ------------------------------------------------------------- spawning */
 
 static int l_spawn(lua_State *L) {
@@ -209,13 +219,31 @@ static int l_on_exit(lua_State *L) {
   return 0;
 }
 
+/* gt:status() -> state, call, since: call and since only while blocked */
+static int l_status(lua_State *L) {
+  gl_handle *h = check_thread(L, 1, "status");
+  const char *state = status_name(h);
+  lua_pushstring(L, state);
+  if (state[0] != 'b') return 1;
+  gl_thread *t = h->t;
+  lua_pushstring(L, t->what ? t->what : "?");
+  lua_pushnumber(L, (double)t->since / 1e9);
+  return 3;
+}
+
 static int l_tostring(lua_State *L) {
   gl_handle *h = check_thread(L, 1, "__tostring");
-  lua_pushfstring(L, "GreenThread %I (%s)", h->id, state_name(h));
+  const char *name = gl_handle_name(h);
+  if (name) lua_pushfstring(L, "GreenThread %I \"%s\" (%s)", h->id, name, state_name(h));
+  else lua_pushfstring(L, "GreenThread %I (%s)", h->id, state_name(h));
   return 1;
 }
 
-/* gt.id, then the methods (upvalue 1). */
+static int is_key(lua_State *L, int idx, const char *key) {
+  return lua_type(L, idx) == LUA_TSTRING && strcmp(lua_tostring(L, idx), key) == 0;
+}
+
+/* gt.id, gt.name, then the methods (upvalue 1). */
 static int l_index(lua_State *L) {
   gl_handle *h = check_thread(L, 1, "__index");
   const char *key = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
@@ -223,9 +251,39 @@ static int l_index(lua_State *L) {
     lua_pushinteger(L, h->id);
     return 1;
   }
+  if (key && key[0] == 'n' && strcmp(key, "name") == 0) {
+    const char *name = gl_handle_name(h);
+    if (name) lua_pushstring(L, name);
+    else lua_pushnil(L);
+    return 1;
+  }
   lua_pushvalue(L, 2);
   lua_rawget(L, lua_upvalueindex(1));
   return 1;
+}
+
+/* gt.name = string or nil: the only field a script may set. The string is
+** kept in the hub's weak-keyed names table, so h->name stays valid exactly
+** as long as the handle, and dead threads keep their names. */
+static int l_newindex(lua_State *L) {
+  gl_handle *h = check_thread(L, 1, "__newindex");
+  if (!is_key(L, 2, "name"))
+    return gl_argerror(L, 2, "__newindex", "only 'name' can be set on a GreenThread");
+  int type = lua_type(L, 3);
+  if (type != LUA_TSTRING && type != LUA_TNIL)
+    return gl_argerror(L, 3, "__newindex",
+                       lua_pushfstring(L, "name: string or nil expected, got %s", luaL_typename(L, 3)));
+  lua_rawgeti(L, LUA_REGISTRYINDEX, H.names_ref);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 3);
+  lua_rawset(L, -3);                      /* may allocate: raises with h unchanged */
+  if (type == LUA_TNIL) {
+    h->flags &= ~GL_NAMED;
+  } else {
+    h->name = lua_tostring(L, 3);
+    h->flags |= GL_NAMED;
+  }
+  return 0;
 }
 
 /* -------------------------------------------------------- introspection */
@@ -323,7 +381,7 @@ void gl_open_greenthread(lua_State *L, int internal) {
   lua_pop(L, 1);
   static const luaL_Reg methods[] = {
     {"wait", l_wait}, {"kill", l_kill}, {"cancel", l_cancel}, {"dead", l_dead},
-    {"traceback", l_traceback}, {NULL, NULL}
+    {"traceback", l_traceback}, {"status", l_status}, {NULL, NULL}
   };
   luaL_setfuncs(L, functions, 0);
 
@@ -335,6 +393,8 @@ void gl_open_greenthread(lua_State *L, int internal) {
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, l_tostring);
   lua_setfield(L, -2, "__tostring");
+  lua_pushcfunction(L, l_newindex);
+  lua_setfield(L, -2, "__newindex");
   H.thread_mt = lua_topointer(L, -1);
   H.thread_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <lauxlib.h>
 #include "core/hub.h"
 #include "core/thread.h"
@@ -70,6 +71,12 @@ void gl_unqueue(gl_thread *t) {
   t->prev = t->next = NULL;
   t->queue = NULL;
   q->n--;
+}
+
+uint64_t gl_coarse_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* --------------------------------------------------------------- waking */
@@ -238,6 +245,7 @@ static int suspend(lua_State *L, gl_thread *t, lua_KFunction k, gl_cancel_fn can
   assert(t == H.current && gl_owner(t->co) == t);
   t->k = k;
   t->cancel = cancel;
+  t->since = gl_coarse_ns();  /* for status() and dumps: the one clock read per block */
   /* A C function gets LUA_MINSTACK slots above its arguments (through
   ** yields too): with 16 values or fewer in its frame, 4 are free. */
   if (lua_gettop(L) > LUA_MINSTACK - 4 && !lua_checkstack(L, 4)) {
@@ -319,7 +327,11 @@ static void run(lua_State *L, gl_thread *t) {
   /* relaxed atomic stores (plain movs): the watchdog thread reads them */
   __atomic_store_n(&H.current, t, __ATOMIC_RELAXED);
   __atomic_store_n(&H.switches, H.switches + 1, __ATOMIC_RELAXED);
+  /* top(): one branch per switch when nobody samples; a top() that starts
+  ** inside this resume counts from the next one */
+  uint64_t began = H.sampling ? uv_hrtime() : 0;
   int status = lua_resume(t->co, L, nargs, &nres);
+  if (began) t->cpu += uv_hrtime() - began;
   __atomic_store_n(&H.current, NULL, __ATOMIC_RELAXED);
   if (status == LUA_YIELD) {
     if (nres > 0 && lua_touserdata(t->co, -nres) == GL_PASS) {
@@ -507,6 +519,12 @@ void gl_hub_open(lua_State *L) {
   H.pending_tail = 0;
   H.nfree = H.npool_holes = H.pool_top = 0;
   H.link_runner_ref = LUA_NOREF;
+  lua_newtable(L);                      /* names: weak keys, so a name dies with its handle */
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  H.names_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 void gl_hub_close(void) {

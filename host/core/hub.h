@@ -77,7 +77,8 @@ enum {
   GL_EXTRA = 1 << 9,     /* h: it has an extra table */
   GL_BATCH = 1 << 10,    /* t: not a thread: a run of 'count' pending starts */
   GL_PACKED = 1 << 11,   /* h (t for a spawn_n): the body is {fn, args..., n} */
-  GL_ESCAPED = 1 << 12   /* t: coroutine.running() gave its coroutine out: never reuse it */
+  GL_ESCAPED = 1 << 12,  /* t: coroutine.running() gave its coroutine out: never reuse it */
+  GL_NAMED = 1 << 13     /* h: gt.name was set: the name is in H.names_ref */
 };
 
 /* Spawn arguments up to this many go into uservalues of the handle; more
@@ -89,6 +90,7 @@ enum {
 struct gl_handle {
   gl_thread *t;             /* its run-time state; NULL before it is needed, and once dead */
   lua_Integer id;
+  const char *name;         /* gt.name (anchored by H.names_ref), or NULL: for C readers */
   int nresults;             /* results kept, see gl_thread_results */
   unsigned short flags;
   unsigned short nargs;     /* spawn arguments in uservalues GL_UV_ARGS.. */
@@ -116,10 +118,19 @@ struct gl_thread {
   lua_KFunction k;          /* where gl_block's caller continues */
   void (*cancel)(lua_State *L);  /* undoes its wait if it is interrupted */
   const void *pending_src;  /* who raised the GL_PENDING error (a Timeout) */
-  const char *what;         /* the blocking call it is in, for messages */
+  const char *what;         /* the blocking call it is in, for messages and status() */
+  uint64_t since;           /* when it last blocked: coarse clock, ns (gl_coarse_ns) */
+  uint64_t cpu;             /* ns it ran while a top() sampled (H.sampling) */
   gl_waitq joiners;         /* threads in gt:wait() */
   gl_thread *all_prev, *all_next;  /* every state in use, freed at gl_hub_close */
 };
+
+/* gt.name, or NULL: valid while the handle lives (the hub's names table
+** anchors the string). 'name' is only written when GL_NAMED is set, so
+** handles are made without touching it. */
+static inline const char *gl_handle_name(const gl_handle *h) {
+  return (h->flags & GL_NAMED) ? h->name : NULL;
+}
 
 /* Uservalues of a GreenThread userdata. */
 enum {
@@ -190,7 +201,15 @@ typedef struct gl_hub {
   int polling, poked;        /* in uv_run; uv_stop was called for a ready thread */
   unsigned long long switches;
   uint64_t started_at;       /* uv_hrtime at start */
+  int names_ref;             /* registry: handle -> name, weak keys (gt.name) */
+  int sampling;              /* top() calls sampling now: run() times each switch */
 } gl_hub;
+
+/* The clock every block reads (t->since): CLOCK_MONOTONIC_COARSE, served
+** from the vDSO without touching the hardware counter (a few ns, against
+** uv_hrtime's ~20), on the same base as uv_hrtime and green.now(), a few
+** ms behind at most: plenty for "blocked for 3.2 s". */
+uint64_t gl_coarse_ns(void);
 
 extern gl_hub gl_H;
 

@@ -216,10 +216,10 @@ static int l_wait(lua_State *L) {
     lua_pushliteral(L, "timeout");
     return 2;
   }
-  gl_check_block(L, "wait");
+  gl_check_block(L, "Process:wait");
   lua_settop(L, 1);
   waiting_add(1);
-  return gl_block_cancel(L, "wait", &p->waiters, timeout, wait_k, wait_cancel);
+  return gl_block_cancel(L, "Process:wait", &p->waiters, timeout, wait_k, wait_cancel);
 }
 
 /* proc:kill([sig]) -> true | nil, err */

@@ -10,6 +10,11 @@
 **    dropping it does not stop it; it does not keep the loop alive.
 **  - core.signal_wait(sig [, timeout]) -> name | nil (the timeout came
 **    first). While it waits, the loop is alive.
+**  - core.signal_fallback(sig, fn) -> handle: a handler as signal_handle's
+**    that runs only while no other handle or wait watches 'sig': greenlua's
+**    own defaults (SIGTERM's graceful stop), which a script's
+**    green.signal replaces until cancelled. Its cancel puts back what was
+**    there before it, like the others'.
 **  - While at least one handle or wait watches a signal, libuv's handler is
 **    the process's; when the last one stops, the disposition that was there
 **    before the first one began is put back exactly, with sigaction (libuv
@@ -44,6 +49,7 @@ struct gl_sig {
   int sig;
   int ref;                 /* registry anchor of a handler (LUA_NOREF: a wait) */
   int got;                 /* a wait: the signal came */
+  int fallback;            /* runs only while it is the signal's one watcher */
   gl_waitq waiters;
 };
 
@@ -71,6 +77,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   (void)signum;
   gl_sig *s = ((sig_box *)h)->owner;
   if (s == NULL) return;
+  if (s->fallback && watched[s->sig].count > 1) return;  /* a script's handler has it */
   if (s->ref != LUA_NOREF) {
     dispatching = s;
     gl_hub_protect(dispatch, "signal handler");
@@ -135,18 +142,28 @@ static gl_sig *check_sig(lua_State *L, const char *fname) {
   return lua_touserdata(L, 1);
 }
 
-/* core.signal_handle(sig, fn) -> handle */
-static int l_handle(lua_State *L) {
-  int sig = check_catchable(L, 1, "signal");
-  if (lua_type(L, 2) != LUA_TFUNCTION) gl_typeerror(L, 2, "signal", "function");
-  luaL_checkstack(L, 4, "signal");
-  gl_sig *s = start(L, sig, "signal");
+static int handle(lua_State *L, const char *fname, int fallback) {
+  int sig = check_catchable(L, 1, fname);
+  if (lua_type(L, 2) != LUA_TFUNCTION) gl_typeerror(L, 2, fname, "function");
+  luaL_checkstack(L, 4, fname);
+  gl_sig *s = start(L, sig, fname);
+  s->fallback = fallback;
   lua_pushvalue(L, 2);
   lua_setiuservalue(L, -2, 1);
   lua_pushvalue(L, -1);
   s->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   uv_unref((uv_handle_t *)&s->box->h);
   return 1;
+}
+
+/* core.signal_handle(sig, fn) -> handle */
+static int l_handle(lua_State *L) {
+  return handle(L, "signal", 0);
+}
+
+/* core.signal_fallback(sig, fn) -> handle */
+static int l_fallback(lua_State *L) {
+  return handle(L, "signal_fallback", 1);
 }
 
 /* handle:cancel() */
@@ -221,6 +238,8 @@ void gl_open_signal(lua_State *L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, signal_mt);
   lua_pushcfunction(L, l_handle);
   lua_setfield(L, -2, "signal_handle");
+  lua_pushcfunction(L, l_fallback);
+  lua_setfield(L, -2, "signal_fallback");
   lua_pushcfunction(L, l_wait);
   lua_setfield(L, -2, "signal_wait");
 }

@@ -108,7 +108,7 @@ static int l_wait(lua_State *L) {
     lua_getiuservalue(L, 1, 1);
     return deliver(L);
   }
-  return gl_block(L, "wait", &e->waiters, timeout, wait_k);
+  return gl_block(L, "Event:wait", &e->waiters, timeout, wait_k);
 }
 
 /* evt:poll(): the values if sent, else nothing */

@@ -124,7 +124,7 @@ static int l_get(lua_State *L) {
   if ((q->n > 0 || q->putters.head) && try_get(L, q)) return 1;
   if (!block) return raise_ref(L, empty_ref);
   /* get_k and get_cancel need only the queue at 1 and what is pushed */
-  return gl_block_cancel(L, "get", &q->getters, timeout, get_k, get_cancel);
+  return gl_block_cancel(L, "Queue:get", &q->getters, timeout, get_k, get_cancel);
 }
 
 static int l_get_nowait(lua_State *L) {
@@ -227,22 +227,22 @@ static int l_put(lua_State *L) {
     block = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
     timeout = gl_sync_opttimeout(L, 4, "put");
   }
-  if (q->maxsize == 0 && q->getters.head) return channel_send(L, q, "put");
+  if (q->maxsize == 0 && q->getters.head) return channel_send(L, q, "Queue:put");
   if (try_put(L, q)) return 0;
   if (!block) return raise_ref(L, full_ref);
-  gl_thread *t = gl_check_block(L, "put");
+  gl_thread *t = gl_check_block(L, "Queue:put");
   lua_settop(L, 2);
   lua_getiuservalue(L, 1, UV_PUTS);   /* the item waits here for a getter */
   lua_pushvalue(L, 2);
   lua_rawsetp(L, -2, t);
   lua_settop(L, 2);
-  return gl_block_cancel(L, "put", &q->putters, timeout, put_k, put_cancel);
+  return gl_block_cancel(L, "Queue:put", &q->putters, timeout, put_k, put_cancel);
 }
 
 static int l_put_nowait(lua_State *L) {
   gl_queue *q = check_queue(L, "put_nowait");
   check_item(L, "put_nowait");
-  if (q->maxsize == 0 && q->getters.head) return channel_send(L, q, "put_nowait");
+  if (q->maxsize == 0 && q->getters.head) return channel_send(L, q, "Queue:put_nowait");
   if (try_put(L, q)) return 0;
   return raise_ref(L, full_ref);
 }
@@ -316,7 +316,7 @@ static int l_join(lua_State *L) {
     return 1;
   }
   lua_settop(L, 1);
-  return gl_block(L, "join", &q->joiners, timeout, join_k);
+  return gl_block(L, "Queue:join", &q->joiners, timeout, join_k);
 }
 
 static int l_tostring(lua_State *L) {

@@ -67,7 +67,7 @@ static int l_acquire(lua_State *L) {
     return 1;
   }
   lua_settop(L, 1);
-  return gl_block_cancel(L, "acquire", &s->waiters, timeout, acquire_k, acquire_cancel);
+  return gl_block_cancel(L, "Semaphore:acquire", &s->waiters, timeout, acquire_k, acquire_cancel);
 }
 
 static int l_release(lua_State *L) {

@@ -61,7 +61,7 @@ static void wait_cancel(lua_State *L) {
 static int l_wait(lua_State *L) {
   gl_waitq *wq = check_waitq(L, "wait");
   double timeout = gl_sync_opttimeout(L, 2, "wait");
-  return gl_block_cancel(L, "wait", wq, timeout, wait_k, wait_cancel);
+  return gl_block_cancel(L, "WaitQueue:wait", wq, timeout, wait_k, wait_cancel);
 }
 
 static int l_wake(lua_State *L) {

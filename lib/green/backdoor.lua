@@ -9,6 +9,7 @@ local core = require "green.core"
 local net = require "green.net"
 local repl = require "green.repl"
 local green = require "green"
+local shutdown = require "green.shutdown"
 
 local backdoor = {}
 
@@ -85,6 +86,12 @@ local function plain_prompt(p)
   return (p:gsub("\0", "\\0"))
 end
 
+-- A graceful stop (green.shutdown) ends the sessions: one waiting at its
+-- prompt at once (its client is closed), one running a statement when that
+-- is done. Both weak, keyed by the client socket.
+local at_prompt = setmetatable({}, { __mode = "k" })
+local ending = setmetatable({}, { __mode = "k" })
+
 -- backdoor(client, ip, port, env): serve one session on a connection.
 function backdoor.backdoor(client, ip, port, env)
   check_socket(client, 1, "backdoor")
@@ -133,9 +140,12 @@ function backdoor.backdoor(client, ip, port, env)
   local first = true  -- only the first line may ask for frames
   function session.read(prompt)
     local sent
+    if ending[client] then return nil end
     if framed then sent = frame("p", prompt) else sent = send(plain_prompt(prompt)) end
     if not sent then return nil end
+    at_prompt[client] = true
     local line = client:receive("*l")
+    at_prompt[client] = nil
     if first then
       first = false
       if line == backdoor.HELLO then
@@ -177,7 +187,16 @@ function backdoor.backdoor_server(sock, env, opts)
       .. "bind it to 127.0.0.1 or a Unix socket, or pass { allow_remote = true }"):format(ip), 2)
   end
   local me = core.getuid()
+  local clients = setmetatable({}, { __mode = "k" })
+  local reg <close> = shutdown.register(function()
+    for client in pairs(clients) do
+      ending[client] = true
+      if at_prompt[client] then client:close() end
+    end
+  end, function() return {} end)   -- net.serve's registration has the threads
   net.serve(sock, function(client, cip, cport)
+    clients[client] = true
+    if reg.stopped then ending[client] = true end
     if unix and core.peer_uid(client) ~= me then
       client:send("backdoor: only the user running this process may connect\n")
       return

@@ -1,7 +1,10 @@
 -- green.cli: what the command line asked for, run in the main green thread
 -- in lua's order: LUA_INIT, then -e/-l/-W as given, then the script, then
 -- the REPL. Errors propagate: the hub reports them and the process exits 1.
+-- SIGTERM is a graceful stop (green.shutdown) from the start; if the main
+-- chunk ends while one is in progress, the process exits when it completes.
 local core = require "green.core"
+local shutdown = require "green.shutdown"
 
 -- A chunk that does not load (no such file, a syntax error) is reported as
 -- lua reports it: the message alone, status 1.
@@ -29,7 +32,7 @@ local function script_args()
   return table.unpack(args)
 end
 
-return function(plan)
+local function run(plan)
   -- existing Lua code runs green (green.patch): before LUA_INIT and -l
   if not plan.no_patch then require("green.patch").monkey_patch() end
   if plan.init then
@@ -66,4 +69,11 @@ return function(plan)
       loaded(loadfile(nil))()
     end
   end
+end
+
+return function(plan)
+  shutdown.install(core.getcurrent())
+  local results = table.pack(run(plan))
+  shutdown.main_ended()
+  return table.unpack(results, 1, results.n)
 end

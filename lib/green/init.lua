@@ -36,6 +36,10 @@ local lazy = {
   monkey_patch = "green.patch", import_patched = "green.patch", original = "green.patch",
   process = "green.process", signal = "green.signal", wait_signal = "green.signal",
   fs = "green.fs", hub = "green.hub",
+  -- the graceful stop (SIGTERM)
+  shutdown = "green.shutdown", shutdown_timeout = "green.shutdown",
+  on_shutdown = "green.shutdown", exiting = "green.shutdown",
+  ShutdownTimeout = "green.shutdown",
 }
 
 -- Keys that are whole modules, not one of their fields.

@@ -239,7 +239,8 @@ Ending.__tostring = function(e) return "serve ending: " .. tostring(e.err) end
 -- green thread for each connection, never more than concurrency at once
 -- (accepting stops at the limit); returning closes the client. An error in
 -- a handler ends serve by raising it (StopServe: serve returns); closing the
--- listening socket makes serve return.
+-- listening socket makes serve return; a graceful stop (SIGTERM) too, once
+-- the handlers have ended.
 function net.serve(sock, handle, concurrency)
   check_socket(sock, "serve", 1)
   concurrency = concurrency or 1000
@@ -252,14 +253,25 @@ function net.serve(sock, handle, concurrency)
   local slots = core.Semaphore(concurrency)
   local server = core.getcurrent()
   local ending = nil
+  -- a graceful stop (green.shutdown) closes the listener, then waits for
+  -- the handlers: serve returns once they have ended
+  local shutdown = require "green.shutdown"
+  local handlers, gone = {}, core.WaitQueue()
+  local reg <close> = shutdown.register(function() sock:close() end, function()
+    local list = {}
+    for gt in pairs(handlers) do list[#list + 1] = gt end
+    return list
+  end)
 
   local function run(client, ip, port)
     local done <close> = setmetatable({}, { __close = function()
       client:close()
       slots:release()
+      handlers[core.getcurrent()] = nil
+      gone:wake_all()
     end })
     local ok, err = pcall(handle, client, ip, port)
-    if not ok and not ending and err ~= core.GreenThreadExit then
+    if not ok and not ending and err ~= core.GreenThreadExit and err ~= shutdown.ShutdownTimeout then
       ending = setmetatable({ err = err }, Ending)
       client:close()
       core.kill(server, ending)
@@ -269,16 +281,22 @@ function net.serve(sock, handle, concurrency)
   local ok, err = pcall(function()
     while true do
       slots:acquire()
-      if core.is_closed(sock) then return end
+      if core.is_closed(sock) then slots:release() break end
       local client, ip, port = sock:accept()
       if not client then
         slots:release()
-        if ip == "closed" then return end
+        if ip == "closed" then break end
         -- a transient accept failure (e.g. too many open files): pause
         core.sleep(0.01)
       else
-        core.spawn(run, client, ip, port)
+        handlers[core.spawn(run, client, ip, port)] = true
       end
+    end
+    -- the drain of a graceful stop (a handler killed before it started
+    -- never says it is gone: hence the bounded waits)
+    while reg.stopped and next(handlers) do
+      for gt in pairs(handlers) do if gt:dead() then handlers[gt] = nil end end
+      if next(handlers) then gone:wait(0.5) end
     end
   end)
   if ok then return end

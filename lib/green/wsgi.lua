@@ -25,6 +25,8 @@ local os_time, os_date = os.time, os.date
 local traceback = debug.traceback
 local now, spawn_n, sleep, is_closed = core.now, core.spawn_n, core.sleep, core.is_closed
 local GreenThreadExit = core.GreenThreadExit
+local shutdown = require "green.shutdown"
+local ShutdownTimeout = shutdown.ShutdownTimeout   -- a graceful stop's kill
 
 local wsgi = {}
 
@@ -123,7 +125,7 @@ end
 
 -- xpcall's handler: a traceback for errors, killing passes through.
 local function on_error(e)
-  if e == GreenThreadExit then return e end
+  if e == GreenThreadExit or e == ShutdownTimeout then return e end
   return traceback(describe(e), 2)
 end
 
@@ -522,7 +524,7 @@ local function serve_conn(srv, c)
     local keep
     ok, keep = xpcall(respond, on_error, c, env, input, flags)
     if not ok then
-      if keep == GreenThreadExit then error(keep, 0) end
+      if keep == GreenThreadExit or keep == ShutdownTimeout then error(keep, 0) end
       log_error(srv, "wsgi: error in the app for " .. env.REQUEST_METHOD .. " " .. env.PATH_INFO
         .. ": " .. keep)
       if not c.sent then
@@ -548,6 +550,7 @@ local function run_conn(srv, sock, ip, port)
     remote_addr = ip or (port == nil and srv.unix and "unix" or ""),
     remote_port = port and tostring(port) or "",
     sent = false, body_length = 0, status = nil, waiting = false, p = nil,
+    gt = core.getcurrent(),   -- for a graceful stop that has to kill it
   }
   local ok, err = pcall(serve_conn, srv, c)
   srv.conns[sock] = nil
@@ -557,6 +560,7 @@ local function run_conn(srv, sock, ip, port)
   if srv.stopping and srv.active == 0 then srv.drained:release() end
   if not ok then
     if err == GreenThreadExit then error(err, 0) end
+    if err == ShutdownTimeout then return end   -- the stop lists it
     log_error(srv, "wsgi: connection error: " .. describe(err))
   end
 end
@@ -708,6 +712,18 @@ function wsgi.server(sock, app, opts)
   srv.server_port = srv.server_port or (port and tostring(port)) or ""
   srv.slots = core.Semaphore(srv.max_size)
   srv.drained = core.Semaphore(0)
+  -- a graceful stop (green.shutdown) closes the listener and the idle
+  -- connections; the server returns once the others have ended
+  local reg <close> = shutdown.register(function()
+    sock:close()
+    stop(srv)
+  end, function()
+    local list = {}
+    for _, c in pairs(srv.conns) do
+      if type(c) == "table" and c.gt then list[#list + 1] = c.gt end
+    end
+    return list
+  end)
   local ok, err = pcall(accept_loop, srv, sock)
   stop(srv)
   if not ok then error(err, 0) end
