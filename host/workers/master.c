@@ -204,6 +204,11 @@ static void on_request(int i, const char *req) {
     reply(p, out, -1);
     return;
   }
+  if (M.stopping) {  /* its sockets are closed */
+    snprintf(out, sizeof out, "err %d", UV_ECANCELED);
+    reply(p, out, -1);
+    return;
+  }
   int j;
   for (j = 0; j < M.nls; j++)
     if (!p->taken[j] && M.ls[j].asked == port && strcmp(M.ls[j].ip, ip) == 0) break;
@@ -258,10 +263,19 @@ static void signal_all(int sig) {
     if (M.procs[i].pid) kill(M.procs[i].pid, sig);
 }
 
+/* Stopping: the workers get TERM, and the master lets go of its sockets,
+** so a listener closes (refusing connections) as soon as the workers have
+** closed theirs, rather than queueing connections nobody will accept. */
 static void stop_all(void) {
   M.stopping = 1;
   M.hup_next = -1;
   signal_all(SIGTERM);
+  for (int j = 0; j < M.nls; j++) {
+    if (M.ls[j].fds == NULL) continue;
+    close_fds(M.ls[j].fds, M.n);
+    free(M.ls[j].fds);
+    M.ls[j].fds = NULL;
+  }
 }
 
 /* Start a process for slot s (a HUP replacement if 'fresh'). A failure
