@@ -134,3 +134,7 @@ clean:
 include spec/luasocket_suite/suite.mk
 include scripts/bench/luasocket/luasocket.mk scripts/bench/process/process.mk scripts/bench/fs/fs.mk
 bench: bench-process bench-fs
+
+# Issue 11, H4: `greenlua --workers 2` against one process (make bench-workers).
+include scripts/bench/workers/workers.mk
+bench: bench-workers
