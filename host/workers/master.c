@@ -479,7 +479,9 @@ int gl_workers_main(int n, char **argv) {
   M.all_ok = 1;
   M.hup_next = -1;
   /* fds 0-2 open, so no socket of ours takes their numbers */
-  for (int fd = open("/dev/null", O_RDWR); fd >= 0 && fd <= 2; fd = open("/dev/null", O_RDWR)) {}
+  int spare = open("/dev/null", O_RDWR);
+  while (spare >= 0 && spare <= 2) spare = open("/dev/null", O_RDWR);
+  if (spare >= 0) close(spare);
   M.procs = calloc(2 * n, sizeof *M.procs);
   M.slots = calloc(n, sizeof *M.slots);
   struct pollfd *pfd = calloc(2 * n + 1, sizeof *pfd);
@@ -522,5 +524,7 @@ int gl_workers_main(int n, char **argv) {
       if (pfd[j].revents && M.procs[who[j]].ctl == pfd[j].fd) on_control(who[j]);
     if (pfd[0].revents) on_signals();
   }
+  free(pfd);
+  free(who);
   return M.failed || !M.all_ok ? EXIT_FAILURE : EXIT_SUCCESS;
 }
