@@ -237,6 +237,33 @@ green.sleep(30)
     assert.matches("address_not_available", lines[1].err)
   end)
 
+  it("an address only one worker listens on is served by it alone (no socket held for the others)", function()
+    local m = start(2, [[
+local green = require "green"
+local core = require "green.core"
+local main = assert(green.listen("127.0.0.1", 0))
+local _, port = main:getsockname()
+local own = 0
+if green.worker() == 1 then  -- its second listen: an address of its own
+  local s = assert(green.listen("127.0.0.1", 0))
+  own = select(2, s:getsockname())
+  green.spawn(green.wsgi.server, s, function()
+    return 200, {}, ("worker %d %d"):format(green.worker(), core.getpid())
+  end, { log = false })
+end
+io.stdout:write(("ready %d %d %d %d\n"):format(green.worker(), port, core.getpid(), own))
+io.stdout:flush()
+green.sleep(30)
+]])
+    local r = m.wait_ready(2)
+    local own
+    for _, w in ipairs(r) do if w.slot == 1 then own = tonumber(w.env) end end
+    assert.is_true(own > 0)
+    local answered, errors = load(own, 40, 4)
+    assert.same({}, errors)
+    assert.equal(40, answered)
+  end)
+
   -- The two below need the other parts of issue 11: graceful shutdown in
   -- the workers (SIGTERM, H3) and SIGQUIT's dump (H1).
   it("SIGTERM drains every worker: requests in flight finish, new ones are refused, exit 0", function()

@@ -8,12 +8,13 @@
 **    restarted after 0.1 s doubling to 1 s for each death in a row within
 **    10 s of its start; the 5th such death in a row of a slot stops the
 **    master with an error (exit 1).
-**  - the listening sockets: the first request for an address (per worker,
-**    its k-th listen of the same ip and port is the k-th address) makes one
-**    SO_REUSEPORT socket per slot, all bound to the same port (port 0: the
-**    first bind picks it) and listening; each worker gets its slot's. The
-**    master never closes them, so connections queued on a dead worker's
-**    socket wait for its successor instead of being reset.
+**  - the listening sockets: one SO_REUSEPORT socket per slot and listen
+**    address (a worker's k-th listen of the same ip and port is the k-th
+**    address), made when the slot first asks, all bound to one port (port
+**    0: the first bind picks it) and listening; each worker gets its
+**    slot's. The master keeps them until it stops, so connections queued
+**    on a dead worker's socket wait for its successor instead of being
+**    reset.
 ** Signals: TERM/INT stop (workers get TERM, again at a second one; exit 0
 ** if every worker then exited 0, else 1); HUP replaces the slots one by
 ** one (the old process gets TERM once the new one was handed a socket, or
@@ -111,62 +112,40 @@ static void catch(int sig) {
 /* ---------------------------------------------------------- listeners */
 
 static void close_fds(int *fds, int k) {
-  for (int i = 0; i < k; i++) close(fds[i]);
+  for (int i = 0; i < k; i++)
+    if (fds[i] >= 0) close(fds[i]);
 }
 
-/* Make the n sockets of a new listener; 0 or a libuv error code. */
-static int open_listener(listener *l, int backlog) {
+/* Make slot s's socket of listener l (the first one made binds the port
+** asked for, and so picks it if 0; the others join it); 0 or a libuv
+** error code. Made when the slot first asks, not for every slot at once:
+** a socket no worker accepts on would hold the connections the kernel
+** gives it (an address only worker 1 listens on, say 3000 + worker). */
+static int open_slot(listener *l, int s, int backlog) {
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
-  if (uv_ip4_addr(l->ip, l->asked, (struct sockaddr_in *)&ss) != 0
-      && uv_ip6_addr(l->ip, l->asked, (struct sockaddr_in6 *)&ss) != 0)
+  if (uv_ip4_addr(l->ip, l->port, (struct sockaddr_in *)&ss) != 0
+      && uv_ip6_addr(l->ip, l->port, (struct sockaddr_in6 *)&ss) != 0)
     return UV_EINVAL;
   socklen_t len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-  l->fds = calloc(M.n, sizeof *l->fds);
-  if (l->fds == NULL) return UV_ENOMEM;
-  l->port = l->asked;
-  for (int i = 0; i < M.n; i++) {
-    int on = 1, fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) goto fail;
-    if (i > 0) {  /* the others join the first one's port */
-      if (ss.ss_family == AF_INET6) ((struct sockaddr_in6 *)&ss)->sin6_port = htons(l->port);
-      else ((struct sockaddr_in *)&ss)->sin_port = htons(l->port);
-    }
-    /* SO_REUSEADDR as libuv's bind sets it; SO_REUSEPORT before bind, as
-    ** libuv 1.44 has no flag for it. */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0
-        || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0
-        || bind(fd, (struct sockaddr *)&ss, len) < 0
-        || listen(fd, backlog) < 0) {
-      int e = errno;
-      close(fd);
-      errno = e;
-      goto fail;
-    }
-    l->fds[i] = fd;
-    if (i == 0 && l->asked == 0) {
-      struct sockaddr_storage got;
-      socklen_t glen = sizeof got;
-      if (getsockname(fd, (struct sockaddr *)&got, &glen) < 0) {
-        close_fds(l->fds, 1);
-        goto fail_done;
-      }
-      l->port = ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
-                                                : ((struct sockaddr_in *)&got)->sin_port);
-    }
-    continue;
-  fail: {
-      int e = errno;
-      close_fds(l->fds, i);
-      errno = e;
-    }
-  fail_done: {
-      int e = errno;
-      free(l->fds);
-      l->fds = NULL;
-      return uv_translate_sys_error(e);
-    }
+  int on = 1, fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return uv_translate_sys_error(errno);
+  /* SO_REUSEADDR as libuv's bind sets it; SO_REUSEPORT before bind, as
+  ** libuv 1.44 has no flag for it. */
+  struct sockaddr_storage got;
+  socklen_t glen = sizeof got;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0
+      || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0
+      || bind(fd, (struct sockaddr *)&ss, len) < 0
+      || listen(fd, backlog) < 0
+      || getsockname(fd, (struct sockaddr *)&got, &glen) < 0) {
+    int e = errno;
+    close(fd);
+    return uv_translate_sys_error(e);
   }
+  l->port = ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+                                            : ((struct sockaddr_in *)&got)->sin_port);
+  l->fds[s] = fd;
   return 0;
 }
 
@@ -221,14 +200,23 @@ static void on_request(int i, const char *req) {
     listener *l = &M.ls[j];
     memset(l, 0, sizeof *l);
     snprintf(l->ip, sizeof l->ip, "%s", ip);
-    l->asked = port;
-    int err = open_listener(l, backlog);
+    l->asked = l->port = port;
+    l->fds = malloc(M.n * sizeof *l->fds);
+    if (l->fds == NULL) {
+      snprintf(out, sizeof out, "err %d", UV_ENOMEM);
+      reply(p, out, -1);
+      return;
+    }
+    for (int s = 0; s < M.n; s++) l->fds[s] = -1;
+    M.nls++;
+  }
+  if (M.ls[j].fds[p->slot] < 0) {
+    int err = open_slot(&M.ls[j], p->slot, backlog);
     if (err) {
       snprintf(out, sizeof out, "err %d", err);
       reply(p, out, -1);
       return;
     }
-    M.nls++;
   }
   p->taken[j] = 1;
   snprintf(out, sizeof out, "ok %d", M.ls[j].port);
