@@ -138,3 +138,6 @@ bench: bench-process bench-fs
 # Issue 11: the watchdog's cost (make bench-watchdog, part of make bench).
 include scripts/bench/watchdog/watchdog.mk
 bench: bench-watchdog
+# Issue 11, H4: `greenlua --workers 2` against one process (make bench-workers).
+include scripts/bench/workers/workers.mk
+bench: bench-workers

@@ -22,6 +22,7 @@
 #include "io/fs.h"
 #include "io/process.h"
 #include "http/http.h"
+#include "workers/workers.h"
 #include "version.h"
 
 static int internal_ref = LUA_NOREF;
@@ -46,6 +47,7 @@ static int open_core(lua_State *L) {
   gl_open_semaphore(L);
   gl_open_socket(L);
   gl_open_net(L);
+  gl_open_worker(L);
   gl_open_udp(L);
   gl_open_tls(L);
   gl_open_fdwait(L);

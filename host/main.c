@@ -5,6 +5,8 @@
 ** Everything the command line asks to run (LUA_INIT, -e, -l, the script,
 ** the REPL) is handed as a plan to green.cli, which runs it in the main
 ** green thread, driven by the hub; the process ends when that thread does.
+** --workers N makes this process the master of N workers instead
+** (host/workers/), without a Lua state.
 */
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include "embedded.h"
 #include "core/interrupt.h"
 #include "version.h"
+#include "workers/workers.h"
 
 
 /* Messages always say "greenlua:", whatever path started us. */
@@ -133,6 +136,8 @@ static void print_usage(const cmdline *cl) {
     "  -W        turn warnings on\n"
     "  -c, --connect HOST:PORT  attach to a running process's backdoor\n"
     "  --no-patch  leave LuaSocket, LuaSec, os.execute, io.popen, stdin real\n"
+    "  --workers N  run the script in N worker processes sharing its listening\n"
+    "              sockets (SIGTERM/SIGINT stop, SIGHUP replaces them one by one)\n"
     "  --        stop handling options\n"
     "  -         stop handling options and execute stdin\n", progname);
 }
@@ -249,8 +254,60 @@ static void catch_sigpipe(void) {
   sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* --workers N (or --workers=N) among the options, before the script: if
+** given, this process is the master (host/workers/master.c) and runs no
+** Lua; the workers get the same command line without it. Returns -1 when
+** not given, else the exit status. */
+static int run_workers(int argc, char **argv) {
+  const char *count = NULL;
+  int i, at = 0, script = argc, interactive = 0;
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i], *value;
+    if (a[0] != '-' || strcmp(a, "-") == 0) break;
+    if (strcmp(a, "--") == 0) {
+      i++;
+      break;
+    }
+    if (strcmp(a, "--workers") == 0 || strncmp(a, "--workers=", 10) == 0) {
+      at = i;
+      count = a[9] == '=' ? a + 10 : i + 1 < argc ? argv[++i] : "";
+      continue;
+    }
+    const struct option *o = find_option(a, &value);
+    if (o == NULL) return -1;  /* the usual parse reports it */
+    if (strcmp(a, "-i") == 0) interactive = 1;
+    if (o->takes_value && value == NULL) i++;
+  }
+  if (at == 0) return -1;
+  script = i;
+  char *end;
+  long n = strtol(count, &end, 10);
+  if (*count == '\0' || *end || n < 1 || n > GL_WORKERS_MAX) {
+    fprintf(stderr, "%s: --workers needs a number from 1 to %d\n", progname, GL_WORKERS_MAX);
+    return EXIT_FAILURE;
+  }
+  if (script >= argc || strcmp(argv[script], "-") == 0 || interactive) {
+    fprintf(stderr, "%s: --workers needs a script file (not stdin, not -i)\n", progname);
+    return EXIT_FAILURE;
+  }
+  char **wargv = calloc(argc + 1, sizeof *wargv);
+  if (wargv == NULL) return EXIT_FAILURE;
+  int k = 0;
+  for (i = 0; i < argc; i++) {
+    if (i == at) {
+      if (argv[i][9] != '=') i++;  /* and its value */
+      continue;
+    }
+    wargv[k++] = argv[i];
+  }
+  return gl_workers_main((int)n, wargv);
+}
+
 int main(int argc, char **argv) {
+  gl_worker_init();
   catch_sigpipe();
+  int workers = run_workers(argc, argv);
+  if (workers >= 0) return workers;
   gl_catch_early_sigint();
   lua_State *L = luaL_newstate();
   if (L == NULL) {

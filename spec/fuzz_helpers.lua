@@ -978,6 +978,14 @@ METHOD_TEMPLATES["process.kill"] = function() return A("CONT") end
 METHOD_TEMPLATES["prochandle.wait"] = function() return A(0.05) end
 METHOD_TEMPLATES["prochandle.kill"] = function() return A("CONT") end
 
+-- workers block (issue 11, H4): green.worker() and core.worker_listen
+-- (host/workers/worker.c). Outside `--workers` (as the fuzzer runs) the
+-- latter answers nil, "not a worker" after its argument checks.
+FUNC_AREA.worker = "sockets"
+FUNC_AREA.worker_listen = "sockets"
+FUNC_TEMPLATES.worker = function() return A() end
+FUNC_TEMPLATES.worker_listen = function() return A("127.0.0.1", 0, 16) end
+
 local function is_c(f)
   return type(f) == "function" and debug.getinfo(f, "S").what == "C"
 end

@@ -18,6 +18,7 @@ local green = {
   Timeout = core.Timeout,
   is_timeout = core.is_timeout,
   VERSION = core.VERSION,
+  worker = core.worker,  -- the slot under `greenlua --workers N` (1..N), else nil
 }
 
 -- The synchronisation primitives load on first use, keeping start-up lean.

@@ -103,7 +103,8 @@ local function family_of(ip)
   return ip:find(":", 1, true) and "inet6" or "inet"
 end
 
--- green.listen(host, port, opts) -> listening socket, or nil, err
+-- green.listen(host, port, opts) -> listening socket, or nil, err. In a
+-- worker of `greenlua --workers`, the master's socket for the address.
 function net.listen(host, port, opts)
   check_string(host, "listen", 1)
   port = check_port(port, "listen", 2)
@@ -115,6 +116,9 @@ function net.listen(host, port, opts)
   end
   local ip, err = bind_address(host, family)
   if not ip then return nil, err end
+  if core.worker() then  -- under --workers: this slot's socket, from the master
+    return core.worker_listen(ip, port, backlog and math.min(backlog, 0x7fffffff) or 128)
+  end
   return core.tcp_listen(ip, port, backlog and math.min(backlog, 0x7fffffff) or 128, opts.reuse_port)
 end
 
