@@ -1850,4 +1850,11 @@ function F.name_report(results)
   return table.concat(out, "\n"), total, named
 end
 
+-- http area, issue 11: the PROXY protocol reader and parser and the
+-- address parser behind wsgi's trusted_proxies (host/http/proxy.c).
+for _, n in ipairs({ "proxy_read", "proxy_parse", "ip_bytes" }) do FUNC_AREA[n] = "http" end
+FUNC_TEMPLATES.proxy_read = function(env) return A(env:get("tcp_server"), 0.05) end
+FUNC_TEMPLATES.proxy_parse = function() return A("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n") end
+FUNC_TEMPLATES.ip_bytes = function() return A("::ffff:10.0.0.1") end
+
 return F
