@@ -341,6 +341,15 @@ describe("wsgi.server opts.trusted_proxies", function()
     get(srv, "X-Forwarded-For: 203.0.113.7\r\n")
     assert.truthy(logged(srv, "\n"))
     assert.matches("^203%.0%.113%.7 %- %- %[", log_text(srv))
+    local fields = {}
+    local srv2 = R.server({ trusted_proxies = { "127.0.0.1" }, log_format = function(f)
+      fields[#fields + 1] = f
+      return "x"
+    end }, who)
+    get(srv2, "Forwarded: for=\"[2001:db8::2]:999\"\r\n")
+    assert.truthy(helpers.wait_until(function() return #fields == 1 end, 5))
+    assert.equal("2001:db8::2", fields[1].client_ip)
+    assert.equal("999", fields[1].client_port)
   end)
 
   it("trusts a Unix socket peer with the entry \"unix\"", function()

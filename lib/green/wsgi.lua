@@ -463,7 +463,7 @@ local function access_log(c, env, wall)
   local line
   if srv.log_format then
     local ok, res = pcall(srv.log_format, {
-      client_ip = ip, client_port = c.remote_port, date_time = log_date_time(),
+      client_ip = ip, client_port = c.client_port or c.remote_port, date_time = log_date_time(),
       request_line = request_line, status_code = code, body_length = c.body_length,
       wall_seconds = wall,
     })
@@ -537,7 +537,7 @@ local function serve_conn(srv, c)
     if trusted then
       local a, pt = client_of(env, remote_addr, trusted)
       if a then env.REMOTE_ADDR, env.REMOTE_PORT = a, pt or "" end
-      c.client = a or remote_addr
+      c.client, c.client_port = a or remote_addr, a and (pt or "") or remote_port
     end
     local flags = base_flags
     if env.SERVER_PROTOCOL == "HTTP/1.0" then flags = flags | HTTP10 end
