@@ -7,7 +7,7 @@ PKGS := lua5.4 libuv openssl libedit
 # Debian packages: what building (and so `make run`) needs; what the specs
 # need on top (make test, make sanitize); what the benchmarks need (make bench).
 BUILD_DEBS := build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libssl-dev libedit-dev node-llhttp
-TEST_DEBS := lua-busted netcat-openbsd socat curl openssl tmux time python3 procps wrk lua-socket lua-sec
+TEST_DEBS := lua-busted netcat-openbsd socat curl openssl tmux time python3 procps wrk lua-socket lua-sec haproxy
 BENCH_DEBS := hyperfine openssl procps wrk golang-go nodejs
 # Where the "installed already" stamps go.
 STAMPS ?= build

@@ -58,6 +58,7 @@ static int open_core(lua_State *L) {
   gl_open_watchdog(L);
   gl_open_http_parser(L);
   gl_open_http_respond(L);
+  gl_open_http_proxy(L);
   lua_pushliteral(L, GREENLUA_VERSION);
   lua_setfield(L, -2, "VERSION");
   return 1;

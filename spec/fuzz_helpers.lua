@@ -1874,5 +1874,11 @@ FUNC_TEMPLATES.watchdog = function(env)
   env:track({ close = function() require("green.core").watchdog(false) end })
   return A({ threshold = 1e6, action = "report" })
 end
+-- http area, issue 11: the PROXY protocol reader and parser and the
+-- address parser behind wsgi's trusted_proxies (host/http/proxy.c).
+for _, n in ipairs({ "proxy_read", "proxy_parse", "ip_bytes" }) do FUNC_AREA[n] = "http" end
+FUNC_TEMPLATES.proxy_read = function(env) return A(env:get("tcp_server"), 0.05) end
+FUNC_TEMPLATES.proxy_parse = function() return A("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n") end
+FUNC_TEMPLATES.ip_bytes = function() return A("::ffff:10.0.0.1") end
 
 return F

@@ -68,5 +68,7 @@ const char *gl_http_reason(int code);
 
 void gl_open_http_parser(lua_State *L);
 void gl_open_http_respond(lua_State *L);
+/* proxy.c: core.proxy_read, core.proxy_parse, core.ip_bytes (see there). */
+void gl_open_http_proxy(lua_State *L);
 
 #endif

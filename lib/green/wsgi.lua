@@ -95,6 +95,7 @@ local KNOWN = {
   minimum_chunk_size = true, log = true, log_format = true,
   log_x_forwarded_for = true, debug = true, capitalize_response_headers = true,
   server_name = true, server_port = true,
+  proxy_protocol = true, trusted_proxies = true,
 }
 
 ------------------------------------------------------------------- logs
@@ -448,8 +449,8 @@ end
 
 local function access_log(c, env, wall)
   local srv = c.srv
-  local ip = c.remote_addr
-  if srv.xff then
+  local ip = c.client or c.remote_addr   -- c.client: trusted_proxies' answer
+  if srv.xff and not srv.trusted then
     local f = env.HTTP_X_FORWARDED_FOR
     if f then ip = f:gsub(" ", "") .. "," .. ip end
   end
@@ -464,7 +465,7 @@ local function access_log(c, env, wall)
   local line
   if srv.log_format then
     local ok, res = pcall(srv.log_format, {
-      client_ip = ip, client_port = c.remote_port, date_time = log_date_time(),
+      client_ip = ip, client_port = c.client_port or c.remote_port, date_time = log_date_time(),
       request_line = request_line, status_code = code, body_length = c.body_length,
       wall_seconds = wall,
     })
@@ -482,6 +483,23 @@ end
 
 ----------------------------------------------------------- a connection
 
+-- opts.proxy_protocol: the PROXY header (v1 or v2) that starts every
+-- connection, read within header_timeout (else socket_timeout), gives the
+-- client's address; UNKNOWN and LOCAL keep the peer's. Without a valid one
+-- the connection closes before the app sees anything. Returns whether to go on.
+local function proxy_header(srv, c)
+  local kind, src, sport = core.proxy_read(c.sock, srv.head_timeout or srv.socket_timeout)
+  if not kind then
+    if src ~= "closed" then   -- nothing came: a port probe, or stop() closed it
+      log_error(srv, format("wsgi: connection from %s%s closed: %s", c.remote_addr,
+        c.remote_port ~= "" and ":" .. c.remote_port or "", src))
+    end
+    return false
+  end
+  if src then c.remote_addr, c.remote_port = src, tostring(sport) end
+  return true
+end
+
 -- A request the parser refused (no access log line follows).
 local function bad_request(c, status)
   answer_error(c, status, (core.http_reason(status) or "Bad Request") .. "\n", c.srv.base_flags)
@@ -491,6 +509,7 @@ end
 local function serve_conn(srv, c)
   local sock = c.sock
   sock:settimeout(srv.socket_timeout)
+  if srv.proxy_protocol and not proxy_header(srv, c) then return end
   local p = core.http_parser("request", srv.limits)
   c.p = p
   srv.conns[sock] = c
@@ -499,6 +518,7 @@ local function serve_conn(srv, c)
   local remote_addr, remote_port = c.remote_addr, c.remote_port
   local errobj, base_flags, head_timeout = srv.errobj, srv.base_flags, srv.head_timeout
   local keepalive, keep_idle = srv.keepalive, srv.keep_idle
+  local trusted, client_of = srv.trusted, srv.client_of
   local idle = srv.first_idle
   while not srv.stopping do
     c.waiting = true   -- between requests: stop() may close it
@@ -516,6 +536,11 @@ local function serve_conn(srv, c)
     env.SCRIPT_NAME, env.SERVER_NAME, env.SERVER_PORT = "", server_name, server_port
     env.REMOTE_ADDR, env.REMOTE_PORT, env.error = remote_addr, remote_port, errobj
     env.input, env.posthooks = input, hooks
+    if trusted then
+      local a, pt = client_of(env, remote_addr, trusted)
+      if a then env.REMOTE_ADDR, env.REMOTE_PORT = a, pt or "" end
+      c.client, c.client_port = a or remote_addr, a and (pt or "") or remote_port
+    end
     local flags = base_flags
     if env.SERVER_PROTOCOL == "HTTP/1.0" then flags = flags | HTTP10 end
     if ka and keepalive then flags = flags | KEEP end
@@ -663,6 +688,12 @@ local function settings(sock, app, opts)
     bad(3, "opts.server_port: integer or string expected, got " .. typename(server_port))
   end
   local errlog = log or io.stderr
+  local trusted, client_of = nil, nil
+  if opts.trusted_proxies ~= nil then
+    local forwarded = require "green.forwarded"
+    trusted = forwarded.compile(opts.trusted_proxies, function(msg) bad(3, "opts.trusted_proxies: " .. msg) end)
+    client_of = forwarded.client
+  end
   return {
     app = app,
     max_size = opt_int(opts, "max_size", 1, 1024),
@@ -693,6 +724,9 @@ local function settings(sock, app, opts)
     base_flags = opt_bool(opts, "capitalize_response_headers", true) and CAPITALIZE or 0,
     server_name = server_name,
     server_port = server_port,
+    proxy_protocol = opt_bool(opts, "proxy_protocol", false),
+    trusted = trusted,        -- opts.trusted_proxies compiled (green.forwarded)
+    client_of = client_of,
     conns = {},          -- socket -> its connection table (true until its thread starts)
     active = 0,          -- connection threads running
     stopping = false,
