@@ -16,6 +16,7 @@
 #include "core/memory.h"
 #include "core/report.h"
 #include "core/interrupt.h"
+#include "core/debug.h"
 
 const char GL_WOKEN[] = "woken", GL_TIMEDOUT[] = "timedout",
            GL_THROW[] = "throw", GL_LATE[] = "late", GL_PASS[] = "green.pass";
@@ -345,23 +346,12 @@ static void run(lua_State *L, gl_thread *t) {
 
 /* ------------------------------------------------------------- the loop */
 
-/* Main is blocked and nothing can wake it: say where everyone waits.
-** Runs protected (the tracebacks allocate). */
+/* Main is blocked and nothing can wake it: say where everyone waits, what
+** in and for how long (the dump's format). Runs protected (it allocates). */
 static int report_deadlock(lua_State *L) {
   fprintf(stderr, "greenlua: deadlock: all green threads are blocked\n");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
-  for (lua_Integer i = 1; i <= H.nslots; i++) {
-    lua_rawgeti(L, -1, i);                 /* a handle, or a coroutine */
-    lua_State *co = lua_tothread(L, -1);
-    gl_thread *t = co ? gl_owner(co) : gl_thread_of(L, -1);
-    if (t && t->co && !(t->flags & GL_DEAD)) {
-      luaL_traceback(L, t->co, NULL, 0);
-      fprintf(stderr, "green thread %lld%s:\n%s\n", (long long)t->id,
-              t == H.main ? " (main)" : "", lua_tostring(L, -1));
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-  }
+  gl_debug_push_dump(L);
+  fputs(lua_tostring(L, -1), stderr);
   lua_pop(L, 1);
   fflush(stderr);
   return 0;
@@ -524,6 +514,7 @@ void gl_hub_open(lua_State *L) {
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
   H.names_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  gl_debug_open();
 }
 
 void gl_hub_close(void) {
@@ -531,6 +522,7 @@ void gl_hub_close(void) {
   free(H.holes);
   H.holes = NULL;
   gl_free_states();
+  gl_debug_close();
   gl_timers_close();
   uv_run(H.loop, UV_RUN_NOWAIT);  /* let close callbacks run */
   uv_loop_close(H.loop);

@@ -14,7 +14,7 @@
 **    the process's; when the last one stops, the disposition that was there
 **    before the first one began is put back exactly, with sigaction (libuv
 **    alone would leave SIG_DFL): interrupt.c's SIGINT handler (Ctrl-C
-**    raises "interrupted!" in main), console.c's TERM/HUP/QUIT handlers
+**    raises "interrupted!" in main), console.c's TERM/HUP handlers, debug.c's QUIT dump
 **    (they restore the terminal), an inherited SIG_IGN.
 **  - Refused (misuse, raises): CHLD (libuv's own, it reaps green.process's
 **    children), KILL and STOP (cannot be caught), and the synchronous crash
