@@ -133,4 +133,5 @@ clean:
 # make bench runs all three first).
 include spec/luasocket_suite/suite.mk
 include scripts/bench/luasocket/luasocket.mk scripts/bench/process/process.mk scripts/bench/fs/fs.mk
-bench: bench-process bench-fs
+include scripts/bench/ops/ops.mk
+bench: bench-process bench-fs bench-ops

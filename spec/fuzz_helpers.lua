@@ -1850,4 +1850,19 @@ function F.name_report(results)
   return table.concat(out, "\n"), total, named
 end
 
+
+-- issue 11, see inside (host/core/debug.c, lib/green/debug.lua): dump,
+-- header, top and its sampling counter, in area "threads"; gt.name's
+-- __newindex and gt:status() are reached through the thread kinds.
+MODULES[#MODULES + 1] = "green.debug"
+for _, n in ipairs({ "debug_dump", "debug_header", "debug_cpu", "debug_sample", "dump",
+  "header", "top" }) do
+  FUNC_AREA[n] = "threads"
+end
+FUNC_TEMPLATES.top = function() return A(0) end
+FUNC_TEMPLATES.debug_sample = function() return A(1) end
+FUNC_TEMPLATES.debug_header = function() return A(green.getcurrent()) end
+FUNC_TEMPLATES.header = function() return A(green.getcurrent()) end
+METHOD_TEMPLATES["thread.__newindex"] = function() return A("name", "fuzz") end
+
 return F

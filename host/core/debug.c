@@ -23,6 +23,7 @@
 **  - Where a thread was spawned is not kept: it would cost a traceback per
 **    spawn, and the spawn bench must not move.
 */
+#include <assert.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,7 @@ void gl_debug_push_header(lua_State *L, gl_handle *h) {
   luaL_addstring(&b, state);
   if (state[0] == 'b') {
     gl_thread *t = h->t;
+    assert(t != NULL && t->co != NULL && t->queue != &H.ready);
     uint64_t now = gl_coarse_ns();
     double age = now > t->since ? (double)(now - t->since) / 1e9 : 0;
     snprintf(num, sizeof num, ", %.1f s", age);

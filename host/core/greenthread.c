@@ -2,6 +2,7 @@
 ** greenthread.c: spawn, sleep, kill and the GreenThread object.
 ** Scheduling itself lives in hub.c; this file checks arguments and speaks Lua.
 */
+#include <assert.h>
 #include <string.h>
 #include <lauxlib.h>
 #include "core/hub.h"
@@ -227,6 +228,8 @@ static int l_status(lua_State *L) {
   lua_pushstring(L, state);
   if (state[0] != 'b') return 1;
   gl_thread *t = h->t;
+  /* blocked: started, alive, not running, out of the ready queue */
+  assert(t != NULL && t->co != NULL && t != H.current && t->queue != &H.ready);
   lua_pushstring(L, t->what ? t->what : "?");
   lua_pushnumber(L, (double)t->since / 1e9);
   return 3;
