@@ -133,7 +133,8 @@ clean:
 # make bench runs all three first).
 include spec/luasocket_suite/suite.mk
 include scripts/bench/luasocket/luasocket.mk scripts/bench/process/process.mk scripts/bench/fs/fs.mk
-bench: bench-process bench-fs
+include scripts/bench/ops/ops.mk
+bench: bench-process bench-fs bench-ops
 
 # Issue 11: the watchdog's cost (make bench-watchdog, part of make bench).
 include scripts/bench/watchdog/watchdog.mk

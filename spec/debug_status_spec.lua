@@ -110,8 +110,9 @@ describe("gt:status()", function()
       local state, call, since = gts[i]:status()
       assert.equal("blocked", state)
       assert.equal(c[1], call)
-      -- the coarse clock may lag green.now() by a tick (a few ms)
-      assert.is_true(since >= before - 0.05 and since <= after, tostring(since))
+      -- the hub's coarse clock: behind green.now() by a few ms, or by a batch
+      -- of switches when no timer is armed
+      assert.is_true(since >= before - 1 and since <= after, tostring(since))
     end
     assert.equal("wait", select(2, joiner:status()))
     for _, gt in ipairs(gts) do gt:kill() end

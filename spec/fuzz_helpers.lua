@@ -1880,5 +1880,18 @@ for _, n in ipairs({ "proxy_read", "proxy_parse", "ip_bytes" }) do FUNC_AREA[n] 
 FUNC_TEMPLATES.proxy_read = function(env) return A(env:get("tcp_server"), 0.05) end
 FUNC_TEMPLATES.proxy_parse = function() return A("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n") end
 FUNC_TEMPLATES.ip_bytes = function() return A("::ffff:10.0.0.1") end
+-- issue 11, see inside (host/core/debug.c, lib/green/debug.lua): dump,
+-- header, top and its sampling counter, in area "threads"; gt.name's
+-- __newindex and gt:status() are reached through the thread kinds.
+MODULES[#MODULES + 1] = "green.debug"
+for _, n in ipairs({ "debug_dump", "debug_header", "debug_cpu", "debug_sample", "dump",
+  "header", "top" }) do
+  FUNC_AREA[n] = "threads"
+end
+FUNC_TEMPLATES.top = function() return A(0) end
+FUNC_TEMPLATES.debug_sample = function() return A(1) end
+FUNC_TEMPLATES.debug_header = function() return A(green.getcurrent()) end
+FUNC_TEMPLATES.header = function() return A(green.getcurrent()) end
+METHOD_TEMPLATES["thread.__newindex"] = function() return A("name", "fuzz") end
 
 return F

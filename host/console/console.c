@@ -8,7 +8,7 @@
 ** While a prompt is up, libedit holds the terminal in its raw mode. Every
 ** way out of the process puts it back as it was before the prompt: exit()
 ** and a return from main through atexit, and the signals that end a
-** process by default (TERM, HUP, QUIT and the crash signals) through a
+** process by default (TERM, HUP and the crash signals; QUIT dumps and goes on) through a
 ** handler that restores it, then dies of the same signal, so the exit
 ** status still says "killed by SIGTERM".
 */
@@ -161,10 +161,11 @@ static void on_fatal_signal(int sig) {
 
 /* Once, before the first prompt: the exit paths restore the terminal. A
 ** signal whose disposition is not the default (ignored under nohup, or a
-** sanitizer's handler) is left alone. */
+** sanitizer's handler) is left alone. Not QUIT: greenlua's own handler
+** (core/debug.c) dumps the threads and the process goes on. */
 static void guard_exit_paths(void) {
   static int guarded;
-  static const int signals[] = { SIGTERM, SIGHUP, SIGQUIT, SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL };
+  static const int signals[] = { SIGTERM, SIGHUP, SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL };
   if (guarded) return;
   guarded = 1;
   atexit(on_exit_path);

@@ -2,11 +2,13 @@
 ** greenthread.c: spawn, sleep, kill and the GreenThread object.
 ** Scheduling itself lives in hub.c; this file checks arguments and speaks Lua.
 */
+#include <assert.h>
 #include <string.h>
 #include <lauxlib.h>
 #include "core/hub.h"
 #include "core/greenthread.h"
 #include "core/thread.h"
+#include "core/debug.h"
 
 #define H gl_H
 #define THREAD_MT "green.GreenThread"
@@ -226,6 +228,8 @@ static int l_status(lua_State *L) {
   lua_pushstring(L, state);
   if (state[0] != 'b') return 1;
   gl_thread *t = h->t;
+  /* blocked: started, alive, not running, out of the ready queue */
+  assert(t != NULL && t->co != NULL && t != H.current && t->queue != &H.ready);
   lua_pushstring(L, t->what ? t->what : "?");
   lua_pushnumber(L, (double)t->since / 1e9);
   return 3;
@@ -291,7 +295,7 @@ static int l_newindex(lua_State *L) {
 /* threads(): every live thread: those with a run-time state (each has a
 ** slot in the thread table: its handle, or its coroutine if it has none
 ** yet, which it gets now), and those waiting to start without one. */
-static int l_threads(lua_State *L) {
+int gl_threads(lua_State *L) {
   lua_newtable(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
   lua_Integer n = 0;
@@ -366,7 +370,7 @@ void gl_open_greenthread(lua_State *L, int internal) {
   static const luaL_Reg functions[] = {
     {"spawn", l_spawn}, {"spawn_n", l_spawn_n}, {"spawn_after", l_spawn_after},
     {"sleep", l_sleep}, {"getcurrent", l_getcurrent}, {"kill", l_kill},
-    {"threads", l_threads}, {"stats", l_stats}, {"now", l_now},
+    {"threads", gl_threads}, {"stats", l_stats}, {"now", l_now},
     {"switches", l_switches},
     {NULL, NULL}
   };
@@ -384,6 +388,7 @@ void gl_open_greenthread(lua_State *L, int internal) {
     {"traceback", l_traceback}, {"status", l_status}, {NULL, NULL}
   };
   luaL_setfuncs(L, functions, 0);
+  gl_open_debug(L);
 
   luaL_newmetatable(L, THREAD_MT);
   luaL_newlib(L, methods);

@@ -13,4 +13,8 @@
 ** create the GreenThread metatable and green.GreenThreadExit. */
 void gl_open_greenthread(lua_State *L, int internal);
 
+/* threads(): push an array of every live GreenThread (making handles for
+** those that had none: allocates). Returns 1. */
+int gl_threads(lua_State *L);
+
 #endif

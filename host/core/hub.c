@@ -16,6 +16,7 @@
 #include "core/memory.h"
 #include "core/report.h"
 #include "core/interrupt.h"
+#include "core/debug.h"
 
 const char GL_WOKEN[] = "woken", GL_TIMEDOUT[] = "timedout",
            GL_THROW[] = "throw", GL_LATE[] = "late", GL_PASS[] = "green.pass";
@@ -245,7 +246,6 @@ static int suspend(lua_State *L, gl_thread *t, lua_KFunction k, gl_cancel_fn can
   assert(t == H.current && gl_owner(t->co) == t);
   t->k = k;
   t->cancel = cancel;
-  t->since = gl_coarse_ns();  /* for status() and dumps: the one clock read per block */
   /* A C function gets LUA_MINSTACK slots above its arguments (through
   ** yields too): with 16 values or fewer in its frame, 4 are free. */
   if (lua_gettop(L) > LUA_MINSTACK - 4 && !lua_checkstack(L, 4)) {
@@ -300,8 +300,8 @@ static int stray_yield(lua_State *co, int nres) {
   return LUA_ERRRUN;
 }
 
-/* Switch into 't' until it blocks or ends. */
-static void run(lua_State *L, gl_thread *t) {
+/* Switch into 't' until it blocks (returns 1) or ends (0). */
+static int run(lua_State *L, gl_thread *t) {
   int nargs, nres, ud = 0, fresh = !(t->flags & GL_STARTED);
   /* out of every list, no deadline: a ready thread was taken off the queue */
   assert(t->queue == NULL && !gl_timer_armed(&t->timer) && H.current == NULL);
@@ -329,6 +329,7 @@ static void run(lua_State *L, gl_thread *t) {
   __atomic_store_n(&H.switches, H.switches + 1, __ATOMIC_RELAXED);
   /* top(): one branch per switch when nobody samples; a top() that starts
   ** inside this resume counts from the next one */
+  assert(H.sampling >= 0);
   uint64_t began = H.sampling ? uv_hrtime() : 0;
   int status = lua_resume(t->co, L, nargs, &nres);
   if (began) t->cpu += uv_hrtime() - began;
@@ -337,32 +338,23 @@ static void run(lua_State *L, gl_thread *t) {
     if (nres > 0 && lua_touserdata(t->co, -nres) == GL_PASS) {
       lua_pop(t->co, nres);
       if (ud) lua_settop(L, ud - 1);
-      return;  /* it put itself where it waits */
+      t->since = H.tick;  /* run_ready makes it exact when it reads the clock */
+      return 1;  /* it put itself where it waits */
     }
     status = stray_yield(t->co, nres);
   }
   gl_finish(L, t, status, nres, ud);
+  return 0;
 }
 
 /* ------------------------------------------------------------- the loop */
 
-/* Main is blocked and nothing can wake it: say where everyone waits.
-** Runs protected (the tracebacks allocate). */
+/* Main is blocked and nothing can wake it: say where everyone waits, what
+** in and for how long (the dump's format). Runs protected (it allocates). */
 static int report_deadlock(lua_State *L) {
   fprintf(stderr, "greenlua: deadlock: all green threads are blocked\n");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, H.threads_ref);
-  for (lua_Integer i = 1; i <= H.nslots; i++) {
-    lua_rawgeti(L, -1, i);                 /* a handle, or a coroutine */
-    lua_State *co = lua_tothread(L, -1);
-    gl_thread *t = co ? gl_owner(co) : gl_thread_of(L, -1);
-    if (t && t->co && !(t->flags & GL_DEAD)) {
-      luaL_traceback(L, t->co, NULL, 0);
-      fprintf(stderr, "green thread %lld%s:\n%s\n", (long long)t->id,
-              t == H.main ? " (main)" : "", lua_tostring(L, -1));
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-  }
+  gl_debug_push_dump(L);
+  fputs(lua_tostring(L, -1), stderr);
   lua_pop(L, 1);
   fflush(stderr);
   return 0;
@@ -396,7 +388,7 @@ static int run_ready(lua_State *L) {
       if (t == NULL) continue;           /* the rest had run already */
     }
     H.handling = t;
-    run(L, t);
+    int blocked = run(L, t);
     H.handling = NULL;
     if (gl_exit_requested(&exit_status)) {
       H.exiting = t;
@@ -408,7 +400,16 @@ static int run_ready(lua_State *L) {
       lua_pushinteger(L, READY_BUDGET);
       return 1;
     }
-    if (gl_timers_due()) gl_timers_run();
+    /* One coarse clock read per switch, only while timers are armed (as
+    ** before: the timers need it), and the thread that just blocked gets
+    ** it as its 'since'. With no timer at all the switch reads no clock,
+    ** and 'since' is the hub's last poll (H.tick), at most RUN_BUDGET
+    ** switches (or one long slice) early. */
+    if (gl_timers_count() > 0) {
+      H.tick = gl_coarse_ns();
+      if (blocked) t->since = H.tick;
+      if (gl_timers_due_at(H.tick)) gl_timers_run();
+    }
   }
   lua_pushinteger(L, (H.main->flags & GL_DEAD) ? READY_DONE : READY_EMPTY);
   return 1;
@@ -491,6 +492,7 @@ int gl_hub_run(void) {
     H.poked = 0;
     uv_run(H.loop, why == READY_BUDGET ? UV_RUN_NOWAIT : UV_RUN_ONCE);
     H.polling = 0;
+    H.tick = gl_coarse_ns();  /* once per poll: 'since' for switches that read no clock */
     if (H.failed) return GL_RUN_FAILED;
   }
 }
@@ -509,6 +511,7 @@ void gl_hub_open(lua_State *L) {
   gl_set_owner(L, NULL);  /* every coroutine starts with a copy of this */
   H.loop = uv_default_loop();
   H.started_at = uv_hrtime();
+  H.tick = gl_coarse_ns();
   gl_timers_init(H.loop, on_timers_due);
   H.threads_ref = new_ref_table(L);
   lua_createtable(L, GL_POOL_MAX, 0);  /* sized now: recycling never allocates */
@@ -525,6 +528,7 @@ void gl_hub_open(lua_State *L) {
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
   H.names_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  gl_debug_open();
 }
 
 void gl_hub_close(void) {
@@ -532,6 +536,7 @@ void gl_hub_close(void) {
   free(H.holes);
   H.holes = NULL;
   gl_free_states();
+  gl_debug_close();
   gl_timers_close();
   uv_run(H.loop, UV_RUN_NOWAIT);  /* let close callbacks run */
   uv_loop_close(H.loop);

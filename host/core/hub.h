@@ -119,7 +119,7 @@ struct gl_thread {
   void (*cancel)(lua_State *L);  /* undoes its wait if it is interrupted */
   const void *pending_src;  /* who raised the GL_PENDING error (a Timeout) */
   const char *what;         /* the blocking call it is in, for messages and status() */
-  uint64_t since;           /* when it last blocked: coarse clock, ns (gl_coarse_ns) */
+  uint64_t since;           /* when it last blocked: the hub's coarse clock, ns (H.tick) */
   uint64_t cpu;             /* ns it ran while a top() sampled (H.sampling) */
   gl_waitq joiners;         /* threads in gt:wait() */
   gl_thread *all_prev, *all_next;  /* every state in use, freed at gl_hub_close */
@@ -203,12 +203,14 @@ typedef struct gl_hub {
   uint64_t started_at;       /* uv_hrtime at start */
   int names_ref;             /* registry: handle -> name, weak keys (gt.name) */
   int sampling;              /* top() calls sampling now: run() times each switch */
+  uint64_t tick;             /* the coarse clock as the hub last read it (gl_coarse_ns) */
 } gl_hub;
 
-/* The clock every block reads (t->since): CLOCK_MONOTONIC_COARSE, served
-** from the vDSO without touching the hardware counter (a few ns, against
-** uv_hrtime's ~20), on the same base as uv_hrtime and green.now(), a few
-** ms behind at most: plenty for "blocked for 3.2 s". */
+/* The hub's clock (H.tick, t->since): CLOCK_MONOTONIC_COARSE, served from
+** the vDSO without the hardware counter (10-20 ns on this VM, uv_hrtime
+** over 100), on the same base as uv_hrtime and green.now(), a few ms
+** behind it at most: plenty for "blocked for 3.2 s". Read once per poll,
+** and once per switch only while timers are armed (they need it anyway). */
 uint64_t gl_coarse_ns(void);
 
 extern gl_hub gl_H;

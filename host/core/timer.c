@@ -97,6 +97,10 @@ int gl_timers_due(void) {
   return H.heap[0]->deadline <= (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+int gl_timers_due_at(uint64_t now) {
+  return H.n > 0 && H.heap[0]->deadline <= now;
+}
+
 void gl_timers_init(uv_loop_t *loop, void (*on_due)(void)) {
   H.loop = loop;
   H.on_due = on_due;

@@ -51,6 +51,11 @@ static inline int gl_timer_armed(const gl_timer *t) { return t->slot != GL_TIMER
 ** timers fire. */
 int gl_timers_due(void);
 
+/* The same against a clock the caller read (CLOCK_MONOTONIC_COARSE, ns):
+** the hub reads it once per switch and also stamps the thread that just
+** blocked with it (status()'s 'since'). */
+int gl_timers_due_at(uint64_t now);
+
 /* Fire every timer that is due. */
 void gl_timers_run(void);
 

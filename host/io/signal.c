@@ -19,8 +19,8 @@
 **    the process's; when the last one stops, the disposition that was there
 **    before the first one began is put back exactly, with sigaction (libuv
 **    alone would leave SIG_DFL): interrupt.c's SIGINT handler (Ctrl-C
-**    raises "interrupted!" in main), console.c's TERM/HUP/QUIT handlers
-**    (they restore the terminal), an inherited SIG_IGN.
+**    raises "interrupted!" in main), console.c's TERM/HUP handlers
+**    (they restore the terminal), debug.c's QUIT dump, an inherited SIG_IGN.
 **  - Refused (misuse, raises): CHLD (libuv's own, it reaps green.process's
 **    children), KILL and STOP (cannot be caught), and the synchronous crash
 **    signals SEGV, BUS, FPE, ILL (a handler that returns would loop).

@@ -19,30 +19,11 @@ session; your globals stay in your session and read through to _G.
   green.threads()   live green threads: tostring(gt) gives id and state
   gt:traceback()    where a thread waits
   green.stats()     threads, runnable, timers, switches, uptime, memory_kb
-  ps()              every thread with its state and where it waits
+  ps()              every thread: id, name, state, what it waits in and for
+                    how long, its traceback (green.debug.dump())
   help()            this text
   exit()            end the session (or end of input: Ctrl-D)
 ]]
-
--- One line a thread: id, state, and the first line of Lua it waits in.
--- Where a thread waits: its first frame in the application's own code (the
--- library's frames, lib/green/..., say less), else its first Lua frame.
-local function where(gt)
-  local first
-  for frame in gt:traceback():gmatch("\n%s*([^\n]*:%d+:[^\n]*)") do
-    if not frame:find("^lib/green/") and not frame:find("^%[C%]") then return frame end
-    first = first or frame
-  end
-  return first or ""
-end
-
-local function ps_lines()
-  local out = {}
-  for _, gt in ipairs(green.threads()) do
-    out[#out + 1] = ("%-28s %s"):format(tostring(gt), where(gt))
-  end
-  return table.concat(out, "\n") .. "\n"
-end
 
 local function is_loopback(ip)
   return ip == "::1" or ip:match("^127%.") ~= nil or ip == "localhost"
@@ -127,7 +108,7 @@ function backdoor.backdoor(client, ip, port, env)
     print = print_,
     exit = function() session.stop = true; error(Exit, 0) end,
     help = function() write(HELP) end,
-    ps = function() write(ps_lines()) end,
+    ps = function() write(green.debug.dump()) end,
     green = green,
   }
   local shared = env

@@ -36,7 +36,7 @@ local lazy = {
   -- existing Lua code run green (socket.core, ssl, os.execute, io.popen, stdin)
   monkey_patch = "green.patch", import_patched = "green.patch", original = "green.patch",
   process = "green.process", signal = "green.signal", wait_signal = "green.signal",
-  fs = "green.fs", hub = "green.hub",
+  fs = "green.fs", hub = "green.hub", debug = "green.debug",
   -- the graceful stop (SIGTERM)
   shutdown = "green.shutdown", shutdown_timeout = "green.shutdown",
   on_shutdown = "green.shutdown", exiting = "green.shutdown",
@@ -45,7 +45,7 @@ local lazy = {
 
 -- Keys that are whole modules, not one of their fields.
 local whole = { queue = true, backdoor = true, wsgi = true, http = true,
-  process = true, fs = true, hub = true }
+  process = true, fs = true, hub = true, debug = true }
 
 setmetatable(green, {
   __index = function(t, key)

@@ -2,7 +2,7 @@
 --   signal(name, fn) -> handle: fn(name) runs in a new green thread at each
 --     delivery of signal 'name' ("TERM", "SIGHUP", "USR1", or a number);
 --     handle:cancel() puts back what was there before (for "INT": Ctrl-C's
---     "interrupted!"; for "TERM"/"HUP"/"QUIT": the default, which restores
+--     "interrupted!"; for "QUIT": greenlua's dump; for "TERM"/"HUP": the default, which restores
 --     the terminal and dies of the signal). A handler does not keep the
 --     program alive.
 --   wait_signal(name [, timeout]) -> name | nil (timeout).
