@@ -55,6 +55,7 @@ static struct {
     uint64_t stall_start;         /* uv_hrtime when it was first seen */
     long long id;                 /* the culprit's id, noted by the handler */
     int ismain;                   /* ...and whether it is the main thread */
+    char name[64];                /* ...and its name, copied by the handler ("" if none) */
     lua_State *co;                /* the state the hook was armed on */
   } s;
 } W = { .names_ref = LUA_NOREF };
@@ -72,18 +73,18 @@ static int push_name(lua_State *L) {
   return 1;
 }
 
-/* ' "name"' or "" into buf. */
+/* ' (main) "name"' (either part may be absent) into buf: as dump's
+** header names a thread. */
 static const char *name_part(lua_State *L, char *buf, size_t n) {
   buf[0] = '\0';
   if (H.current == NULL) return buf;
+  if (H.current == H.main) snprintf(buf, n, " (main)");
   lua_pushcfunction(L, push_name);
-  if (lua_pcall(L, 0, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING)
-    snprintf(buf, n, " \"%s\"", lua_tostring(L, -1));
-  lua_pop(L, 1);
-  if (H.current == H.main) {
+  if (lua_pcall(L, 0, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING) {
     size_t len = strlen(buf);
-    snprintf(buf + len, n - len, " (main)");
+    snprintf(buf + len, n - len, " \"%s\"", lua_tostring(L, -1));
   }
+  lua_pop(L, 1);
   return buf;
 }
 
@@ -221,6 +222,12 @@ static void on_signal(int sig) {
     if (co != NULL) {
       STORE(&W.s.id, (long long)t->id);
       STORE(&W.s.ismain, t == H.main);
+      /* the name is a Lua string; copying it here is safe: the hub's
+      ** thread is inside this handler, so nothing collects it meanwhile */
+      const char *name = t->h ? gl_handle_name(t->h) : NULL;
+      size_t i = 0;
+      for (; name && name[i] && i < sizeof W.s.name - 1; i++) W.s.name[i] = name[i];
+      W.s.name[i] = '\0';
       STORE(&W.s.co, co);
       if (lua_gethook(co) != NULL) {
         next = NOHOOK;  /* someone's hook: leave it; the thread reports */
@@ -279,13 +286,14 @@ static void follow_up(void) {
     why = "where is unknown (its thread did not take the signal)";
   if (why == NULL) return;
   if (st != ARMED) STORE(&W.s.state, DONE);
-  /* the name is Lua's: only the hook can read it */
+  /* W.s.name was written before the state became ARMED/NOHOOK */
   if (st == SIGNALED)
     say("greenlua: watchdog: a green thread has run %.1f s without yielding, %s\n",
         seconds_since(LOAD(&W.s.stall_start)), why);
   else
-    say("greenlua: watchdog: green thread %lld%s has run %.1f s without yielding, %s\n",
-        LOAD(&W.s.id), LOAD(&W.s.ismain) ? " (main)" : "", seconds_since(LOAD(&W.s.stall_start)), why);
+    say("greenlua: watchdog: green thread %lld%s%s%s%s has run %.1f s without yielding, %s\n",
+        LOAD(&W.s.id), LOAD(&W.s.ismain) ? " (main)" : "", W.s.name[0] ? " \"" : "", W.s.name,
+        W.s.name[0] ? "\"" : "", seconds_since(LOAD(&W.s.stall_start)), why);
 }
 
 static void wd_main(void *arg) {

@@ -12,11 +12,7 @@ BASE_BIN := build/base/$(BASE_REV)/build/greenlua
 
 .PHONY: bench-ops
 $(BASE_BIN):
-	rm -rf build/base/$(BASE_REV)
-	mkdir -p build/base/$(BASE_REV)
-	git archive $(BASE_REV) | tar -x -C build/base/$(BASE_REV)
-	mkdir -p build/base/$(BASE_REV)/build
-	$(MAKE) -C build/base/$(BASE_REV) STAMPS=$(CURDIR)/build build/greenlua
+	sh scripts/bench/ops/build_base.sh $(BASE_REV)
 
 bench-ops: build/greenlua $(BASE_BIN)
 	sh scripts/bench/ops/run.sh build/greenlua $(BASE_BIN) $(OPS_RUNS) $(OPS_SWITCHES) $(OPS_SPAWNS)
