@@ -9,13 +9,15 @@ function helpers.greenlua()
   return os.getenv("GREENLUA") or (arg and arg[-1]) or "build/greenlua"
 end
 
-local function slurp(path)
+-- A file's whole contents ("" if it cannot be opened: not written yet).
+function helpers.slurp(path)
   local f = io.open(path, "rb")
   if not f then return "" end
   local s = f:read("a")
   f:close()
   return s
 end
+local slurp = helpers.slurp
 
 -- `s` quoted for the shell as one word, whatever it holds (newlines, $,
 -- quotes): in single quotes, each ' written as '\''.

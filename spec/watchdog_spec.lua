@@ -8,13 +8,7 @@ local green = require "green"
 local helpers = require "spec.helpers"
 local q = helpers.quote
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = helpers.slurp
 
 -- Every script starts with this: 'wd' is the watchdog function, 'ERR' the
 -- path of its own stderr, 'rio' the real io (reading it must not yield).

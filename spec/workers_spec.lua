@@ -23,13 +23,7 @@ green.wsgi.server(srv, function(env)
 end, { log = false })
 ]]
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = helpers.slurp
 
 -- A master running `script` with n workers; its stdout and stderr go to
 -- files (m.out(), m.err()).
