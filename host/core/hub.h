@@ -86,7 +86,7 @@ enum {
 #define GL_MAX_UV_ARGS 8
 
 /* The GreenThread userdata: all that is left of a thread once it is dead,
-** so a program keeping a million handles keeps 112 bytes each. */
+** so a program keeping a million handles keeps 120 bytes each. */
 struct gl_handle {
   gl_thread *t;             /* its run-time state; NULL before it is needed, and once dead */
   lua_Integer id;

@@ -7,7 +7,7 @@
 ** and the state. Making threads and starting them in their turn is
 ** spawn.c's; thread.h says where the hub allocates.
 **
-** Memory, per thread: a handle is 112 bytes for as long as someone keeps
+** Memory, per thread: a handle is 120 bytes for as long as someone keeps
 ** it; the run-time state (gl_thread) exists only while the thread can run
 ** and is reused; a spawn_n thread has no handle unless one is asked for; a
 ** pending spawn or spawn_n is a 16-byte slot.
