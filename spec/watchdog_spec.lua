@@ -14,8 +14,7 @@ local slurp = helpers.slurp
 -- path of its own stderr, 'rio' the real io (reading it must not yield).
 local PRELUDE = [==[
 local green = require("green")
-local okd, gd = pcall(require, "green.debug")
-local wd = okd and type(gd) == "table" and gd.watchdog or require("green.core").watchdog
+local wd = green.debug.watchdog
 local ERR = arg[1]
 local rio = green.original("io")
 io.stdout:setvbuf("no")

@@ -8,21 +8,15 @@
 --     blocks the caller for 'seconds'; 'share' is the fraction of the
 --     window's wall time each live thread ran. Switches are timed only while
 --     a top() samples.
---   watchdog{threshold=, action=} / watchdog(false): host/core/watchdog.c.
+--   watchdog{threshold=, action=} / watchdog(false): core.watchdog (host/core/watchdog.c).
 local core = require "green.core"
 local green = require "green"
 
 local M = {
   dump = core.debug_dump,
   header = core.debug_header,
+  watchdog = core.watchdog,
 }
-
--- The watchdog's C half may not exist in every build: look it up per call.
-function M.watchdog(...)
-  local fn = core.watchdog
-  if fn == nil then error("watchdog: not available in this build", 2) end
-  return fn(...)
-end
 
 local Sampling = { __close = function() core.debug_sample(-1) end }
 

@@ -50,29 +50,7 @@ local function say(s)
   pcall(io.stderr.write, io.stderr, s)
 end
 
--- gt.name and gt:status() are newer than this module's callers may be:
--- asked through pcall, so an older core still gets a listing.
-local function set_name(gt, name)
-  pcall(function() gt.name = name end)
-end
-
-local function header(gt)
-  local ok, dbg = pcall(require, "green.debug")
-  if ok and type(dbg) == "table" and type(dbg.header) == "function" then
-    local fine, h = pcall(dbg.header, gt)
-    if fine and type(h) == "string" then return h end
-  end
-  local s = "green thread " .. tostring(gt.id)
-  local fine, name = pcall(function() return gt.name end)
-  if fine and type(name) == "string" then s = s .. (" %q"):format(name) end
-  local known, state, call, since = pcall(function() return gt:status() end)
-  if known and state == "blocked" and call then
-    s = s .. (" [blocked in %s, %.1f s]"):format(tostring(call), core.now() - (since or core.now()))
-  elseif known and state then
-    s = s .. " [" .. tostring(state) .. "]"
-  end
-  return s
-end
+local header = require("green.debug").header
 
 local function traceback(gt)
   local ok, tb = pcall(gt.traceback, gt)
@@ -175,7 +153,7 @@ local function run(timeout)
       break
     end
     local gt = core.spawn(run_hook, hooks[i])
-    set_name(gt, "on_shutdown #" .. i)
+    gt.name = "on_shutdown #" .. i
     wait_until(function() return gt:dead() end, deadline)
     if not gt:dead() then unfinished[#unfinished + 1] = gt end
     i = i + 1
@@ -220,7 +198,7 @@ local function start(timeout)
       os.exit(1, true)
     end
   end)
-  set_name(gt, "shutdown")
+  gt.name = "shutdown"
 end
 
 local function check_timeout(t, n, fname)
