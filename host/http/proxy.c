@@ -157,22 +157,16 @@ static int parse_v2(const unsigned char *b, size_t len, px_header *h) {
     return PX_OK;
   }
   if (proto != 1) return bad(h, "malformed PROXY header: not a stream connection");
+  /* family 1 is IPv4, 2 IPv6: the two addresses, then the two ports */
   const unsigned char *a = b + 16;
-  if (fam == 1) {
-    if (body < 12) return bad(h, "malformed PROXY header: address block too short");
-    inet_ntop(AF_INET, a, h->src, sizeof h->src);
-    inet_ntop(AF_INET, a + 4, h->dst, sizeof h->dst);
-    h->sport = be16(a + 8);
-    h->dport = be16(a + 10);
-    h->kind = "TCP4";
-  } else {
-    if (body < 36) return bad(h, "malformed PROXY header: address block too short");
-    inet_ntop(AF_INET6, a, h->src, sizeof h->src);
-    inet_ntop(AF_INET6, a + 16, h->dst, sizeof h->dst);
-    h->sport = be16(a + 32);
-    h->dport = be16(a + 34);
-    h->kind = "TCP6";
-  }
+  int af = fam == 1 ? AF_INET : AF_INET6;
+  size_t alen = fam == 1 ? 4 : 16;
+  if (body < 2 * alen + 4) return bad(h, "malformed PROXY header: address block too short");
+  inet_ntop(af, a, h->src, sizeof h->src);
+  inet_ntop(af, a + alen, h->dst, sizeof h->dst);
+  h->sport = be16(a + 2 * alen);
+  h->dport = be16(a + 2 * alen + 2);
+  h->kind = fam == 1 ? "TCP4" : "TCP6";
   h->has_addr = 1;
   return PX_OK;
 }
